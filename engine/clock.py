@@ -1,0 +1,85 @@
+"""Where "now" comes from for commands: the real clock, or a manual one.
+
+The manual clock (``CARTPATH_CLOCK=manual``) starts at ``CARTPATH_CLOCK_START``
+and moves only when timers are fired with a later ``now``. Its position is an
+event stream in the store, so every process sharing the store shares it.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from eventsourcing.domain import Aggregate, event
+
+MANUAL_CLOCK_ID = uuid.uuid5(uuid.NAMESPACE_URL, "cartpath:manual-clock")
+
+
+def parse_instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return moment.astimezone(timezone.utc)
+
+
+class ManualClockState(Aggregate):
+    @staticmethod
+    def create_id(start: datetime):
+        return MANUAL_CLOCK_ID
+
+    @event("Set")
+    def __init__(self, start: datetime):
+        self.now = start
+
+    @event("Advanced")
+    def advance(self, to: datetime) -> None:
+        self.now = to
+
+
+class SystemClock:
+    manual = False
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def advance(self, to: datetime) -> None:
+        """Real time moves by itself; firing timers 'at' a time does not move it."""
+
+
+class ManualClock:
+    """Reads its time from the store each time, so CLI and server agree."""
+
+    manual = True
+
+    def __init__(self, app, start: datetime):
+        self._app = app
+        self._start = start
+        self._state: ManualClockState | None = None
+
+    def _load(self) -> ManualClockState | None:
+        state = self._state
+        if state is None:
+            try:
+                state = self._app.repository.get(MANUAL_CLOCK_ID)
+            except Exception as err:  # AggregateNotFoundError: clock never set in this store
+                if type(err).__name__ != "AggregateNotFoundError":
+                    raise
+                return None
+        else:
+            for ev in self._app.events.get(MANUAL_CLOCK_ID, gt=state.version):
+                ev.mutate(state)
+        self._state = state
+        return state
+
+    def now(self) -> datetime:
+        state = self._load()
+        return state.now if state is not None else self._start
+
+    def advance(self, to: datetime) -> None:
+        state = self._load()
+        if state is None:
+            state = ManualClockState(start=max(self._start, to))
+        elif to > state.now:
+            state.advance(to=to)
+        else:
+            return
+        self._app.save(state)

@@ -1,0 +1,97 @@
+"""Domain refusals. Each is one reason the engine says no; the API maps them once."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class CartpathError(Exception):
+    """Base of every refusal; ``detail`` is one plain sentence for a person."""
+
+    code = "error"
+
+    def __init__(self, detail: str, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class UnknownPathway(CartpathError):
+    code = "unknown-pathway"
+
+
+class UnknownTask(CartpathError):
+    code = "unknown-task"
+
+
+class UnknownDefinition(CartpathError):
+    code = "unknown-definition"
+
+
+class TaskNotReady(CartpathError):
+    code = "task-not-ready"
+
+
+class InvalidTaskData(CartpathError):
+    """Form validation failed; ``errors`` maps field -> messages."""
+
+    code = "invalid-task-data"
+
+    def __init__(self, detail: str, errors: dict[str, list[str]]):
+        super().__init__(detail, errors=errors)
+        self.errors = errors
+
+
+class CoiMismatch(CartpathError):
+    code = "coi-mismatch"
+
+
+class InvalidStart(InvalidTaskData):
+    code = "invalid-start"
+
+
+class MessageNotCorrelated(CartpathError):
+    """No waiting pathway matches the message's correlation keys."""
+
+    code = "message-not-correlated"
+
+
+class InvalidMessage(InvalidTaskData):
+    code = "invalid-message"
+
+
+class PathwayEnded(CartpathError):
+    code = "pathway-ended"
+
+
+class CancelRefused(CartpathError):
+    code = "cancel-refused"
+
+
+class BusinessKeyConflict(CartpathError):
+    code = "business-key-conflict"
+
+
+class DefinitionRejected(CartpathError):
+    """Deploy or lint found problems; ``problems`` lists {file, line, message}."""
+
+    code = "definition-rejected"
+
+    def __init__(self, detail: str, problems: list[dict[str, Any]]):
+        super().__init__(detail, problems=problems)
+        self.problems = problems
+
+
+class ConcurrentUpdate(CartpathError):
+    """Someone else changed the pathway first; re-read and try again."""
+
+    code = "concurrent-update"
+
+
+class ClockNotManual(CartpathError):
+    code = "clock-not-manual"
+
+
+class EngineFailure(CartpathError):
+    """The process model itself failed (a script error, a deadlock); nothing was recorded."""
+
+    code = "engine-failure"

@@ -1,0 +1,219 @@
+"""The Pathway aggregate: one patient's treatment, as a sequence of events.
+
+Two kinds of events. *Inputs* record a command as it was given (who, when,
+what, why): ``Started``, ``TaskCompleted``, ``MessageReceived``,
+``TimersFired``, ``Cancelled``. *Outcomes* record what the engine did about
+it: ``TaskBecameReady``, ``NodeCompleted``, ``TimerArmed``, ``MessageSent``,
+``PathwayEnded``... Readers use the outcomes and never run the engine;
+``verify`` re-runs the inputs and checks that it gets the same outcomes.
+
+The engine state itself is not stored in events: it is a pure function of
+the inputs. A snapshot carries a checkpoint of it (``engine_checkpoint``)
+plus the inputs since (``engine_inputs``) so a pathway loads without
+replaying its whole life through SpiffWorkflow.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from .errors import CancelRefused, CoiMismatch, PathwayEnded, TaskNotReady
+from .runtime import Outcome, Runtime
+
+CANCEL_REASONS = ("death", "progression", "patient_decision", "physician_decision", "other")
+OUTCOMES = ("not_eligible", "declined", "not_infused", "cancelled", "deceased", "follow_up_handover")
+INPUT_EVENTS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled")
+
+
+class Pathway(Aggregate):
+    class_version = 1
+
+    @event("Started")
+    def __init__(self, id: uuid.UUID, definition: dict[str, Any], start: dict[str, Any], business_key: str | None,
+                 actor: dict[str, Any], at: datetime):
+        self.definition = definition
+        self.business_key = business_key
+        self.patient_ref = start["patient_ref"]
+        self.center = start["center"]
+        self.indication = start["indication"]
+        self.product = start["product"]
+        self.started_at = at
+        self.started_by = actor
+        self.status = "active"
+        self.outcome: str | None = None
+        self.ended_at: datetime | None = None
+        self.cancellation: dict[str, Any] | None = None
+        self.data: dict[str, Any] = dict(start)
+        self.ready: dict[str, dict[str, Any]] = {}
+        self.waiting: dict[str, dict[str, Any]] = {}
+        self.correlation: dict[str, Any] = {}
+        self.last_at = at
+        self.engine_checkpoint: str | None = None
+        self.engine_inputs: list[dict[str, Any]] = [{"kind": "start", "seq": 1, "at": at.isoformat(), "data": dict(start)}]
+
+    # -- inputs ---------------------------------------------------------------
+    @event("TaskCompleted")
+    def _task_completed(self, task_id: str, name: str, lane: str | None, data: dict[str, Any],
+                        actor: dict[str, Any], at: datetime) -> None:
+        self.ready.pop(task_id, None)
+        self.data[name] = data
+        self.last_at = max(self.last_at, at)
+        self.engine_inputs.append({"kind": "complete", "seq": self.version + 1, "at": at.isoformat(),
+                                   "task_id": task_id, "name": name, "data": data})
+
+    @event("MessageReceived")
+    def _message_received(self, name: str, message_id: str, correlation: dict[str, Any],
+                          payload: dict[str, Any], delivered: bool, actor: dict[str, Any], at: datetime) -> None:
+        self.data[name] = {**payload, **correlation}
+        for key, value in correlation.items():
+            if value is not None:
+                self.correlation.setdefault(key, value)
+        self.last_at = max(self.last_at, at)
+        if delivered:
+            self.engine_inputs.append({"kind": "message", "seq": self.version + 1, "at": at.isoformat(),
+                                       "name": name, "payload": {**payload, **correlation}})
+
+    @event("TimersFired")
+    def _timers_fired(self, at: datetime) -> None:
+        self.last_at = max(self.last_at, at)
+        self.engine_inputs.append({"kind": "timers", "seq": self.version + 1, "at": at.isoformat()})
+
+    @event("Cancelled")
+    def _cancelled(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime) -> None:
+        self.cancellation = {"reason": reason, "comment": comment, "by": actor, "at": at}
+        self.last_at = max(self.last_at, at)
+
+    # -- outcomes -------------------------------------------------------------
+    @event("TaskBecameReady")
+    def _task_ready(self, task_id: str, name: str, lane: str | None, title: str, at: datetime) -> None:
+        self.ready[task_id] = {"id": task_id, "name": name, "lane": lane, "title": title, "ready_since": at}
+
+    @event("TaskWithdrawn")
+    def _task_withdrawn(self, task_id: str, name: str, at: datetime) -> None:
+        self.ready.pop(task_id, None)
+
+    @event("NodeCompleted")
+    def _node_completed(self, node_id: str, kind: str, flows: list[str], at: datetime,
+                        result: dict[str, Any] | None = None) -> None:
+        if result:
+            self.data.setdefault("decisions", {})[node_id] = result
+
+    @event("TimerArmed")
+    def _timer_armed(self, task_id: str, node_id: str, due_at: str | None, at: datetime) -> None:
+        self.waiting[task_id] = {"kind": "timer", "name": node_id, "due_at": due_at}
+
+    @event("MessageAwaited")
+    def _message_awaited(self, task_id: str, node_id: str, message: str, at: datetime) -> None:
+        self.waiting[task_id] = {"kind": "message", "name": message, "node_id": node_id}
+
+    @event("WaitEnded")
+    def _wait_ended(self, task_id: str, node_id: str | None, how: str, at: datetime) -> None:
+        self.waiting.pop(task_id, None)
+        self.ready.pop(task_id, None)
+
+    @event("MessageSent")
+    def _message_sent(self, name: str, message_id: str, payload: dict[str, Any], at: datetime) -> None:
+        for key in ("order_id", "coi"):
+            if payload.get(key) is not None:
+                self.correlation.setdefault(key, payload[key])
+        if name == "order_placed" and payload.get("manufacturer"):
+            self.correlation.setdefault("manufacturer", payload["manufacturer"])
+
+    @event("PathwayEnded")
+    def _ended(self, outcome: str, end_node: str | None, at: datetime) -> None:
+        self.status = "ended"
+        self.outcome = outcome
+        self.ended_at = at
+        self.ready.clear()
+        self.waiting.clear()
+        self.engine_checkpoint = None
+        self.engine_inputs = []
+
+    # -- commands (the domain's verbs) --------------------------------------------
+    def complete_task(self, runtime: Runtime, task_id: str, data: dict[str, Any], actor: dict[str, Any],
+                      at: datetime) -> None:
+        self._require_active()
+        ready = self.ready.get(task_id)
+        if ready is None:
+            runtime.ready_user_task(task_id)  # raises UnknownTask or TaskNotReady, naming the task
+            raise TaskNotReady(f"task {task_id} is not ready in pathway {self.id}")
+        name = ready["name"]
+        form = runtime.model.forms.get(name)
+        clean = form.validate(data, what=f"data for {name}") if form is not None else dict(data)
+        self._check_coi(name, form, clean)
+        self._task_completed(task_id=task_id, name=name, lane=ready["lane"], data=clean, actor=actor, at=at)
+        self._apply_outcomes(runtime.complete(task_id, name, clean), at)
+
+    def receive_message(self, runtime: Runtime | None, name: str, message_id: str, correlation: dict[str, Any],
+                        payload: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
+        self._require_active()
+        self._message_received(name=name, message_id=message_id, correlation=correlation, payload=payload,
+                               delivered=runtime is not None, actor=actor, at=at)
+        if runtime is not None:
+            self._apply_outcomes(runtime.deliver(name, {**payload, **correlation}), at)
+
+    def fire_timers(self, runtime: Runtime, at: datetime) -> None:
+        self._require_active()
+        self._timers_fired(at=at)
+        self._apply_outcomes(runtime.fire_timers(), at)
+
+    def cancel(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime) -> None:
+        self._require_active()
+        if reason not in CANCEL_REASONS:
+            raise CancelRefused(f"reason must be one of {', '.join(CANCEL_REASONS)}")
+        if self.infused and reason != "death":
+            raise CancelRefused("after infusion a pathway can only be ended for reason 'death'")
+        self._cancelled(reason=reason, comment=comment, actor=actor, at=at)
+        self._apply_outcomes(self.cancellation_outcomes(), at)
+
+    def cancellation_outcomes(self) -> list[Outcome]:
+        out = [Outcome("TaskWithdrawn", {"task_id": t, "name": r["name"]}) for t, r in self.ready.items()]
+        out += [Outcome("WaitEnded", {"task_id": t, "node_id": w.get("node_id") or w["name"], "how": "cancelled"})
+                for t, w in self.waiting.items()]
+        outcome = "deceased" if self.infused else "cancelled"
+        out.append(Outcome("PathwayEnded", {"outcome": outcome, "end_node": None}))
+        return out
+
+    # -- helpers --------------------------------------------------------------------
+    @property
+    def infused(self) -> bool:
+        return "infusion" in self.data
+
+    @property
+    def coi(self) -> str | None:
+        return self.correlation.get("coi")
+
+    def next_due(self) -> str | None:
+        dues = [w["due_at"] for w in self.waiting.values() if w["kind"] == "timer" and w.get("due_at")]
+        return min(dues) if dues else None
+
+    def _require_active(self) -> None:
+        if self.status != "active":
+            raise PathwayEnded(f"pathway {self.id} has ended ({self.outcome})")
+
+    def _check_coi(self, name: str, form, clean: dict[str, Any]) -> None:
+        if form is None or not form.coi_checks:
+            return
+        for field_name in form.coi_checks:
+            scanned = clean.get(field_name)
+            if self.coi is None or scanned != self.coi:
+                raise CoiMismatch(
+                    f"chain of identity broken at {name}: {field_name} is {scanned!r} but the pathway's COI is {self.coi!r}",
+                    field=field_name, scanned=scanned, expected=self.coi)
+
+    _APPLY = {
+        "TaskBecameReady": "_task_ready", "TaskWithdrawn": "_task_withdrawn", "NodeCompleted": "_node_completed",
+        "TimerArmed": "_timer_armed", "MessageAwaited": "_message_awaited", "WaitEnded": "_wait_ended",
+        "MessageSent": "_message_sent", "PathwayEnded": "_ended",
+    }
+
+    def _apply_outcomes(self, outcomes: list[Outcome], at: datetime) -> None:
+        for outcome in outcomes:
+            getattr(self, self._APPLY[outcome.kind])(**outcome.data, at=at)
+
+
+def pathway_id_for(business_key: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"cartpath:business-key:{business_key}")

@@ -1,0 +1,253 @@
+"""SpiffWorkflow, driven one command at a time, with its outcome written down.
+
+:class:`Runtime` wraps a live ``BpmnWorkflow``. Each action (start, complete a
+user task, catch a message, fire timers) runs the engine to a stable state and
+returns the *outcomes*: what became ready, what completed (and through which
+sequence flow), which timers were armed, which messages went out, whether the
+pathway ended. Outcomes are derived by comparing task states before and after,
+since SpiffWorkflow has no state-change callback for user tasks.
+
+The same code produces the outcomes when a command is first run and when
+``verify`` re-runs it, so a divergence means the history and the definition
+disagree, not that two implementations do.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from . import determinism
+from .definitions import SERIALIZER, ProcessModel
+from .errors import EngineFailure, TaskNotReady, UnknownTask
+from .sandbox import SCRIPT_ENGINE, ScriptFailed, ScriptRefused
+
+COMPLETED, READY, WAITING, CANCELLED, ERROR = (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING,
+                                               TaskState.CANCELLED, TaskState.ERROR)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One engine outcome, to become a Pathway event of the same name."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+def _utc_iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):  # cycle timers keep {"next": ...}
+        value = value.get("next")
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+class Runtime:
+    def __init__(self, model: ProcessModel, workflow: BpmnWorkflow):
+        self.model = model
+        self.workflow = workflow
+
+    # -- life cycle ---------------------------------------------------------
+    @classmethod
+    def create(cls, model: ProcessModel) -> "Runtime":
+        workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=SCRIPT_ENGINE)
+        return cls(model, workflow)
+
+    @classmethod
+    def restore(cls, model: ProcessModel, checkpoint: str) -> "Runtime":
+        state = json.loads(checkpoint)
+        state.update(model.spec_dicts)
+        workflow = SERIALIZER.from_dict(state)
+        workflow.script_engine = SCRIPT_ENGINE
+        return cls(model, workflow)
+
+    def checkpoint(self) -> str:
+        """The engine state without the (per-version, cached) specs."""
+        SERIALIZER.registry._encoder_mode = True
+        try:
+            state = SERIALIZER.to_dict(self.workflow)
+        finally:
+            SERIALIZER.registry._encoder_mode = False
+        state.pop("spec", None)
+        state.pop("subprocess_specs", None)
+        return json.dumps(state, cls=SERIALIZER._encoder_cls, separators=(",", ":"))
+
+    # -- reading ------------------------------------------------------------
+    def _all_tasks(self) -> Iterator[Any]:
+        yield from self.workflow.tasks.values()
+        for sub in list(self.workflow.subprocesses.values()):
+            yield from sub.tasks.values()
+
+    def ready_user_task(self, task_id: str):
+        try:
+            key = uuid.UUID(str(task_id))
+        except ValueError:
+            raise UnknownTask(f"task {task_id} does not exist") from None
+        task = self.workflow.get_task_from_id(key) if self._has_task(key) else None
+        if task is None:
+            raise UnknownTask(f"task {task_id} does not exist in this pathway")
+        if task.state != READY or not task.task_spec.manual:
+            raise TaskNotReady(f"task {task.task_spec.bpmn_id} ({task_id}) is not ready: it is {TaskState.get_name(task.state)}")
+        return task
+
+    def _has_task(self, key: uuid.UUID) -> bool:
+        if key in self.workflow.tasks:
+            return True
+        return any(key in sub.tasks for sub in self.workflow.subprocesses.values())
+
+    def _observe(self) -> dict[uuid.UUID, int]:
+        return {t.id: t.state for t in self._all_tasks()}
+
+    # -- actions ------------------------------------------------------------
+    def start(self, data: dict[str, Any]) -> list[Outcome]:
+        before: dict[uuid.UUID, int] = {}
+        for task in self.workflow.get_tasks(state=READY):
+            task.data.update(data)
+        return self._step(before, lambda: None)
+
+    def complete(self, task_id: str, name: str, data: dict[str, Any]) -> list[Outcome]:
+        task = self.ready_user_task(task_id)
+        before = self._observe()
+
+        def act():
+            task.data[name] = data
+            task.run()
+        return self._step(before, act)
+
+    def deliver(self, name: str, payload: dict[str, Any]) -> list[Outcome]:
+        before = self._observe()
+        definition = self._waiting_definition(name)
+
+        def act():
+            correlations = definition.calculate_correlations(SCRIPT_ENGINE, definition.correlation_properties, payload)
+            self.workflow.send_event(BpmnEvent(definition, payload, correlations))
+        return self._step(before, act)
+
+    def fire_timers(self) -> list[Outcome]:
+        before = self._observe()
+        return self._step(before, self.workflow.refresh_timers)
+
+    def waits_for(self, name: str) -> bool:
+        try:
+            self._waiting_definition(name)
+            return True
+        except LookupError:
+            return False
+
+    def _waiting_definition(self, name: str) -> MessageEventDefinition:
+        for task in self.workflow.event_manager.tasks.values():
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and definition.name == name and task.state == WAITING:
+                return definition
+        raise LookupError(name)
+
+    def _step(self, before: dict[uuid.UUID, int], act) -> list[Outcome]:
+        try:
+            act()
+            self.workflow.do_engine_steps()
+        except (SpiffWorkflowException, ScriptFailed, ScriptRefused) as err:
+            raise EngineFailure(f"the process model failed: {_first_line(err)}") from None
+        return self._outcomes(before)
+
+    # -- outcomes -----------------------------------------------------------
+    def _outcomes(self, before: dict[uuid.UUID, int]) -> list[Outcome]:
+        model = self.model
+        out: list[Outcome] = []
+        seen = set()
+        for task in list(self._all_tasks()):
+            seen.add(task.id)
+            node = getattr(task.task_spec, "bpmn_id", None)
+            if node is None or node not in model.kinds:
+                continue
+            prev, state = before.get(task.id), task.state
+            if state == prev:
+                continue
+            tid = str(task.id)
+            if state == ERROR:
+                raise EngineFailure(f"the process model failed at {node}")
+            if state == COMPLETED:
+                data = {"node_id": node, "kind": model.kinds[node], "flows": self._flows_into(task)}
+                decision = self._decision_result(task)
+                if decision is not None:
+                    data["result"] = decision
+                out.append(Outcome("NodeCompleted", data))
+                if prev == WAITING:
+                    out.append(Outcome("WaitEnded", {"task_id": tid, "node_id": node, "how": "done"}))
+            elif state == READY and task.task_spec.manual:
+                out.append(Outcome("TaskBecameReady", {
+                    "task_id": tid, "name": node, "lane": model.lanes.get(node) or getattr(task.task_spec, "lane", None),
+                    "title": model.titles.get(node, node),
+                }))
+            elif state == WAITING and prev != WAITING:
+                definition = getattr(task.task_spec, "event_definition", None)
+                if node in model.timer_nodes:
+                    due = _utc_iso(task._get_internal_data("event_value"))
+                    out.append(Outcome("TimerArmed", {"task_id": tid, "node_id": node, "due_at": due}))
+                elif isinstance(definition, MessageEventDefinition):
+                    out.append(Outcome("MessageAwaited", {"task_id": tid, "node_id": node, "message": definition.name}))
+            if state == CANCELLED and prev in (READY, WAITING):
+                out.append(self._withdrawn(task, prev))
+        for task_id, prev in before.items():
+            if task_id not in seen and prev in (READY, WAITING):
+                out.append(Outcome("WaitEnded", {"task_id": str(task_id), "node_id": None, "how": "removed"}))
+        for thrown in self.workflow.get_events():
+            out.append(Outcome("MessageSent", {
+                "name": thrown.event_definition.name,
+                "message_id": str(determinism._run().next_id()),
+                "payload": _json_safe(thrown.payload or {}),
+            }))
+        if self.workflow.is_completed():
+            end = self._end_node()
+            out.append(Outcome("PathwayEnded", {"outcome": model.outcomes.get(end or "", "completed"), "end_node": end}))
+        return out
+
+    def _withdrawn(self, task, prev: int) -> Outcome:
+        node = task.task_spec.bpmn_id
+        if prev == READY and task.task_spec.manual:
+            return Outcome("TaskWithdrawn", {"task_id": str(task.id), "name": node})
+        return Outcome("WaitEnded", {"task_id": str(task.id), "node_id": node, "how": "cancelled"})
+
+    def _flows_into(self, task) -> list[str]:
+        node = task.task_spec.bpmn_id
+        if self.model.kinds.get(node) == "parallelGateway" and len(self.model.incoming.get(node, [])) > 1:
+            return list(self.model.incoming[node])
+        parent = task.parent
+        while parent is not None and getattr(parent.task_spec, "bpmn_id", None) not in self.model.kinds:
+            parent = parent.parent
+        if parent is None:
+            return []
+        flow = self.model.flows.get((parent.task_spec.bpmn_id, node))
+        return [flow] if flow else []
+
+    @staticmethod
+    def _decision_result(task) -> dict[str, Any] | None:
+        engine = getattr(task.task_spec, "dmnEngine", None)
+        if engine is None:
+            return None
+        names = [o.name for o in engine.decision_table.outputs]
+        return {n: _json_safe(task.data.get(n)) for n in names}
+
+    def _end_node(self) -> str | None:
+        ends = [t.task_spec.bpmn_id for t in self.workflow.tasks.values()
+                if t.state == COMPLETED and self.model.kinds.get(getattr(t.task_spec, "bpmn_id", None)) == "endEvent"]
+        marked = [e for e in ends if e in self.model.outcomes]
+        return (marked or ends or [None])[-1]
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0]
