@@ -302,7 +302,7 @@ class CartPath(Application):
             raise
         if runtime is not None:
             self._remember(pathway, runtime)
-        return dict(answer, duplicate=False, position=self._last_position)
+        return dict(answer, duplicate=False, position=self.last_position())
 
     def fire_due_timers(self, now: datetime | None = None) -> int:
         """Fire every timer due by ``now``, each at its own due time, in time order."""
@@ -386,7 +386,11 @@ class CartPath(Application):
             start = notes[-1].id + 1
 
     # -- plumbing ---------------------------------------------------------------------
-    _last_position: int | None = None
+    _positions = threading.local()
+
+    def last_position(self) -> int | None:
+        """Notification id of this thread's last save: what a reader waits for (read-your-writes)."""
+        return getattr(self._positions, "value", None)
 
     def _save(self, *aggregates: Aggregate, runtime: Runtime | None = None) -> None:
         before = {a.id: a.version - len(a.pending_events) for a in aggregates if isinstance(a, Pathway)}
@@ -397,7 +401,7 @@ class CartPath(Application):
                 if isinstance(agg, Pathway):
                     self._forget(agg.id)
             raise ConcurrentUpdate("the pathway was changed by another request; reload it and try again") from None
-        self._last_position = max((r.notification.id for r in recordings), default=None)
+        self._positions.value = max((r.notification.id for r in recordings), default=None)
         for agg in aggregates:
             if isinstance(agg, Pathway) and self.snapshots is not None:
                 self._maybe_snapshot(agg, before[agg.id], runtime)
