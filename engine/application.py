@@ -36,6 +36,11 @@ from .timers import TimerIndex
 NS = uuid.NAMESPACE_URL
 BUNDLED_PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 SNAPSHOT_INTERVAL = 50
+# SpiffWorkflow fires a timer only once "now" is strictly past its deadline, so a timer
+# fires 1 us after it is due; the next deadline it arms drifts by that microsecond. A
+# timer due within this tolerance of "now" counts as due, so ticking at a round time
+# fires what a person would call due at that time.
+DUE_TOLERANCE = timedelta(milliseconds=1)
 START_FORM = TaskForm(fields=(
     FormField("patient_ref", "string", label="Pseudonymous patient reference"),
     FormField("center", "string", label="Centre"),
@@ -196,7 +201,7 @@ class CartPath(Application):
             if business_key is None:
                 raise
             return self._same_start(self.repository.get(pathway_id), start, process_key)
-        self._remember(pathway, runtime)
+        self._checkin(pathway, runtime)
         return Started(pathway, True)
 
     def _same_start(self, pathway: Pathway, start: dict, process_key: str) -> Started:
@@ -208,19 +213,14 @@ class CartPath(Application):
 
     def complete_task(self, pathway_id: uuid.UUID | str, task_id: str, data: dict[str, Any],
                       actor: dict[str, Any] | None = None, expected_version: int | None = None) -> Pathway:
-        pathway = self.get_pathway(pathway_id)
+        pathway, runtime = self._checkout(pathway_id)
         _check_version(pathway, expected_version)
         at = max(self.clock.now(), pathway.last_at)
-        runtime = self._runtime(pathway)
-        try:
-            with determinism.engine_run(at, pathway.id, pathway.version + 1):
-                pathway.complete_task(runtime, task_id, data, actor or SYSTEM_ACTOR, at)
-            extra = self._order_index_for(pathway)
-            self._save(pathway, *extra, runtime=runtime)
-        except Exception:
-            self._forget(pathway.id)
-            raise
-        self._remember(pathway, runtime)
+        with determinism.engine_run(at, pathway.id, pathway.version + 1):
+            pathway.complete_task(runtime, task_id, data, actor or SYSTEM_ACTOR, at)
+        extra = self._order_index_for(pathway)
+        self._save(pathway, *extra, runtime=runtime)
+        self._checkin(pathway, runtime)
         return pathway
 
     def _order_index_for(self, pathway: Pathway) -> list[Aggregate]:
@@ -261,7 +261,7 @@ class CartPath(Application):
         index = self._get_or_none(uuid.uuid5(NS, f"cartpath:order:{order_id}"))
         if index is None:
             raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
-        pathway = self.get_pathway(index.pathway_id)
+        pathway, runtime = self._checkout(index.pathway_id)
         if expected_manufacturer is not None and pathway.correlation.get("manufacturer") != expected_manufacturer:
             raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
         if pathway.status != "active":
@@ -276,32 +276,22 @@ class CartPath(Application):
             raise MessageNotCorrelated(f"no pathway waits for order {order_id!r} with COI {coi!r}")
         at = max(self.clock.now(), pathway.last_at)
         informative = name in INFORMATIVE
-        runtime = None if informative else self._runtime(pathway)
-        if runtime is not None and not runtime.waits_for(name):
+        if not informative and not runtime.waits_for(name):
             raise MessageNotCorrelated(f"the pathway of order {order_id!r} is not waiting for {name}")
         answer = {"pathway_id": str(pathway.id), "accepted": True, "message_id": message_id, "name": name}
         clean_correlation = {"order_id": order_id, "coi": coi}
         try:
-            if runtime is not None:
-                with determinism.engine_run(at, pathway.id, pathway.version + 1):
-                    pathway.receive_message(runtime, name, message_id, clean_correlation, clean_payload,
-                                            actor or SYSTEM_ACTOR, at)
-            else:
-                pathway.receive_message(None, name, message_id, clean_correlation, clean_payload,
-                                        actor or SYSTEM_ACTOR, at)
+            with determinism.engine_run(at, pathway.id, pathway.version + 1):
+                pathway.receive_message(None if informative else runtime, name, message_id, clean_correlation,
+                                        clean_payload, actor or SYSTEM_ACTOR, at)
             receipt = MessageReceipt(message_id=message_id, name=name, answer=answer)
             self._save(pathway, receipt, runtime=runtime)
         except ConcurrentUpdate:
-            self._forget(pathway.id)
             receipt = self._get_or_none(uuid.uuid5(NS, f"cartpath:message:{message_id}"))
             if receipt is not None:
                 return dict(receipt.answer, duplicate=True)
             raise
-        except Exception:
-            self._forget(pathway.id)
-            raise
-        if runtime is not None:
-            self._remember(pathway, runtime)
+        self._checkin(pathway, runtime)
         return dict(answer, duplicate=False, position=self.last_position())
 
     def fire_due_timers(self, now: datetime | None = None) -> int:
@@ -311,27 +301,23 @@ class CartPath(Application):
             raise ValueError("now must be timezone-aware")
         self.clock.advance(now)
         fired = 0
-        for _, pathway_id in self.timers.due(now):
+        for _, pathway_id in self.timers.due(now + DUE_TOLERANCE):
             fired += self._fire_pathway_timers(pathway_id, now)
         return fired
 
     def _fire_pathway_timers(self, pathway_id: uuid.UUID, now: datetime) -> int:
         fired = 0
         for _ in range(10_000):  # a model that re-arms a timer in the past cannot spin us forever
-            pathway = self.get_pathway(pathway_id)
+            pathway, runtime = self._checkout(pathway_id)
             due = pathway.next_due() if pathway.status == "active" else None
-            if due is None or datetime.fromisoformat(due) > now:
+            if due is None or datetime.fromisoformat(due) > now + DUE_TOLERANCE:
+                self._checkin(pathway, runtime)
                 return fired
             at = max(datetime.fromisoformat(due) + timedelta(microseconds=1), pathway.last_at)
-            runtime = self._runtime(pathway)
-            try:
-                with determinism.engine_run(at, pathway.id, pathway.version + 1):
-                    pathway.fire_timers(runtime, at)
-                self._save(pathway, runtime=runtime)
-            except Exception:
-                self._forget(pathway.id)
-                raise
-            self._remember(pathway, runtime)
+            with determinism.engine_run(at, pathway.id, pathway.version + 1):
+                pathway.fire_timers(runtime, at)
+            self._save(pathway, runtime=runtime)
+            self._checkin(pathway, runtime)
             fired += 1
         return fired
 
@@ -339,20 +325,24 @@ class CartPath(Application):
                actor: dict[str, Any] | None = None, expected_version: int | None = None) -> Pathway:
         pathway = self.get_pathway(pathway_id)
         _check_version(pathway, expected_version)
+        self._forget(pathway.id)
         at = max(self.clock.now(), pathway.last_at)
         pathway.cancel(reason, comment, actor or SYSTEM_ACTOR, at)
         self._save(pathway)
-        self._forget(pathway.id)
         return pathway
 
     # -- queries --------------------------------------------------------------------
-    def get_pathway(self, pathway_id: uuid.UUID | str) -> Pathway:
+    @staticmethod
+    def _pathway_key(pathway_id: uuid.UUID | str) -> uuid.UUID:
         try:
-            key = pathway_id if isinstance(pathway_id, uuid.UUID) else uuid.UUID(str(pathway_id))
+            return pathway_id if isinstance(pathway_id, uuid.UUID) else uuid.UUID(str(pathway_id))
         except ValueError:
             raise UnknownPathway(f"pathway {pathway_id} does not exist") from None
+
+    def get_pathway(self, pathway_id: uuid.UUID | str) -> Pathway:
+        key = self._pathway_key(pathway_id)
         try:
-            pathway = self.repository.get(key)
+            pathway = self.repository.get(key, projector_func=_replay)
         except AggregateNotFoundError:
             raise UnknownPathway(f"pathway {pathway_id} does not exist") from None
         if not isinstance(pathway, Pathway):
@@ -418,21 +408,36 @@ class CartPath(Application):
             pathway.engine_inputs = []
         self.snapshots.put([Pathway.Snapshot.take(pathway)])
 
-    def _runtime(self, pathway: Pathway) -> Runtime:
-        with self._live_lock:
-            hit = self._live.get(pathway.id)
-            if hit is not None and hit[0] == pathway.version:
-                self._live.move_to_end(pathway.id)
-                return hit[1]
-        model = self.model(pathway.definition["key"], pathway.definition["version"])
-        return materialise(pathway, model)
+    def _checkout(self, pathway_id: uuid.UUID | str) -> tuple[Pathway, Runtime]:
+        """The pathway and its live engine, owned by the caller until checked in.
 
-    def _remember(self, pathway: Pathway, runtime: Runtime) -> None:
+        A pathway this process saved last is kept with its engine; taking it out of
+        the cache means two threads never share one, and a command that fails (the
+        aggregate then holds unsaved events) simply never puts it back. If another
+        process wrote since, its events are applied and the engine is rebuilt."""
+        key = self._pathway_key(pathway_id)
+        with self._live_lock:
+            hit = self._live.pop(key, None)
+        if hit is not None:
+            pathway, runtime = hit
+            newer = list(self.events.get(key, gt=pathway.version))
+            if not newer:
+                return pathway, runtime
+            for ev in newer:
+                pathway = ev.mutate(pathway)
+        else:
+            pathway = self.get_pathway(key)
         if pathway.status != "active":
-            self._forget(pathway.id)
+            from .errors import PathwayEnded
+            raise PathwayEnded(f"pathway {pathway.id} has ended ({pathway.outcome})")
+        model = self.model(pathway.definition["key"], pathway.definition["version"])
+        return pathway, materialise(pathway, model)
+
+    def _checkin(self, pathway: Pathway, runtime: Runtime | None) -> None:
+        if pathway.status != "active" or runtime is None:
             return
         with self._live_lock:
-            self._live[pathway.id] = (pathway.version, runtime)
+            self._live[pathway.id] = (pathway, runtime)
             self._live.move_to_end(pathway.id)
             while len(self._live) > self.live_cache_size:
                 self._live.popitem(last=False)
@@ -446,6 +451,14 @@ class CartPath(Application):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+
+def _replay(aggregate, events):
+    """eventsourcing's default projector checks each event against runtime Protocols,
+    which costs more than applying our events; ours are all plain aggregate events."""
+    for ev in events:
+        aggregate = ev.mutate(aggregate)
+    return aggregate
 
 
 def materialise(pathway: Pathway, model: ProcessModel) -> Runtime:

@@ -48,6 +48,7 @@ class Pathway(Aggregate):
         self.cancellation: dict[str, Any] | None = None
         self.data: dict[str, Any] = dict(start)
         self.ready: dict[str, dict[str, Any]] = {}
+        self.closed_tasks: dict[str, str] = {}
         self.waiting: dict[str, dict[str, Any]] = {}
         self.correlation: dict[str, Any] = {}
         self.last_at = at
@@ -59,6 +60,7 @@ class Pathway(Aggregate):
     def _task_completed(self, task_id: str, name: str, lane: str | None, data: dict[str, Any],
                         actor: dict[str, Any], at: datetime) -> None:
         self.ready.pop(task_id, None)
+        self.closed_tasks[task_id] = "completed"
         self.data[name] = data
         self.last_at = max(self.last_at, at)
         self.engine_inputs.append({"kind": "complete", "seq": self.version + 1, "at": at.isoformat(),
@@ -94,6 +96,7 @@ class Pathway(Aggregate):
     @event("TaskWithdrawn")
     def _task_withdrawn(self, task_id: str, name: str, at: datetime) -> None:
         self.ready.pop(task_id, None)
+        self.closed_tasks[task_id] = "withdrawn"
 
     @event("NodeCompleted")
     def _node_completed(self, node_id: str, kind: str, flows: list[str], at: datetime,
@@ -138,6 +141,8 @@ class Pathway(Aggregate):
         self._require_active()
         ready = self.ready.get(task_id)
         if ready is None:
+            if task_id in self.closed_tasks:
+                raise TaskNotReady(f"task {task_id} of pathway {self.id} is not ready: it was {self.closed_tasks[task_id]}")
             runtime.ready_user_task(task_id)  # raises UnknownTask or TaskNotReady, naming the task
             raise TaskNotReady(f"task {task_id} is not ready in pathway {self.id}")
         name = ready["name"]

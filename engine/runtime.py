@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -162,7 +163,43 @@ class Runtime:
             self.workflow.do_engine_steps()
         except (SpiffWorkflowException, ScriptFailed, ScriptRefused) as err:
             raise EngineFailure(f"the process model failed: {_first_line(err)}") from None
-        return self._outcomes(before)
+        outcomes = self._outcomes(before)
+        self._compact()
+        return outcomes
+
+    # Kinds whose completed instances carry nothing later steps look at once their
+    # successor has completed too (joins and subprocess hosts are never removed).
+    _PRUNABLE = frozenset({"userTask", "scriptTask", "businessRuleTask", "intermediateCatchEvent",
+                           "intermediateThrowEvent", "exclusiveGateway", "task", "manualTask", "sendTask",
+                           "receiveTask"})
+
+    def _compact(self) -> None:
+        """Drop completed links from the middle of the task tree.
+
+        SpiffWorkflow keeps every task instance forever; a loop (daily assessments,
+        deferral re-checks) grows the tree with each turn, so each step, checkpoint and
+        load would cost more as a pathway ages, and TaskIterator silently stops at
+        depth 1000. A completed task whose only child has completed too is spliced
+        out (its child takes its place), keeping joins, their inputs, subprocess hosts
+        and everything not yet finished. The rule is deterministic, so replay and
+        verify compact identically."""
+        kinds = self.model.kinds
+        for wf in (self.workflow, *self.workflow.subprocesses.values()):
+            for task in list(wf.tasks.values()):
+                if task.state != COMPLETED or task._parent is None or len(task._children) != 1:
+                    continue
+                spec = task.task_spec
+                if kinds.get(getattr(spec, "bpmn_id", None)) not in self._PRUNABLE or task.id in self.workflow.subprocesses:
+                    continue
+                child = wf.tasks.get(task._children[0])
+                parent = wf.tasks.get(task._parent)
+                if child is None or parent is None or child.state != COMPLETED:
+                    continue
+                if isinstance(child.task_spec, UnstructuredJoin) or any(isinstance(o, UnstructuredJoin) for o in spec.outputs):
+                    continue
+                parent._children = [child.id if c == task.id else c for c in parent._children]
+                child._parent = parent.id
+                del wf.tasks[task.id]
 
     # -- outcomes -----------------------------------------------------------
     def _outcomes(self, before: dict[uuid.UUID, int]) -> list[Outcome]:

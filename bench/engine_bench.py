@@ -1,0 +1,105 @@
+"""Engine benchmark: in-process commands on the SQLite file store, and load cost by age.
+
+    .venv/bin/python bench/engine_bench.py [--pathways 300] [--rounds 5]
+
+Prints:
+- commands/s: each command = load pathway, engine step, save (task completions and
+  timer firings, on a looping test process);
+- load cost of a pathway with ~10 events vs ~1,000 events, from a cold process
+  (snapshot + engine checkpoint + replay), and the ratio (target: at most 2x).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.application import CartPath, materialise  # noqa: E402
+from engine.lint import read_paths  # noqa: E402
+
+T0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
+LOOP = ROOT / "tests" / "fixtures" / "loop_pathway.bpmn"
+
+
+def open_store(directory: str) -> CartPath:
+    env = {"CARTPATH_DATA_DIR": directory, "CARTPATH_CLOCK": "manual", "CARTPATH_CLOCK_START": T0.isoformat(),
+           "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{directory}/cartpath.sqlite3"}
+    return CartPath(env=env)
+
+
+def bench_commands(app: CartPath, pathways: int, rounds: int) -> None:
+    app.deploy(read_paths([LOOP]))
+    ids = [app.start_pathway(f"P-{i:05d}", "FR-01", "DLBCL", "axi-cel", process_key="loop_pathway").pathway.id
+           for i in range(pathways)]
+    ready = {pid: next(iter(app.get_pathway(pid).ready)) for pid in ids}
+    completions = fires = 0
+    t_complete = t_fire = 0.0
+    for day in range(1, rounds + 1):
+        start = time.perf_counter()
+        for pid in ids:
+            app.complete_task(pid, ready[pid], {"value": day})
+            completions += 1
+        t_complete += time.perf_counter() - start
+        start = time.perf_counter()
+        fires += app.fire_due_timers(T0 + timedelta(days=day))
+        t_fire += time.perf_counter() - start
+        for pid in ids:
+            ready[pid] = next(iter(app.get_pathway(pid).ready))
+    total = completions + fires
+    print(f"task completions: {completions} in {t_complete:.2f}s = {completions / t_complete:,.0f}/s")
+    print(f"timer firings:    {fires} in {t_fire:.2f}s = {fires / t_fire:,.0f}/s")
+    print(f"commands/s (load + engine step + save, SQLite file): {total / (t_complete + t_fire):,.0f}")
+
+
+def age_pathway(app: CartPath, days: int):
+    p = app.start_pathway(f"AGE-{days}", "FR-01", "DLBCL", "axi-cel", process_key="loop_pathway").pathway
+    for day in range(1, days + 1):
+        task = next(iter(app.get_pathway(p.id).ready))
+        app.complete_task(p.id, task, {"value": day})
+        app.fire_due_timers(app.clock.now() + timedelta(days=1))
+    return app.get_pathway(p.id)
+
+
+def cold_load_ms(directory: str, pathway_id, repeats: int = 30) -> float:
+    """Median time to load a pathway and rebuild its engine in a process with empty caches."""
+    samples = []
+    for _ in range(repeats):
+        app = open_store(directory)
+        app.model("loop_pathway", 1)  # parsing the definition is a per-process cost, not a per-load one
+        start = time.perf_counter()
+        pathway = app.get_pathway(pathway_id)
+        materialise(pathway, app.model("loop_pathway", 1))
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def bench_load(directory: str) -> None:
+    app = open_store(directory)
+    app.deploy(read_paths([LOOP]))
+    young = age_pathway(app, 1)
+    old = age_pathway(app, 125)
+    small, large = cold_load_ms(directory, young.id), cold_load_ms(directory, old.id)
+    print(f"load {young.version} events: {small:.2f} ms; load {old.version} events: {large:.2f} ms; "
+          f"ratio {large / small:.2f}x (target <= 2x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pathways", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        bench_commands(open_store(directory), args.pathways, args.rounds)
+    with tempfile.TemporaryDirectory() as directory:
+        bench_load(directory)
+
+
+if __name__ == "__main__":
+    main()
