@@ -1,23 +1,75 @@
-"""The REST API: a Flask app factory serving cartpath under /api/v1."""
+"""The REST API: a Flask app factory serving cartpath under /api/v1.
+
+Blueprints are thin: parse (marshmallow), check who may (auth.py), call one
+engine use case, map refusals (errors.py). OpenAPI 3 is generated from the
+schemas at /api/v1/openapi.json, browsable at /api/v1/docs.
+"""
 from __future__ import annotations
 
+import os
+import uuid
+from datetime import date, datetime
 from typing import Any, Mapping
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from .errors import register_error_handlers
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class JSONProvider(DefaultJSONProvider):
+    """ISO 8601 instants (Flask's default is the HTTP-date format) and string UUIDs."""
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, (datetime, date)):
+            return o.isoformat()
+        if isinstance(o, uuid.UUID):
+            return str(o)
+        return DefaultJSONProvider.default(o)
+
+
+def settings_env(config: Mapping[str, Any], cartpath) -> dict[str, str]:
+    """CARTPATH_* settings: the app config wins over the engine's env, which wins over the process env."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("CARTPATH_")}
+    if cartpath is not None:
+        env.update({k: v for k, v in dict(cartpath.env).items() if k.startswith("CARTPATH_") and v is not None})
+    env.update({k: str(v) for k, v in config.items() if k.startswith("CARTPATH_")})
+    return env
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Flask:
     """Build the Flask app. ``cartpath`` is an engine CartPath; by default one is opened
-    from the environment with the bundled processes deployed."""
+    from the environment with the bundled processes deployed (``DEPLOY_BUNDLED=False``
+    for server workers: `cartpath serve` deploys once before starting them)."""
+    from .auth import TokenVerifier, auth_settings
+    from .conventions import install
+    from .directory import Directory
+    from .feeds import ManufacturerOf
+    from .openapi import OPENAPI_CONFIG, ProblemApi
+
     app = Flask("cartpath")
+    app.json = JSONProvider(app)
+    app.config.update(OPENAPI_CONFIG)
     app.config.update(config or {})
     if cartpath is None:
         from engine.config import open_app
         cartpath = open_app(deploy_bundled=app.config.get("DEPLOY_BUNDLED", True))
+    env = settings_env(app.config, cartpath)
+    app.config["MAX_CONTENT_LENGTH"] = int(env.get("CARTPATH_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+    if env.get("CARTPATH_SWAGGER_UI_URL"):
+        app.config["OPENAPI_SWAGGER_UI_URL"] = env["CARTPATH_SWAGGER_UI_URL"]
     app.extensions["cartpath"] = cartpath
+    app.extensions["cartpath_tokens"] = TokenVerifier(auth_settings(env))
+    app.extensions["cartpath_directory"] = Directory(cartpath)
+    app.extensions["cartpath_manufacturers"] = ManufacturerOf()
+
+    api = ProblemApi(app)
+    from . import definitions, feeds, health, messages, pathways, tasks, timers
+    for blp in (health.blueprint, definitions.blp, pathways.blp, tasks.blp, messages.blp, feeds.blp, timers.blp):
+        api.register_blueprint(blp)
     register_error_handlers(app)
-    from .health import blueprint as health
-    app.register_blueprint(health, url_prefix="/api/v1")
+    install(app)
     return app

@@ -1,2 +1,146 @@
-"""CLI commands that belong to the HTTP side (serve, token), registered on ``cartpath``."""
-from engine.cli import main  # noqa: F401
+"""CLI commands of the HTTP side, registered on ``cartpath``: serve, scheduler, token."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from engine.cli import main, refusals
+
+log = logging.getLogger("cartpath.serve")
+
+
+def _cli(*args: str) -> list[str]:
+    """A `cartpath ...` child process, with the same interpreter as this one."""
+    return [sys.executable, "-c", "from engine.cli import main; main()", *args]
+
+
+def _deploy_bundled_once() -> None:
+    from engine.application import BUNDLED_PROCESSES
+    from engine.config import open_app
+    from engine.lint import read_paths
+    if not BUNDLED_PROCESSES.is_dir() or not read_paths([BUNDLED_PROCESSES]):
+        log.warning("no bundled process files in %s: nothing deployed", BUNDLED_PROCESSES)
+        return
+    for result in open_app().deploy_bundled():
+        log.info("process %s version %s %s", result["key"], result["version"],
+                 "deployed" if result["created"] else "already deployed")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
+@refusals
+def serve_cmd(host: str, port: int, workers: int) -> None:
+    """Run the API (gunicorn), the timer scheduler and the projection runner; stop them all together."""
+    from .auth import auth_settings
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    auth_settings(os.environ)  # creates the local JWT secret before any worker races for it
+    _deploy_bundled_once()     # once here: workers start with DEPLOY_BUNDLED=False
+    children = {
+        "api": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
+                "--graceful-timeout", "10", "api.wsgi:application"],
+        "scheduler": _cli("scheduler"),
+    }
+    if "projections" in main.commands:
+        children["projections"] = _cli("projections", "run")
+    sys.exit(supervise(children))
+
+
+def supervise(commands: dict[str, list[str]]) -> int:
+    """Start every child; forward SIGTERM/SIGINT; when one exits, stop the others and exit with its status."""
+    procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    log.info("started %s", ", ".join(f"{name} (pid {p.pid})" for name, p in procs.items()))
+    stopping = []
+
+    def forward(signum, _frame):
+        stopping.append(signum)
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signum)
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            for name, p in procs.items():
+                code = p.poll()
+                if code is not None:
+                    if not stopping:
+                        log.error("%s exited with status %s: stopping the others", name, code)
+                    _stop(procs)
+                    return code if not stopping else 0
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop(procs: dict[str, subprocess.Popen], grace: float = 15.0) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs.values():
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@main.command("scheduler")
+@click.option("--tick", type=float, default=None, help="seconds between rounds (default CARTPATH_TICK_SECONDS or 5)")
+@refusals
+def scheduler_cmd(tick: float | None) -> None:
+    """Fire due timers on the system clock, forever. On a manual clock it only waits: time moves
+    by POST /timers/fire (or `cartpath tick`)."""
+    from engine.config import open_app
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    slog = logging.getLogger("cartpath.scheduler")
+    interval = tick if tick is not None else float(os.environ.get("CARTPATH_TICK_SECONDS") or 5)
+    if interval <= 0:
+        raise ValueError("the tick must be a positive number of seconds")
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(True))
+    app = open_app()
+    if app.clock.manual:
+        slog.info("manual clock: the scheduler fires nothing; time moves by POST /api/v1/timers/fire")
+    else:
+        slog.info("firing due timers every %s s", interval)
+    while not stop:
+        if not app.clock.manual:
+            try:
+                fired = app.fire_due_timers()
+                if fired:
+                    slog.info("fired %d timer(s)", fired)
+            except Exception as err:  # a conflicting write or a locked store: try again next round
+                slog.warning("timer round failed (%s); retrying in %s s", type(err).__name__, interval)
+        deadline = time.monotonic() + interval
+        while not stop and time.monotonic() < deadline:
+            time.sleep(min(0.2, interval))
+
+
+@main.command("token")
+@click.option("--sub", required=True, help="the user's (or system's) id")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="a lane (coordination, pharmacy...), process_owner, auditor, admin or manufacturer; repeatable")
+@click.option("--center", "centers", multiple=True, help="a centre the user works for; repeatable")
+@click.option("--org", help="the manufacturer's org id (as recorded at place_order)")
+@click.option("--name", help="display name (kept out of the event log)")
+@click.option("--ttl", default=8 * 3600, show_default=True, type=click.IntRange(60, 366 * 86400), help="seconds")
+@refusals
+def token_cmd(sub, roles, centers, org, name, ttl) -> None:
+    """Mint a bearer token with the locally configured key (see README, "REST API")."""
+    from .auth import mint_token, signing_key
+    if "manufacturer" in roles and not org:
+        raise ValueError("a manufacturer token needs --org (the org id recorded at place_order)")
+    algorithm, key = signing_key(os.environ)
+    click.echo(mint_token(key, algorithm, sub=sub, roles=roles, centers=centers, name=name, org=org,
+                          ttl_seconds=ttl, issuer=os.environ.get("CARTPATH_JWT_ISSUER") or None,
+                          audience=os.environ.get("CARTPATH_JWT_AUDIENCE") or None))

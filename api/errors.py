@@ -1,14 +1,24 @@
-"""RFC 7807 problem documents: every refusal is mapped here, once."""
+"""RFC 7807 problem documents: every refusal is mapped here, once.
+
+Domain refusals (engine/errors.py), HTTP errors raised by Flask/werkzeug and
+webargs validation all leave as ``application/problem+json`` with ``type``,
+``title``, ``status``, ``detail`` and, for validation, ``errors`` (field ->
+messages, nested fields joined with dots).
+"""
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from flask import Flask, Response, json
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine import errors as domain
 
 PROBLEM_TYPE_BASE = "https://cartpath.invalid/problems/"
+PROBLEM_MIMETYPE = "application/problem+json"
+log = logging.getLogger("cartpath.api")
 
 STATUS = {
     domain.UnknownPathway: 404, domain.UnknownTask: 404, domain.UnknownDefinition: 404,
@@ -17,11 +27,44 @@ STATUS = {
     domain.InvalidTaskData: 422, domain.CoiMismatch: 422, domain.MessageNotCorrelated: 422,
     domain.DefinitionRejected: 422, domain.EngineFailure: 500,
 }
+# Problem types of plain HTTP refusals, so clients can switch on `type` alone.
+HTTP_TYPES = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+              405: "method-not-allowed", 409: "conflict", 413: "body-too-large", 415: "unsupported-media-type",
+              422: "validation-failed", 428: "precondition-required"}
 
 
-def problem(status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> Response:
+def problem(status: int, title: str, detail: str, type_: str = "about:blank", *,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
     body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
-    return Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests messages by location and field; clients want field -> messages."""
+    if isinstance(messages, dict):
+        if not prefix and len(messages) == 1 and next(iter(messages)) in ("json", "query", "files", "form", "headers"):
+            return flatten_errors(next(iter(messages.values())))
+        out: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            out.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            return {prefix or "_schema": list(messages)}
+        out = {}
+        for m in messages:
+            for key, value in flatten_errors(m, prefix).items():
+                out.setdefault(key, []).extend(value)
+        return out
+    return {prefix or "_schema": [str(messages)]}
+
+
+def _title(err: domain.CartpathError) -> str:
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", type(err).__name__).lower()
+    return words[:1].upper() + words[1:]
 
 
 def _status_for(err: domain.CartpathError) -> int:
@@ -31,17 +74,55 @@ def _status_for(err: domain.CartpathError) -> int:
     return 400
 
 
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(domain.CartpathError)
-    def _domain(err: domain.CartpathError):
-        status = _status_for(err)
-        extra = {k: v for k, v in err.extra.items() if v is not None}
-        return problem(status, type(err).__name__, err.detail, PROBLEM_TYPE_BASE + err.code, **extra)
+def domain_problem(err: domain.CartpathError) -> Response:
+    status = _status_for(err)
+    extra = {k: v for k, v in err.extra.items() if v is not None}
+    if isinstance(err, domain.DefinitionRejected):
+        errors: dict[str, list[str]] = {}
+        for item in err.problems:
+            where = f"{item.get('file')}:{item.get('line')}" if item.get("line") else str(item.get("file"))
+            errors.setdefault(where, []).append(item.get("message", ""))
+        extra["errors"] = errors
+    if status >= 500:
+        log.error("engine failure: %s", err.detail)
+    return problem(status, _title(err), err.detail, PROBLEM_TYPE_BASE + err.code, **extra)
 
-    @app.errorhandler(HTTPException)
-    def _http(err: HTTPException):
-        extra = {}
-        data = getattr(err, "data", None)  # flask-smorest / webargs validation messages
-        if isinstance(data, dict) and "messages" in data:
-            extra["errors"] = data["messages"]
-        return problem(err.code or 500, err.name, err.description or err.name, **extra)
+
+def http_problem(err: HTTPException) -> Response:
+    status = err.code or 500
+    extra: dict[str, Any] = {}
+    headers: dict[str, str] = {}
+    data = getattr(err, "data", None)  # flask-smorest / webargs validation messages
+    detail = err.description or err.name
+    if isinstance(data, dict):
+        if "messages" in data:
+            extra["errors"] = flatten_errors(data["messages"])
+            detail = "the request does not pass validation: " + "; ".join(
+                f"{k}: {', '.join(v)}" for k, v in sorted(extra["errors"].items()))
+        if isinstance(data.get("errors"), dict):
+            extra["errors"] = flatten_errors(data["errors"])
+        if data.get("message"):
+            detail = str(data["message"])
+        headers.update(data.get("headers") or {})
+    if status == 400 and "Invalid JSON body." in str(extra.get("errors")):
+        detail, extra = "the request body is not valid JSON", {}
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="cartpath"')
+    if status == 405 and err.get_headers():
+        headers.update({k: v for k, v in err.get_headers() if k.lower() == "allow"})
+    type_ = PROBLEM_TYPE_BASE + HTTP_TYPES[status] if status in HTTP_TYPES else "about:blank"
+    return problem(status, err.name, detail, type_, headers=headers, **extra)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Register after flask-smorest's Api so these handlers win."""
+    app.register_error_handler(domain.CartpathError, domain_problem)
+    app.register_error_handler(HTTPException, http_problem)
+
+    @app.errorhandler(InternalServerError)
+    def _crash(err: InternalServerError):
+        original = getattr(err, "original_exception", None)
+        # Type only: an exception message may quote request data (patient fields).
+        log.error("unhandled %s", type(original).__name__ if original else "error", exc_info=False)
+        return problem(500, "Internal Server Error", "the server failed to handle the request",
+                       PROBLEM_TYPE_BASE + "internal")

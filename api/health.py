@@ -1,10 +1,16 @@
-from flask import Blueprint, current_app, jsonify
+from flask_smorest import Blueprint
 
-blueprint = Blueprint("health", __name__)
+from .schemas import HealthSchema
+from .views import engine
+
+blueprint = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness (no token needed).")
 
 
-@blueprint.get("/health")
+@blueprint.route("/health", methods=["GET"])
+@blueprint.response(200, HealthSchema)
+@blueprint.doc(security=[])
 def health():
-    app = current_app.extensions["cartpath"]
-    return jsonify({"status": "ok", "clock": "manual" if app.clock.manual else "system",
-                    "now": app.clock.now().isoformat(), "position": app.recorder.max_notification_id() or 0})
+    """Is the server up; which clock it runs on; how far the event log goes."""
+    app = engine()
+    return {"status": "ok", "clock": "manual" if app.clock.manual else "system",
+            "now": app.clock.now(), "position": app.recorder.max_notification_id() or 0}

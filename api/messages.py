@@ -1,0 +1,46 @@
+"""Messages from the manufacturer (the handshake of PATHWAY.md), delivered to the one pathway they name."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify
+from flask_smorest import Blueprint
+from werkzeug.exceptions import Forbidden
+
+from engine.errors import MessageNotCorrelated
+
+from . import schemas as s
+from .auth import MANUFACTURER, require
+from .conventions import consumes, refusals
+from .views import engine, with_position
+
+blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages",
+                description="Inbound manufacturer messages, correlated by order_id and coi; exactly once per message_id.")
+
+
+@blp.route("", methods=["POST"])
+@consumes("json")
+@blp.arguments(s.MessageSchema)
+@blp.response(200, s.MessageAnswerSchema)
+@refusals(blp, "BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE")
+def deliver(body: dict[str, Any]):
+    """Deliver a message for one of the caller's orders. A repeated message_id gets the first answer."""
+    principal = require(MANUFACTURER)
+    org = None
+    if not principal.is_admin:
+        if not principal.org:
+            raise Forbidden("a manufacturer token must carry its `org` claim")
+        org = principal.org
+    correlation = {"order_id": body["correlation"]["order_id"]}
+    if body["correlation"].get("coi") is not None:
+        correlation["coi"] = body["correlation"]["coi"]
+    app = engine()
+    answer = app.deliver_message(body["name"], body["message_id"], correlation, body["payload"],
+                                 actor=principal.actor(), expected_manufacturer=org)
+    if answer.get("duplicate") and org is not None \
+            and current_app.extensions["cartpath_manufacturers"](answer["pathway_id"]) != org:
+        # another manufacturer's message id: answer as for an unknown order, reveal nothing
+        raise MessageNotCorrelated(f"no pathway is waiting for order {correlation['order_id']!r}")
+    answer.setdefault("position", None)
+    response = jsonify(s.MessageAnswerSchema().dump(answer))
+    return with_position(response, answer["position"])

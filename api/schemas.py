@@ -1,0 +1,259 @@
+"""marshmallow schemas of the REST API: they validate requests and document every response."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+from flask_smorest.fields import Upload
+
+from engine.pathway import CANCEL_REASONS, OUTCOMES
+
+_id = validate.Length(min=1, max=200)
+_text = validate.Length(max=2000)
+
+
+class ProblemSchema(Schema):
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "field -> messages (validation problems)"})
+
+
+# -- requests -------------------------------------------------------------------------------------
+class StartPathwaySchema(Schema):
+    patient_ref = fields.String(required=True, validate=_id, metadata={"description": "pseudonymous id, never a name"})
+    center = fields.String(required=True, validate=_id)
+    indication = fields.String(required=True, validate=_id, metadata={"example": "DLBCL"})
+    product = fields.String(required=True, validate=_id, metadata={"example": "axi-cel"})
+    business_key = fields.String(load_default=None, allow_none=True, validate=_id,
+                                 metadata={"description": "idempotency key: the same key and body give the same pathway"})
+    process_key = fields.String(load_default="cart_pathway", validate=_id,
+                                metadata={"description": "process definition key; its latest version is used"})
+
+
+class CancelSchema(Schema):
+    reason = fields.String(required=True, validate=validate.OneOf(CANCEL_REASONS))
+    comment = fields.String(load_default=None, allow_none=True, validate=_text)
+
+
+class CompleteTaskSchema(Schema):
+    data = fields.Dict(keys=fields.String(), required=True,
+                       metadata={"description": "the task's form fields (see the task's `fields`)"})
+
+
+class CorrelationSchema(Schema):
+    order_id = fields.String(required=True, validate=_id)
+    coi = fields.String(load_default=None, allow_none=True, validate=_id,
+                        metadata={"description": "chain-of-identity id; required after slot_confirmed"})
+
+
+class MessageSchema(Schema):
+    name = fields.String(required=True, validate=_id, metadata={"example": "slot_confirmed"})
+    message_id = fields.String(required=True, validate=_id, metadata={"description": "unique; a repeat is answered once"})
+    correlation = fields.Nested(CorrelationSchema, required=True)
+    payload = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class FireTimersSchema(Schema):
+    now = fields.AwareDateTime(required=True, metadata={"description": "fire every timer due by this instant"})
+
+
+class PageQuerySchema(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
+                           metadata={"description": "cursor: the `next` of the previous page"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class PathwayQuerySchema(PageQuerySchema):
+    center = fields.String(validate=_id)
+    status = fields.String(validate=validate.OneOf(("active", "ended")))
+    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+
+
+class TaskQuerySchema(PageQuerySchema):
+    lane = fields.String(validate=_id)
+    center = fields.String(validate=_id)
+    pathway_id = fields.UUID()
+
+
+class FeedQuerySchema(PageQuerySchema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class UploadSchema(Schema):
+    files = fields.List(Upload(), required=True, metadata={"description": "one or more .bpmn / .dmn files"})
+
+
+# -- responses ------------------------------------------------------------------------------------
+class DefinitionRefSchema(Schema):
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    sha256 = fields.String()
+
+
+class TaskSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "<pathway_id>:<task uuid>"})
+    pathway_id = fields.String(required=True)
+    name = fields.String(required=True, metadata={"description": "the PATHWAY.md task id"})
+    lane = fields.String(required=True, allow_none=True)
+    title = fields.String(required=True)
+    center = fields.String(required=True)
+    patient_ref = fields.String(required=True)
+    ready_since = fields.DateTime(required=True)
+    due_at = fields.String(allow_none=True)
+    signed = fields.Boolean(required=True)
+    fields_ = fields.List(fields.Dict(), data_key="fields", attribute="fields", required=True)
+
+
+class WaitingSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(("message", "timer")))
+    name = fields.String(required=True)
+    due_at = fields.String(allow_none=True)
+
+
+class PathwaySchema(Schema):
+    id = fields.String(required=True)
+    business_key = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(("active", "ended")))
+    outcome = fields.String(required=True, allow_none=True)
+    definition = fields.Nested(DefinitionRefSchema, required=True)
+    patient_ref = fields.String(required=True)
+    center = fields.String(required=True)
+    indication = fields.String(required=True)
+    product = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    ended_at = fields.DateTime(required=True, allow_none=True)
+    cancellation = fields.Dict(required=True, allow_none=True)
+    correlation = fields.Dict(required=True)
+    tasks = fields.List(fields.Nested(TaskSchema), required=True)
+    waiting = fields.List(fields.Nested(WaitingSchema), required=True)
+    data = fields.Dict(required=True)
+    version = fields.Integer(required=True)
+
+
+class PathwaySummarySchema(Schema):
+    id = fields.String(required=True)
+    position = fields.Integer(required=True, metadata={"description": "log position of its start (the list's order)"})
+    business_key = fields.String(required=True, allow_none=True)
+    patient_ref = fields.String(required=True)
+    center = fields.String(required=True)
+    indication = fields.String(required=True)
+    product = fields.String(required=True)
+    definition = fields.Nested(DefinitionRefSchema, required=True)
+    status = fields.String(required=True)
+    outcome = fields.String(required=True, allow_none=True)
+    started_at = fields.DateTime(required=True)
+    ended_at = fields.DateTime(required=True, allow_none=True)
+
+
+class PageSchema(Schema):
+    next = fields.Integer(required=True, allow_none=True,
+                          metadata={"description": "pass as `after` for the next page; null when this page is the last"})
+
+
+class PathwayPageSchema(PageSchema):
+    items = fields.List(fields.Nested(PathwaySummarySchema), required=True)
+
+
+class TaskPageSchema(PageSchema):
+    items = fields.List(fields.Nested(TaskSchema), required=True)
+
+
+class HistoryEventSchema(Schema):
+    position = fields.Integer(required=True, metadata={"description": "the event's number in this pathway (1 first)"})
+    type = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("input", "outcome")))
+    at = fields.DateTime(required=True, allow_none=True)
+    recorded_at = fields.DateTime(required=True)
+    actor = fields.Dict(required=True, allow_none=True)
+    data = fields.Dict(required=True)
+
+
+class HistorySchema(Schema):
+    pathway_id = fields.String(required=True)
+    items = fields.List(fields.Nested(HistoryEventSchema), required=True)
+
+
+class VerificationSchema(Schema):
+    ok = fields.Boolean(required=True)
+    pathway_id = fields.String(required=True)
+    events = fields.Integer()
+    reason = fields.String()
+    first_divergent_event = fields.Dict()
+    recorded = fields.Raw(allow_none=True)
+    re_executed = fields.Raw(allow_none=True)
+
+
+class MessageAnswerSchema(Schema):
+    pathway_id = fields.String(required=True)
+    accepted = fields.Boolean(required=True)
+    message_id = fields.String(required=True)
+    name = fields.String(required=True)
+    duplicate = fields.Boolean(required=True, metadata={"description": "true when this message_id was seen before"})
+    position = fields.Integer(required=True, allow_none=True)
+
+
+class FeedSchema(Schema):
+    next = fields.Integer(required=True, allow_none=True,
+                          metadata={"description": "pass as `after` for more; null when nothing more is there now"})
+    last_position = fields.Integer(required=True,
+                                   metadata={"description": "last log position examined: poll again with after=this"})
+
+
+class OutboxItemSchema(Schema):
+    position = fields.Integer(required=True)
+    message_id = fields.String(required=True)
+    name = fields.String(required=True)
+    pathway_id = fields.String(required=True)
+    at = fields.DateTime(required=True)
+    payload = fields.Dict(required=True)
+
+
+class OutboxSchema(FeedSchema):
+    items = fields.List(fields.Nested(OutboxItemSchema), required=True)
+
+
+class EventSchema(HistoryEventSchema):
+    position = fields.Integer(required=True, metadata={"description": "position in the global log"})
+    pathway_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+
+
+class EventFeedSchema(FeedSchema):
+    items = fields.List(fields.Nested(EventSchema), required=True)
+
+
+class DefinitionSchema(Schema):
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+    files = fields.List(fields.String(), required=True)
+    deployed_by = fields.String(required=True)
+    deployed_at = fields.DateTime(required=True)
+
+
+class DefinitionListSchema(Schema):
+    items = fields.List(fields.Nested(DefinitionSchema), required=True)
+
+
+class DeployedSchema(Schema):
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+    created = fields.Boolean(required=True, metadata={"description": "false when these exact files were already deployed"})
+
+
+class DeployResultSchema(Schema):
+    items = fields.List(fields.Nested(DeployedSchema), required=True)
+
+
+class FireResultSchema(Schema):
+    fired = fields.Integer(required=True)
+    now = fields.DateTime(required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)
+    clock = fields.String(required=True)
+    now = fields.DateTime(required=True)
+    position = fields.Integer(required=True)

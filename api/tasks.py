@@ -1,0 +1,91 @@
+"""Ready user tasks (worklists) and their completion."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+from werkzeug.exceptions import Forbidden
+
+from engine.application import task_view
+from engine.errors import UnknownTask
+
+from . import schemas as s
+from .auth import check_center, require, require_reader, sees_center, staff_lanes, visible
+from .conventions import consumes, expected_version, refusals
+from .directory import page
+from .pathways import pathway_response
+from .views import engine, listed_task, public_task
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
+                description="User tasks that are ready now, by lane; completing one moves its pathway on.")
+
+
+def split_task_id(task_id: str) -> tuple[str, str]:
+    """Public task ids are `<pathway_id>:<task uuid>`: the pathway is found without any index."""
+    pathway_id, sep, task = task_id.partition(":")
+    try:
+        uuid.UUID(pathway_id)
+        uuid.UUID(task)
+    except ValueError:
+        raise UnknownTask(f"task {task_id} does not exist (ids look like <pathway_id>:<task_id>)") from None
+    return pathway_id, task
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(s.TaskQuerySchema, location="query")
+@blp.response(200, s.TaskPageSchema)
+@refusals(blp, "UNPROCESSABLE_ENTITY")
+def listing(query: dict[str, Any]):
+    """Ready tasks in the caller's centres, oldest first; filter by lane, centre or pathway."""
+    principal = require_reader()
+    directory = current_app.extensions["cartpath_directory"]
+    pathway_id = query.get("pathway_id")
+
+    def keep(task) -> bool:
+        entry = directory.pathways.get(task.pathway_id)
+        return (entry is not None and sees_center(principal, entry.center)
+                and query.get("center") in (None, entry.center)
+                and query.get("lane") in (None, task.lane)
+                and pathway_id in (None, task.pathway_id))
+    found, cursor = page(directory.tasks_after(query["after"]), keep, query["limit"])
+    app = engine()
+    return {"items": [listed_task(app, directory.pathways[t.pathway_id], t) for t in found], "next": cursor}
+
+
+@blp.route("/<task_id>", methods=["GET"])
+@blp.response(200, s.TaskSchema)
+@refusals(blp, "NOT_FOUND")
+def show(task_id: str):
+    """One ready task with its form; 404 once it is no longer ready."""
+    principal = require_reader()
+    pathway_id, task = split_task_id(task_id)
+    app = engine()
+    pathway = app.get_pathway(pathway_id)
+    visible(principal, pathway)
+    ready = pathway.ready.get(task)
+    if ready is None:
+        raise UnknownTask(f"task {task_id} is not ready (completed, withdrawn or never existed)")
+    return public_task(task_view(pathway, ready, app.model(pathway.definition["key"], pathway.definition["version"])))
+
+
+@blp.route("/<task_id>/complete", methods=["POST"])
+@consumes("json")
+@blp.arguments(s.CompleteTaskSchema)
+@blp.response(200, s.PathwaySchema, description="The pathway after the step")
+@refusals(blp, "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
+def complete(body: dict[str, Any], task_id: str):
+    """Complete a ready task of one of the caller's lanes, in one of its centres. If-Match: pathway version."""
+    principal = require(*staff_lanes())
+    pathway_id, task = split_task_id(task_id)
+    app = engine()
+    pathway = app.get_pathway(pathway_id)
+    visible(principal, pathway)
+    check_center(principal, pathway.center)
+    ready = pathway.ready.get(task)
+    if ready is not None and not principal.has_any([ready["lane"]] if ready["lane"] else []):
+        raise Forbidden(f"task {ready['name']} belongs to lane {ready['lane']!r}, which is not one of your roles")
+    pathway = app.complete_task(pathway.id, task, body["data"], actor=principal.actor(),
+                                expected_version=expected_version())
+    return pathway_response(pathway, write=True, position=app.last_position())

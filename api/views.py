@@ -1,0 +1,80 @@
+"""How the API shows pathways, tasks and events (plain dicts; the schemas document them)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from flask import Response, current_app
+
+from engine.application import CartPath, event_record, task_view
+from engine.pathway import Pathway
+
+from .directory import PathwayEntry, ReadyTask
+
+POSITION_HEADER = "X-Cartpath-Position"
+
+
+def engine() -> CartPath:
+    return current_app.extensions["cartpath"]
+
+
+def pathway_view(app: CartPath, pathway: Pathway) -> dict[str, Any]:
+    model = app.model(pathway.definition["key"], pathway.definition["version"])
+    cancellation = None
+    if pathway.cancellation:
+        c = pathway.cancellation
+        cancellation = {"reason": c["reason"], "comment": c.get("comment"), "at": c.get("at"),
+                        "by": (c.get("by") or {}).get("sub")}
+    return {
+        "id": str(pathway.id), "business_key": pathway.business_key, "status": pathway.status,
+        "outcome": pathway.outcome, "definition": dict(pathway.definition), "patient_ref": pathway.patient_ref,
+        "center": pathway.center, "indication": pathway.indication, "product": pathway.product,
+        "started_at": pathway.started_at, "ended_at": pathway.ended_at, "cancellation": cancellation,
+        "correlation": {k: v for k, v in pathway.correlation.items() if v is not None},
+        "tasks": [public_task(task_view(pathway, ready, model)) for ready in pathway.ready.values()],
+        "waiting": [{"kind": w["kind"], "name": w["name"], "due_at": w.get("due_at")}
+                    for w in pathway.waiting.values()],
+        "data": pathway.data, "version": pathway.version,
+    }
+
+
+def public_task(view: dict[str, Any]) -> dict[str, Any]:
+    """The engine's task view without its internal half-id (the public id is `<pathway>:<task>`)."""
+    return {k: v for k, v in view.items() if k != "task_id"}
+
+
+def listed_task(app: CartPath, entry: PathwayEntry, task: ReadyTask) -> dict[str, Any]:
+    model = app.model(entry.definition["key"], entry.definition["version"])
+    shell = SimpleNamespace(id=entry.id, center=entry.center, patient_ref=entry.patient_ref)
+    ready = {"id": task.task_id, "name": task.name, "lane": task.lane, "title": task.title,
+             "ready_since": task.ready_since}
+    return public_task(task_view(shell, ready, model))
+
+
+def summary(entry: PathwayEntry) -> dict[str, Any]:
+    return {"id": str(entry.id), "position": entry.position, "business_key": entry.business_key,
+            "patient_ref": entry.patient_ref, "center": entry.center, "indication": entry.indication,
+            "product": entry.product, "definition": entry.definition, "status": entry.status,
+            "outcome": entry.outcome, "started_at": entry.started_at, "ended_at": entry.ended_at}
+
+
+def history_item(ev) -> dict[str, Any]:
+    record = event_record(ev)
+    data = {k: v for k, v in record["data"].items() if k not in ("at", "actor")}
+    return {"position": record["version"], "type": record["type"], "kind": record["kind"], "at": record["at"],
+            "recorded_at": record["recorded_at"], "actor": record["actor"], "data": data}
+
+
+def feed_item(position: int, ev) -> dict[str, Any]:
+    item = history_item(ev)
+    item.update(position=position, pathway_id=str(ev.originator_id), version=ev.originator_version)
+    return item
+
+
+def with_position(response: Response, position: int | None) -> Response:
+    """Every write says where it landed in the log, so readers of projections can wait for it.
+    A write that recorded nothing (an idempotent repeat) gives the current end of the log."""
+    if position is None:
+        position = engine().recorder.max_notification_id() or 0
+    response.headers[POSITION_HEADER] = str(position)
+    return response
