@@ -15,8 +15,27 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/cartpath serve
 
+# `make test`: the whole suite on SQLite, then again on PostgreSQL when a test server is
+# configured (CARTPATH_TEST_POSTGRES_HOST...; `bash .ci/run` sets one up and calls this).
+# Both runs always happen; the exit status fails if either failed.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	@status=0; \
+	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	if [ -n "$$CARTPATH_TEST_POSTGRES_HOST" ]; then \
+		$(MAKE) --no-print-directory test-postgres || status=1; \
+	else \
+		echo "PostgreSQL suite NOT run: CARTPATH_TEST_POSTGRES_HOST is not set (eval \"\$$(bash .ci/run --server-only)\" starts a local server)"; \
+	fi; \
+	exit $$status
+
+test-sqlite: $(STAMP)
+	@echo "== test suite on SQLite =="
+	CARTPATH_TEST_STORE=sqlite $(BIN)/python -m pytest
+
+test-postgres: $(STAMP)
+	@test -n "$$CARTPATH_TEST_POSTGRES_HOST" || { echo "test-postgres: CARTPATH_TEST_POSTGRES_HOST is not set" >&2; exit 1; }
+	@echo "== test suite on PostgreSQL $$CARTPATH_TEST_POSTGRES_HOST:$${CARTPATH_TEST_POSTGRES_PORT:-5432} =="
+	CARTPATH_TEST_STORE=postgres $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/cartpath lint processes/

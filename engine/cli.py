@@ -231,3 +231,4 @@ def demo_cmd(patients, seed, start_at) -> None:
 # Subsystems register their own commands on `main` (serve/token, projections, db).
 from api import commands as _api_commands  # noqa: E402,F401
 from projections import commands as _projection_commands  # noqa: E402,F401
+from . import db as _db_commands  # noqa: E402,F401
