@@ -42,11 +42,19 @@ def problem(status: int, title: str, detail: str, type_: str = "about:blank", *,
     return response
 
 
+LOCATIONS = ("json", "query", "files", "form", "headers", "view_args")
+
+
+def validation_errors(messages: Any) -> dict[str, list[str]]:
+    """webargs nests messages by location, then field; clients want field -> messages."""
+    if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in LOCATIONS:
+        messages = next(iter(messages.values()))
+    return flatten_errors(messages)
+
+
 def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """webargs nests messages by location and field; clients want field -> messages."""
+    """Nested field messages with dotted names (``correlation.order_id``)."""
     if isinstance(messages, dict):
-        if not prefix and len(messages) == 1 and next(iter(messages)) in ("json", "query", "files", "form", "headers"):
-            return flatten_errors(next(iter(messages.values())))
         out: dict[str, list[str]] = {}
         for key, value in messages.items():
             out.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
@@ -96,7 +104,7 @@ def http_problem(err: HTTPException) -> Response:
     detail = err.description or err.name
     if isinstance(data, dict):
         if "messages" in data:
-            extra["errors"] = flatten_errors(data["messages"])
+            extra["errors"] = validation_errors(data["messages"])
             detail = "the request does not pass validation: " + "; ".join(
                 f"{k}: {', '.join(v)}" for k, v in sorted(extra["errors"].items()))
         if isinstance(data.get("errors"), dict):

@@ -1,7 +1,7 @@
 """marshmallow schemas of the REST API: they validate requests and document every response."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 from flask_smorest.fields import Upload
 
 from engine.pathway import CANCEL_REASONS, OUTCOMES
@@ -10,13 +10,29 @@ _id = validate.Length(min=1, max=200)
 _text = validate.Length(max=2000)
 
 
+class DefinitionProblemSchema(Schema):
+    file = fields.String(required=True)
+    line = fields.Integer(required=True, allow_none=True)
+    message = fields.String(required=True)
+
+
 class ProblemSchema(Schema):
+    """RFC 7807: the members below, plus any extension member a refusal adds."""
+
+    class Meta:
+        unknown = INCLUDE
+
     type = fields.String(required=True)
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
                          metadata={"description": "field -> messages (validation problems)"})
+    problems = fields.List(fields.Nested(DefinitionProblemSchema),
+                           metadata={"description": "process files refused: where and why"})
+    field = fields.String(metadata={"description": "COI mismatch: the scanned field"})
+    scanned = fields.String(allow_none=True, metadata={"description": "COI mismatch: what was scanned"})
+    expected = fields.String(allow_none=True, metadata={"description": "COI mismatch: the pathway's COI"})
 
 
 # -- requests -------------------------------------------------------------------------------------
