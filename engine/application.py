@@ -107,6 +107,7 @@ class CartPath(Application):
         self.models = ModelCache()
         self._live: OrderedDict[uuid.UUID, tuple[int, Runtime]] = OrderedDict()
         self._live_lock = threading.Lock()
+        self._definitions: dict[uuid.UUID, ProcessDefinition] = {}
         self.live_cache_size = int(self.env.get("CARTPATH_LIVE_CACHE", "512"))
         if (self.env.get("CARTPATH_CLOCK") or "system").lower() == "manual":
             start = parse_instant(self.env.get("CARTPATH_CLOCK_START") or "2026-01-05T08:00:00+00:00")
@@ -128,7 +129,9 @@ class CartPath(Application):
         results, to_save = [], []
         catalog = self._get_or_none(DefinitionCatalog.create_id()) or DefinitionCatalog()
         for key in keys:
-            definition = self._get_or_none(ProcessDefinition.create_id(key))
+            definition = self._definition(key)
+            if definition is not None:
+                definition = self.repository.get(definition.id)  # a private copy to append to
             if definition is None:
                 definition = ProcessDefinition(key=key)
                 catalog.add_key(key=key)
@@ -160,7 +163,11 @@ class CartPath(Application):
         return out
 
     def model(self, key: str, version: int | None = None) -> ProcessModel:
-        definition = self._get_or_none(ProcessDefinition.create_id(key))
+        if version is not None:
+            cached = self.models.peek(key, version)
+            if cached is not None:  # versions are immutable: no need to ask the store again
+                return cached
+        definition = self._definition(key)
         if definition is None or not definition.versions:
             raise UnknownDefinition(f"no process definition {key!r} is deployed")
         found = definition.latest() if version is None else definition.find(version)
@@ -408,7 +415,7 @@ class CartPath(Application):
             pathway.engine_inputs = []
         self.snapshots.put([Pathway.Snapshot.take(pathway)])
 
-    def _checkout(self, pathway_id: uuid.UUID | str) -> tuple[Pathway, Runtime]:
+    def _checkout(self, pathway_id: uuid.UUID | str) -> tuple[Pathway, Runtime | None]:
         """The pathway and its live engine, owned by the caller until checked in.
 
         A pathway this process saved last is kept with its engine; taking it out of
@@ -428,8 +435,7 @@ class CartPath(Application):
         else:
             pathway = self.get_pathway(key)
         if pathway.status != "active":
-            from .errors import PathwayEnded
-            raise PathwayEnded(f"pathway {pathway.id} has ended ({pathway.outcome})")
+            return pathway, None  # the aggregate refuses every command; no engine needed
         model = self.model(pathway.definition["key"], pathway.definition["version"])
         return pathway, materialise(pathway, model)
 
@@ -445,6 +451,22 @@ class CartPath(Application):
     def _forget(self, pathway_id: uuid.UUID) -> None:
         with self._live_lock:
             self._live.pop(pathway_id, None)
+
+    def _definition(self, key: str) -> ProcessDefinition | None:
+        """The definition aggregate, kept per process and fast-forwarded: its events carry
+        whole BPMN files, too heavy to decode on every command."""
+        aggregate_id = ProcessDefinition.create_id(key)
+        with self._live_lock:
+            known = self._definitions.get(aggregate_id)
+        if known is None:
+            known = self._get_or_none(aggregate_id)
+        else:
+            for ev in self.events.get(aggregate_id, gt=known.version):
+                known = ev.mutate(known)
+        if known is not None:
+            with self._live_lock:
+                self._definitions[aggregate_id] = known
+        return known
 
     def _get_or_none(self, aggregate_id: uuid.UUID):
         try:

@@ -211,6 +211,10 @@ class ModelCache:
         self._models: dict[tuple[str, int], ProcessModel] = {}
         self._lock = threading.Lock()
 
+    def peek(self, key: str, version: int) -> ProcessModel | None:
+        with self._lock:
+            return self._models.get((key, version))
+
     def get(self, key: str, version: int, files_text: dict[str, str]) -> ProcessModel:
         with self._lock:
             model = self._models.get((key, version))

@@ -80,7 +80,7 @@ class Simulation:
         start = self.app.clock.now()
         for i in range(patients):
             self.at(start + timedelta(hours=11 * i + self.rng.uniform(0, 6)), "start", None, i)
-        done = 0
+        ended: set[uuid.UUID] = set()
         while self.queue:
             when, _, kind, pathway_id, payload = heapq.heappop(self.queue)
             self.app.fire_due_timers(when)
@@ -90,12 +90,10 @@ class Simulation:
                 self.deliver(pathway_id, payload, when)
             elif kind == "cancel":
                 self.cancel(pathway_id, payload, when)
-            if pathway_id is not None:
-                ended = self.act(pathway_id, when)
-                if ended:
-                    done += 1
-                    if done % 50 == 0:
-                        self.progress(f"demo: {done}/{patients} pathways ended (simulated {when.date()})")
+            if pathway_id is not None and pathway_id not in ended and self.act(pathway_id, when):
+                ended.add(pathway_id)
+                if len(ended) % 50 == 0:
+                    self.progress(f"demo: {len(ended)}/{patients} pathways ended (simulated {when.date()})")
 
     # -- the patients -------------------------------------------------------------------
     def start_patient(self, index: int, now: datetime) -> uuid.UUID:

@@ -106,15 +106,18 @@ class Pathway(Aggregate):
 
     @event("TimerArmed")
     def _timer_armed(self, task_id: str, node_id: str, due_at: str | None, at: datetime) -> None:
-        self.waiting[task_id] = {"kind": "timer", "name": node_id, "due_at": due_at}
+        self.waiting[f"{task_id}/timer/{node_id}"] = {"kind": "timer", "name": node_id, "due_at": due_at,
+                                                      "task_id": task_id, "node_id": node_id}
 
     @event("MessageAwaited")
     def _message_awaited(self, task_id: str, node_id: str, message: str, at: datetime) -> None:
-        self.waiting[task_id] = {"kind": "message", "name": message, "node_id": node_id}
+        self.waiting[f"{task_id}/message/{message}"] = {"kind": "message", "name": message, "node_id": node_id,
+                                                         "task_id": task_id}
 
     @event("WaitEnded")
     def _wait_ended(self, task_id: str, node_id: str | None, how: str, at: datetime) -> None:
-        self.waiting.pop(task_id, None)
+        for key in [k for k, w in self.waiting.items() if w["task_id"] == task_id]:
+            del self.waiting[key]
         self.ready.pop(task_id, None)
 
     @event("MessageSent")
@@ -176,8 +179,8 @@ class Pathway(Aggregate):
 
     def cancellation_outcomes(self) -> list[Outcome]:
         out = [Outcome("TaskWithdrawn", {"task_id": t, "name": r["name"]}) for t, r in self.ready.items()]
-        out += [Outcome("WaitEnded", {"task_id": t, "node_id": w.get("node_id") or w["name"], "how": "cancelled"})
-                for t, w in self.waiting.items()]
+        waits = {w["task_id"]: w["node_id"] for w in self.waiting.values()}
+        out += [Outcome("WaitEnded", {"task_id": t, "node_id": n, "how": "cancelled"}) for t, n in waits.items()]
         outcome = "deceased" if self.infused else "cancelled"
         out.append(Outcome("PathwayEnded", {"outcome": outcome, "end_node": None}))
         return out

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -151,10 +152,13 @@ class Runtime:
             return False
 
     def _waiting_definition(self, name: str) -> MessageEventDefinition:
-        for task in self.workflow.event_manager.tasks.values():
-            definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition) and definition.name == name and task.state == WAITING:
-                return definition
+        for wf in (self.workflow, *self.workflow.subprocesses.values()):
+            for task in wf.tasks.values():
+                if task.state != WAITING:
+                    continue
+                for item in _event_definitions(getattr(task.task_spec, "event_definition", None)):
+                    if isinstance(item, MessageEventDefinition) and item.name == name:
+                        return item
         raise LookupError(name)
 
     def _step(self, before: dict[uuid.UUID, int], act) -> list[Outcome]:
@@ -231,12 +235,7 @@ class Runtime:
                     "title": model.titles.get(node, node),
                 }))
             elif state == WAITING and prev != WAITING:
-                definition = getattr(task.task_spec, "event_definition", None)
-                if node in model.timer_nodes:
-                    due = _utc_iso(task._get_internal_data("event_value"))
-                    out.append(Outcome("TimerArmed", {"task_id": tid, "node_id": node, "due_at": due}))
-                elif isinstance(definition, MessageEventDefinition):
-                    out.append(Outcome("MessageAwaited", {"task_id": tid, "node_id": node, "message": definition.name}))
+                out += self._waits(task, node, tid)
             if state == CANCELLED and prev in (READY, WAITING):
                 out.append(self._withdrawn(task, prev))
         for task_id, prev in before.items():
@@ -251,6 +250,21 @@ class Runtime:
         if self.workflow.is_completed():
             end = self._end_node()
             out.append(Outcome("PathwayEnded", {"outcome": model.outcomes.get(end or "", "completed"), "end_node": end}))
+        return out
+
+    def _waits(self, task, node: str, tid: str) -> list[Outcome]:
+        """What a newly waiting task waits for. An event-based gateway waits for several
+        things at once: SpiffWorkflow puts them all on the gateway task."""
+        definition = getattr(task.task_spec, "event_definition", None)
+        if definition is None:
+            return []
+        out = []
+        for item in _event_definitions(definition):
+            if isinstance(item, TimerEventDefinition):
+                due = _utc_iso(task._get_internal_data("event_value"))
+                out.append(Outcome("TimerArmed", {"task_id": tid, "node_id": node, "due_at": due}))
+            elif isinstance(item, MessageEventDefinition):
+                out.append(Outcome("MessageAwaited", {"task_id": tid, "node_id": node, "message": item.name}))
         return out
 
     def _withdrawn(self, task, prev: int) -> Outcome:
@@ -284,6 +298,12 @@ class Runtime:
                 if t.state == COMPLETED and self.model.kinds.get(getattr(t.task_spec, "bpmn_id", None)) == "endEvent"]
         marked = [e for e in ends if e in self.model.outcomes]
         return (marked or ends or [None])[-1]
+
+
+def _event_definitions(definition) -> list:
+    if definition is None:
+        return []
+    return list(getattr(definition, "event_definitions", None) or [definition])
 
 
 def _first_line(err: Exception) -> str:
