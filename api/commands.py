@@ -32,7 +32,7 @@ def _deploy_bundled_once() -> None:
                  "deployed" if result["created"] else "already deployed")
 
 
-@main.command("serve")
+@main.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
@@ -45,12 +45,19 @@ def serve_cmd(host: str, port: int, workers: int) -> None:
     _deploy_bundled_once()     # once here: workers start with DEPLOY_BUNDLED=False
     children = {
         "api": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
-                "--graceful-timeout", "10", "api.wsgi:application"],
+                "--graceful-timeout", "10", *_no_control_socket(), "api.wsgi:application"],
         "scheduler": _cli("scheduler"),
     }
     if "projections" in main.commands:
         children["projections"] = _cli("projections", "run")
     sys.exit(supervise(children))
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 27 opens a control socket at one fixed path per user: several servers on one
+    machine (tests, benchmarks, sites) would fight over it, and `serve` does not use it."""
+    from gunicorn.config import KNOWN_SETTINGS
+    return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
 
 
 def supervise(commands: dict[str, list[str]]) -> int:
@@ -93,7 +100,7 @@ def _stop(procs: dict[str, subprocess.Popen], grace: float = 15.0) -> None:
             p.wait()
 
 
-@main.command("scheduler")
+@main.command("scheduler", with_appcontext=False)
 @click.option("--tick", type=float, default=None, help="seconds between rounds (default CARTPATH_TICK_SECONDS or 5)")
 @refusals
 def scheduler_cmd(tick: float | None) -> None:
@@ -126,7 +133,7 @@ def scheduler_cmd(tick: float | None) -> None:
             time.sleep(min(0.2, interval))
 
 
-@main.command("token")
+@main.command("token", with_appcontext=False)
 @click.option("--sub", required=True, help="the user's (or system's) id")
 @click.option("--role", "roles", multiple=True, required=True,
               help="a lane (coordination, pharmacy...), process_owner, auditor, admin or manufacturer; repeatable")

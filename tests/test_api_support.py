@@ -88,8 +88,9 @@ class Http:
         return self.pathway(p["id"])
 
 
-def make_http(tmp_path, **config) -> Http:
-    engine = CartPath(env=store_env(tmp_path))
+def make_http(tmp_path, env: dict[str, str] | None = None, **config) -> Http:
+    """An app on a fresh store (``env`` adjusts the store's environment, ``config`` the app's)."""
+    engine = CartPath(env=store_env(tmp_path) | (env or {}))
     engine.deploy({"mini_mfr.bpmn": MINI_MFR})
     app = create_app({"DEPLOY_BUNDLED": False, "CARTPATH_JWT_SECRET": SECRET, **config}, cartpath=engine)
     return Http(app.test_client(), engine)
