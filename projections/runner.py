@@ -1,0 +1,249 @@
+"""The projection runner: reads the event log after each view's position and applies it in batches.
+
+Exactly once: a batch's view rows and the views' new positions are written in
+one transaction of the view store, and a position only moves by compare-and-set
+(``WHERE position = ? AND generation = ?``), so a runner killed anywhere in a
+batch leaves the last committed batch and nothing else, and a stray second
+writer can only fail, never double-count.
+
+A view that cannot apply an event (a bug) stops exactly before it: its position
+stays at the last good event and the error, with the failing event, is kept in
+the tracking row for ``cartpath projections status``; the other views go on.
+Starting a runner (new code) retries stopped views.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+import traceback
+from typing import Any, Callable, Iterable
+
+from .log import Event, EventLog
+from .store import TRACKING, ViewStore
+from .views import Context, View, all_views
+
+DEFAULT_BATCH = 5000
+
+
+def tune_gc() -> None:
+    """For a process that is a runner: each batch allocates ~10 objects per event, freed by
+    reference counting; the cyclic collector's frequent young-generation passes over them
+    cost a third of the runner's time, and long-lived objects need no rescanning."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 50)
+
+
+class Runner:
+    def __init__(self, app: Any, store: ViewStore | None = None, views: Iterable[View] | None = None,
+                 batch_size: int = DEFAULT_BATCH, log: Callable[[str], None] | None = None):
+        self.app = app
+        self.store = store or ViewStore.for_app(app)
+        self.views = list(views) if views is not None else all_views()
+        self.batch_size = batch_size
+        self.log = log or (lambda message: None)
+        self.events = EventLog(app)
+        self.ctx = Context(app)
+        self.applied_events = 0  # events read and handed to the views, for rebuild figures
+        # Fault testing only: hold each batch's transaction open this long before committing.
+        self._hold = float(os.environ.get("CARTPATH_PROJECTIONS_TEST_HOLD") or 0)
+
+    def view(self, name: str) -> View:
+        for view in self.views:
+            if view.name == name:
+                return view
+        raise KeyError(name)
+
+    # -- set-up -------------------------------------------------------------------
+    def prepare(self, *, retry_errors: bool = True) -> None:
+        """Create what is missing; rebuild a view whose tables changed; clear old errors to retry them."""
+        self.store.ensure_tracking()
+        with self.store.transaction() as tx:
+            rows = {r[0]: r for r in tx.query(f"SELECT name, schema_hash, generation, error FROM {TRACKING}")}
+            for view in self.views:
+                found = rows.get(view.name)
+                if found is None or found[1] != view.schema_hash():
+                    if found is not None:
+                        self.log(f"view {view.name}: layout changed, rebuilding it from event zero")
+                    self._reset(tx, view, 0 if found is None else found[2])
+                else:
+                    view.create(tx)
+                    if retry_errors and found[3] is not None:
+                        self.log(f"view {view.name}: retrying after its error: {found[3].splitlines()[0]}")
+                        tx.execute(f"UPDATE {TRACKING} SET error = NULL, error_position = NULL, error_event = NULL "
+                                   f"WHERE name = ?", (view.name,))
+
+    def reset(self, names: Iterable[str]) -> None:
+        """Empty the named views and send them back to event zero (a rebuild's first step)."""
+        self.store.ensure_tracking()
+        with self.store.transaction() as tx:
+            generations = dict(tx.query(f"SELECT name, generation FROM {TRACKING}"))
+            for name in names:
+                self._reset(tx, self.view(name), generations.get(name, 0))
+
+    def _reset(self, tx: Any, view: View, generation: int) -> None:
+        view.drop(tx)
+        view.create(tx)
+        tx.execute(f"DELETE FROM {TRACKING} WHERE name = ?", (view.name,))
+        tx.execute(f"INSERT INTO {TRACKING} (name, position, generation, schema_hash, updated_at) VALUES (?, 0, ?, ?, ?)",
+                   (view.name, generation + 1, view.schema_hash(), time.time()))
+
+    # -- the work -------------------------------------------------------------------
+    def step(self, names: Iterable[str] | None = None) -> int:
+        """Apply one batch to the views (all, or those named) that are behind; returns how far
+        the slowest of them moved (0: nothing to do)."""
+        wanted = set(names) if names is not None else None
+        tracking = self.store.tracking()
+        live = [v for v in self.views if v.name in tracking and tracking[v.name]["error"] is None
+                and (wanted is None or v.name in wanted)]
+        if not live:
+            return 0
+        head = self.events.head()
+        start = min(tracking[v.name]["position"] for v in live)
+        if start >= head:
+            return 0
+        events, seen = self.events.read(start, self.batch_size, head)
+        self.applied_events += len(events)
+        with self.store.transaction() as tx:
+            now = {r[0]: r[1:] for r in tx.query(f"SELECT name, position, generation, error FROM {TRACKING}")}
+            if any(now.get(v.name) != (tracking[v.name]["position"], tracking[v.name]["generation"], None)
+                   for v in live):
+                return 1  # reset or moved by someone else since we looked: look again
+            for view in live:
+                position, generation = tracking[view.name]["position"], tracking[view.name]["generation"]
+                if position >= seen:
+                    continue
+                kinds = view.kinds
+                mine = [ev for ev in events if ev.position > position and ev.kind in kinds]
+                new_position, error = self._apply(tx, view, mine, seen)
+                changed = tx.execute(
+                    f"UPDATE {TRACKING} SET position = ?, error = ?, error_position = ?, error_event = ?, "
+                    f"updated_at = ? WHERE name = ? AND position = ? AND generation = ?",
+                    (new_position, error and error[0], error and error[1], error and error[2], time.time(),
+                     view.name, position, generation))
+                if changed != 1:
+                    raise RuntimeError(f"view {view.name} was moved by another writer; batch rolled back")
+            if self._hold:
+                time.sleep(self._hold)
+        return seen - start
+
+    def _apply(self, tx: Any, view: View, events: list[Event], seen: int) -> tuple[int, tuple | None]:
+        """(new position, error or None). On failure, find the first event that fails on its own,
+        keep everything before it, and stop the view there."""
+        try:
+            with tx.savepoint():
+                view.apply(tx, events, self.ctx)
+            return seen, None
+        except Exception:
+            pass
+        for ev in events:
+            try:
+                with tx.savepoint():
+                    view.apply(tx, [ev], self.ctx)
+            except Exception as err:
+                detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+                self.log(f"view {view.name} stopped at {ev.describe()}: {detail}")
+                return ev.position - 1, (detail + "\n" + traceback.format_exc(limit=8), ev.position, ev.describe())
+        self.log(f"view {view.name}: a batch failed but each of its events applied alone (batching bug?)")
+        return seen, None
+
+    def catch_up(self, names: Iterable[str] | None = None, progress: Callable[[int, int], None] | None = None,
+                 stop: threading.Event | None = None) -> int:
+        """Apply batches until the views reach the log's head as it was when called."""
+        names = list(names) if names is not None else None
+        target = self.events.head()
+        while not (stop and stop.is_set()):
+            moved = self.step(names)
+            positions = self.positions(names)
+            if progress:
+                progress(min(positions.values(), default=target), target)
+            if moved == 0 or min(positions.values(), default=target) >= target:
+                break
+        return target
+
+    def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        tracking = self.store.tracking()
+        wanted = set(names) if names is not None else {v.name for v in self.views}
+        return {n: r["position"] for n, r in tracking.items() if n in wanted and r["error"] is None}
+
+    def run(self, stop: threading.Event, poll: float = 0.5) -> None:
+        """Run until ``stop`` is set: catch up, then wait for news (PostgreSQL: NOTIFY wakes us)."""
+        waiter = Waiter(self.app, self.store, poll)
+        try:
+            applied_since, last_report = 0, time.monotonic()
+            while not stop.is_set():
+                moved = self.step()
+                applied_since += moved
+                if time.monotonic() - last_report > 10 and applied_since:
+                    self.log(f"projections at {self.events.head()}: {applied_since} positions applied in the last "
+                             f"{time.monotonic() - last_report:.0f}s")
+                    applied_since, last_report = 0, time.monotonic()
+                if moved == 0:
+                    waiter.wait(stop)
+        finally:
+            waiter.close()
+
+
+class Waiter:
+    """Sleep until the event log may have grown: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
+
+    def __init__(self, app: Any, store: ViewStore, poll: float):
+        self.poll = poll
+        self.conn = None
+        channel = getattr(app.recorder, "channel_name", None)
+        if store.dialect == "postgres" and channel:
+            try:
+                from psycopg import sql
+                self.conn = store._connect()
+                self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            except Exception:  # polling still works; waking early is an optimisation
+                self.conn = None
+
+    def wait(self, stop: threading.Event) -> None:
+        if self.conn is None:
+            stop.wait(self.poll)
+            return
+        for _ in self.conn.notifies(timeout=self.poll, stop_after=1):
+            pass
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def status(app: Any, store: ViewStore | None = None, views: Iterable[View] | None = None) -> dict[str, Any]:
+    """Each view's position, lag behind the log and error, and whether a runner holds the lock."""
+    store = store or ViewStore.for_app(app)
+    head = EventLog(app).head()
+    try:
+        tracking = store.tracking()
+    except Exception:
+        tracking = {}
+    names = [v.name for v in (views if views is not None else all_views())]
+    out = []
+    for name in names:
+        row = tracking.get(name)
+        if row is None:
+            out.append({"name": name, "position": None, "lag": None, "state": "not started"})
+            continue
+        out.append({"name": name, "position": row["position"], "lag": max(head - row["position"], 0),
+                    "state": "stopped" if row["error"] else ("current" if row["position"] >= head else "behind"),
+                    "error": row["error"].splitlines()[0] if row["error"] else None,
+                    "error_position": row["error_position"], "error_event": row["error_event"],
+                    "updated_at": row["updated_at"]})
+    return {"head": head, "runner_running": store.runner_running(), "views": out,
+            "store": store.dialect, "size_bytes": store.size_bytes() if tracking else None}
+
+
+def wait_for_position(store: ViewStore, names: Iterable[str], position: int, timeout: float = 2.0) -> int:
+    """Wait until every named view has reached ``position``; returns the slowest position reached."""
+    names = list(names)
+    deadline = time.monotonic() + timeout
+    while True:
+        tracking = store.tracking()
+        reached = min((tracking[n]["position"] if n in tracking else 0) for n in names)
+        if reached >= position or time.monotonic() >= deadline:
+            return reached
+        time.sleep(0.05)

@@ -1,0 +1,36 @@
+"""Small, exact statistics for reports: counts, medians and p90s of durations; rates with their parts."""
+from __future__ import annotations
+
+from typing import Iterable
+
+
+def quantile(sorted_values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default), on sorted values."""
+    if not sorted_values:
+        return None
+    pos = (len(sorted_values) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (pos - low)
+
+
+def durations(values: Iterable[float | None]) -> dict[str, float | int | None]:
+    """count, median and p90 of durations in days (decimal, 3 places)."""
+    clean = sorted(v for v in values if v is not None)
+    med, p90 = quantile(clean, 0.5), quantile(clean, 0.9)
+    return {"count": len(clean), "median": None if med is None else round(med, 3),
+            "p90": None if p90 is None else round(p90, 3), "unit": "days"}
+
+
+def rate(numerator: int, denominator: int) -> dict[str, float | int | None]:
+    return {"rate": round(numerator / denominator, 4) if denominator else None,
+            "numerator": numerator, "denominator": denominator}
+
+
+def distribution(values: Iterable[int | None]) -> dict[str, object]:
+    clean = [int(v) for v in values if v is not None]
+    counts: dict[str, int] = {}
+    for grade in sorted(set(clean)):
+        counts[str(grade)] = clean.count(grade)
+    return {"count": len(clean), "distribution": counts,
+            "share": {g: round(n / len(clean), 4) for g, n in counts.items()} if clean else {}}

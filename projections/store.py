@@ -1,0 +1,274 @@
+"""Where the views live: a small layer over sqlite3 and psycopg 3 with one SQL dialect.
+
+SQLite: a database file of its own next to the event store (``projections.sqlite3``),
+so the runner's write transactions never hold the event store's write lock.
+PostgreSQL: the same database and schema as the events (``POSTGRES_*``), tables
+prefixed ``view_``. SQL is written once with ``?`` placeholders and column types
+that both accept (BIGINT, DOUBLE PRECISION, TEXT); booleans are stored as 0/1.
+
+One writer at a time: the runner holds a lock for its whole life (SQLite: an
+``flock`` on ``projections.sqlite3.lock``, released by the kernel when the
+process dies, even by ``kill -9``; PostgreSQL: ``pg_try_advisory_lock`` on a
+session of its own). A second runner waits or refuses.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+TRACKING = "projection_tracking"
+TRACKING_DDL = (f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+                "generation BIGINT NOT NULL, schema_hash TEXT NOT NULL, error TEXT, error_position BIGINT, "
+                "error_event TEXT, updated_at DOUBLE PRECISION NOT NULL)")
+
+
+class ProjectionsUnavailable(RuntimeError):
+    """The view store is not initialised (no runner has ever started on it)."""
+
+
+class RunnerBusy(RuntimeError):
+    """Another runner holds the lock."""
+
+
+class Tx:
+    """One open transaction: the only way views write."""
+
+    def __init__(self, conn: Any, dialect: str):
+        self._conn = conn
+        self.dialect = dialect
+        self._savepoints = 0
+
+    def sql(self, statement: str) -> str:
+        return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
+        cur = self._conn.execute(self.sql(statement), params)
+        return cur.rowcount
+
+    def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            if self.dialect == "sqlite":
+                self._conn.executemany(statement, rows)
+            else:
+                with self._conn.cursor() as cur:
+                    cur.executemany(self.sql(statement), rows)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return list(self._conn.execute(self.sql(statement), params).fetchall())
+
+    def select_in(self, statement: str, keys: Sequence[Any], chunk: int = 500) -> list[tuple]:
+        """``statement`` holds one ``IN ({})``; the keys are fed in chunks."""
+        out: list[tuple] = []
+        keys = list(keys)
+        for i in range(0, len(keys), chunk):
+            part = keys[i:i + chunk]
+            out += self.query(statement.format(",".join("?" * len(part))), part)
+        return out
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self._conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._conn.execute(f"RELEASE SAVEPOINT {name}")
+
+
+class ViewStore:
+    """Connections to the view tables, per thread (API workers read concurrently)."""
+
+    def __init__(self, dialect: str, *, path: Path | None = None, pg: Mapping[str, str] | None = None):
+        self.dialect = dialect
+        self.path = path
+        self.pg = dict(pg or {})
+        self._local = threading.local()
+
+    # -- opening ----------------------------------------------------------------
+    @classmethod
+    def for_app(cls, app: Any) -> "ViewStore":
+        """The view store that belongs to a CartPath application's event store."""
+        env = app.env
+        module = (env.get("PERSISTENCE_MODULE") or "eventsourcing.sqlite").strip()
+        if module == "eventsourcing.postgres":
+            keys = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD",
+                    "POSTGRES_SCHEMA", "POSTGRES_CONNECT_TIMEOUT")
+            return cls("postgres", pg={k: env.get(k) for k in keys if env.get(k)})
+        if module != "eventsourcing.sqlite":
+            raise ProjectionsUnavailable(f"projections support SQLite and PostgreSQL stores, not {module}")
+        explicit = env.get("CARTPATH_PROJECTIONS_DBNAME")
+        if explicit:
+            return cls("sqlite", path=Path(explicit))
+        events_db = env.get("SQLITE_DBNAME") or ""
+        if not events_db or events_db.startswith(":memory:") or "mode=memory" in events_db:
+            raise ProjectionsUnavailable("an in-memory event store cannot be projected from another process")
+        events_db = events_db.removeprefix("file:").split("?", 1)[0]
+        return cls("sqlite", path=Path(events_db).parent / "projections.sqlite3")
+
+    def _connect(self) -> Any:
+        if self.dialect == "sqlite":
+            assert self.path is not None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint, never corrupt
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: rebuilds insert at random keys
+            return conn
+        import psycopg
+        pg = self.pg
+        options = f"-c search_path={pg['POSTGRES_SCHEMA']}" if pg.get("POSTGRES_SCHEMA") else None
+        return psycopg.connect(host=pg.get("POSTGRES_HOST"), port=pg.get("POSTGRES_PORT") or "5432",
+                               user=pg.get("POSTGRES_USER"), password=pg.get("POSTGRES_PASSWORD"),
+                               dbname=pg.get("POSTGRES_DBNAME"), autocommit=True, options=options,
+                               connect_timeout=int(pg.get("POSTGRES_CONNECT_TIMEOUT") or 10))
+
+    @property
+    def conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or (self.dialect == "postgres" and conn.closed):
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- transactions and reads ---------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+        try:
+            yield Tx(conn, self.dialect)
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:  # the connection died with the transaction; nothing to undo
+                self.close()
+            raise
+        conn.execute("COMMIT")
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """A read outside any write transaction (readers never block the runner)."""
+        sql = statement if self.dialect == "sqlite" else statement.replace("?", "%s")
+        try:
+            return list(self.conn.execute(sql, params).fetchall())
+        except Exception as err:
+            if _missing_table(err):
+                raise ProjectionsUnavailable("the projections are not initialised yet: "
+                                             "start `cartpath projections run` (or `cartpath serve`)") from None
+            raise
+
+    def tables(self) -> set[str]:
+        if self.dialect == "sqlite":
+            return {r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table'")}
+        return {r[0] for r in self.query("SELECT table_name FROM information_schema.tables "
+                                         "WHERE table_schema = current_schema()")}
+
+    def ensure_tracking(self) -> None:
+        with self.transaction() as tx:
+            tx.execute(TRACKING_DDL)
+
+    def tracking(self) -> dict[str, dict[str, Any]]:
+        rows = self.query(f"SELECT name, position, generation, schema_hash, error, error_position, error_event, "
+                          f"updated_at FROM {TRACKING}")
+        keys = ("name", "position", "generation", "schema_hash", "error", "error_position", "error_event", "updated_at")
+        return {r[0]: dict(zip(keys, r)) for r in rows}
+
+    def size_bytes(self) -> int | None:
+        if self.dialect == "sqlite":
+            assert self.path is not None
+            return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
+                       and not p.name.endswith(".lock"))
+        rows = self.query("SELECT COALESCE(SUM(pg_total_relation_size(quote_ident(table_name))), 0) "
+                          "FROM information_schema.tables WHERE table_schema = current_schema() "
+                          "AND (table_name LIKE 'view\\_%%' OR table_name = ?)", (TRACKING,))
+        return int(rows[0][0])
+
+    # -- the runner's lock ------------------------------------------------------------
+    def lock(self, *, wait: bool, timeout: float | None = None) -> "RunnerLock":
+        lock = RunnerLock(self)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not lock.try_acquire():
+            if not wait or (deadline is not None and time.monotonic() >= deadline):
+                raise RunnerBusy("another projection runner is running on this store")
+            time.sleep(0.5)
+        return lock
+
+    def runner_running(self) -> bool:
+        lock = RunnerLock(self)
+        if lock.try_acquire():
+            lock.release()
+            return False
+        return True
+
+
+class RunnerLock:
+    def __init__(self, store: ViewStore):
+        self.store = store
+        self._handle: Any = None
+
+    def try_acquire(self) -> bool:
+        if self.store.dialect == "sqlite":
+            import fcntl
+            assert self.store.path is not None
+            self.store.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(str(self.store.path) + ".lock", "a+")
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            self._handle = handle
+            return True
+        conn = self.store._connect()
+        (got,) = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        if not got:
+            conn.close()
+            return False
+        self._handle = conn
+        return True
+
+    @property
+    def key(self) -> int:
+        """One advisory lock per database schema (tests share a database, one schema each)."""
+        name = f"cartpath:projections:{self.store.pg.get('POSTGRES_DBNAME')}:{self.store.pg.get('POSTGRES_SCHEMA') or 'public'}"
+        return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+    def release(self) -> None:
+        if self._handle is None:
+            return
+        if self.store.dialect == "sqlite":
+            import fcntl
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None
+
+    def __enter__(self) -> "RunnerLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _missing_table(err: Exception) -> bool:
+    text = str(err)
+    return "no such table" in text or "does not exist" in text and "relation" in text

@@ -1,0 +1,22 @@
+"""The views the runner maintains, by name (``cartpath projections rebuild NAME``)."""
+from __future__ import annotations
+
+from .base import Context, EventFailed, View
+from .custody import CustodyView
+from .pathways import PathwaysView
+from .timeline import TimelineView
+from .worklists import WorklistsView
+
+
+def all_views() -> list[View]:
+    return [PathwaysView(), TimelineView(), WorklistsView(), CustodyView()]
+
+
+VIEW_NAMES = ("pathways", "timeline", "worklists", "custody")
+# Reports read these views; ``rebuild kpis`` means the view the KPI report reads.
+REPORT_VIEWS = {
+    "timeline": ("timeline",), "worklists": ("worklists",), "custody": ("custody",),
+    "kpis": ("pathways",), "manufacturers": ("pathways",), "capacity": ("pathways", "worklists"),
+}
+
+__all__ = ["Context", "EventFailed", "View", "all_views", "VIEW_NAMES", "REPORT_VIEWS"]

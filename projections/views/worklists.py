@@ -1,0 +1,96 @@
+"""Ready tasks, per lane and centre: the coordinating nurse's and the pharmacy's worklists.
+
+A row exists while its task is ready: ``TaskBecameReady`` adds it; completion,
+withdrawal, a wait ending or the pathway ending remove it. The deadline comes
+from the model (``<cartpath:due duration="P2D"/>`` on the user task), computed
+from the moment the task became ready, as the engine's task view does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..log import Event
+from ..store import Tx
+from ..times import parse, utc
+from .base import Context, Table, View
+
+HEADER = Table("view_worklist_pathways", ("pathway_id", "process_key", "process_version", "center", "patient_ref"),
+               ("pathway_id",))
+TASKS = Table("view_worklist", ("pathway_id", "task_id", "name", "lane", "title", "center", "patient_ref",
+                                "ready_since", "due_at"), ("pathway_id", "task_id"))
+
+
+def due_at(ready_since: str, duration: str | None) -> str | None:
+    if not duration:
+        return None
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+    start = parse(ready_since)
+    delta = TimerEventDefinition.get_timedelta_from_start(TimerEventDefinition.parse_iso_duration(duration), start)
+    return utc(start + delta)
+
+
+class Batch:
+    def __init__(self, ctx: Context, headers: dict[str, dict[str, Any]]):
+        self.ctx = ctx
+        self.headers = headers
+        self.new_headers: dict[str, dict[str, Any]] = {}
+        self.ended: set[str] = set()
+        self.ready: dict[str, dict[str, dict[str, Any]]] = {}  # pathway -> task -> row
+        self.gone: set[tuple[str, str]] = set()
+
+
+class WorklistsView(View):
+    name = "worklists"
+    version = 1
+    tables = ("view_worklist_pathways", "view_worklist")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS view_worklist_pathways (pathway_id TEXT PRIMARY KEY, process_key TEXT, "
+        "process_version BIGINT, center TEXT, patient_ref TEXT)",
+        "CREATE TABLE IF NOT EXISTS view_worklist (pathway_id TEXT NOT NULL, task_id TEXT NOT NULL, name TEXT, "
+        "lane TEXT, title TEXT, center TEXT, patient_ref TEXT, ready_since TEXT, due_at TEXT, "
+        "PRIMARY KEY (pathway_id, task_id))",
+        "CREATE INDEX IF NOT EXISTS view_worklist_lane ON view_worklist (center, lane, ready_since)",
+    )
+    kinds = frozenset({"Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded"})
+
+    def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Batch:
+        started = {ev.pathway_id for ev in events if ev.kind == "Started"}
+        wanted = {ev.pathway_id for ev in events if ev.kind == "TaskBecameReady"} - started
+        return Batch(ctx, HEADER.load(tx, wanted) if wanted else {})
+
+    def flush(self, tx: Tx, batch: Batch) -> None:
+        TASKS.delete(tx, batch.gone)
+        tx.executemany("DELETE FROM view_worklist WHERE pathway_id = ?", [(p,) for p in batch.ended])
+        tx.executemany("DELETE FROM view_worklist_pathways WHERE pathway_id = ?", [(p,) for p in batch.ended])
+        HEADER.insert(tx, batch.new_headers.values())
+        TASKS.insert(tx, [row for tasks in batch.ready.values() for row in tasks.values()])
+
+    def on_Started(self, batch: Batch, ev: Event) -> None:
+        d = ev.data
+        header = {"pathway_id": ev.pathway_id, "process_key": d["definition"]["key"],
+                  "process_version": d["definition"]["version"], "center": d["start"]["center"],
+                  "patient_ref": d["start"]["patient_ref"]}
+        batch.headers[ev.pathway_id] = batch.new_headers[ev.pathway_id] = header
+
+    def on_TaskBecameReady(self, batch: Batch, ev: Event) -> None:
+        header = batch.headers[ev.pathway_id]  # KeyError: a task of a pathway that never started
+        d = ev.data
+        ready_since = utc(ev.at)
+        duration = batch.ctx.due(header["process_key"], header["process_version"], d["name"])
+        batch.ready.setdefault(ev.pathway_id, {})[d["task_id"]] = {
+            "pathway_id": ev.pathway_id, "task_id": d["task_id"], "name": d["name"], "lane": d.get("lane"),
+            "title": d.get("title"), "center": header["center"], "patient_ref": header["patient_ref"],
+            "ready_since": ready_since, "due_at": due_at(ready_since, duration)}
+
+    def _gone(self, batch: Batch, ev: Event) -> None:
+        task_id = ev.data["task_id"]
+        if batch.ready.get(ev.pathway_id, {}).pop(task_id, None) is None:
+            batch.gone.add((ev.pathway_id, task_id))
+
+    on_TaskCompleted = on_TaskWithdrawn = on_WaitEnded = _gone
+
+    def on_PathwayEnded(self, batch: Batch, ev: Event) -> None:
+        batch.ready.pop(ev.pathway_id, None)
+        batch.new_headers.pop(ev.pathway_id, None)
+        batch.headers.pop(ev.pathway_id, None)
+        batch.ended.add(ev.pathway_id)
