@@ -36,6 +36,7 @@ from .timers import TimerIndex
 NS = uuid.NAMESPACE_URL
 BUNDLED_PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 SNAPSHOT_INTERVAL = 50
+SNAPSHOT_INPUTS = 5
 # SpiffWorkflow fires a timer only once "now" is strictly past its deadline, so a timer
 # fires 1 us after it is due; the next deadline it arms drifts by that microsecond. A
 # timer due within this tolerance of "now" counts as due, so ticking at a round time
@@ -405,8 +406,11 @@ class CartPath(Application):
 
     def _maybe_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> None:
         """Snapshot when a save crosses a multiple of the interval, with the engine checkpoint in it,
-        so loading costs the same at 10 or 1,000 events."""
-        if pathway.version // SNAPSHOT_INTERVAL == before // SNAPSHOT_INTERVAL:
+        so loading costs the same at 10 or 1,000 events. Replaying an input through the
+        engine costs far more than decoding an event, so a pathway that has had
+        SNAPSHOT_INPUTS commands since its checkpoint is snapshotted too."""
+        crossed = pathway.version // SNAPSHOT_INTERVAL != before // SNAPSHOT_INTERVAL
+        if not crossed and len(pathway.engine_inputs) < SNAPSHOT_INPUTS:
             return
         if pathway.status == "active":
             if runtime is None:

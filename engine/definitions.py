@@ -12,7 +12,6 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -55,18 +54,6 @@ class ProcessModel:
     incoming: dict[str, list[str]]
     message_keys: dict[str, set[str]]
     timer_nodes: set[str] = field(default_factory=set)
-
-    @cached_property
-    def spec_dicts(self) -> dict:
-        """Serialised specs, computed once: engine checkpoints leave them out."""
-        SERIALIZER.registry._encoder_mode = True
-        try:
-            return {
-                "spec": SERIALIZER.to_dict(self.spec),
-                "subprocess_specs": {k: SERIALIZER.to_dict(v) for k, v in self.subprocess_specs.items()},
-            }
-        finally:
-            SERIALIZER.registry._encoder_mode = False
 
     @property
     def flow_nodes(self) -> set[str]:

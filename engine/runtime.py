@@ -72,10 +72,20 @@ class Runtime:
 
     @classmethod
     def restore(cls, model: ProcessModel, checkpoint: str) -> "Runtime":
-        state = json.loads(checkpoint)
-        state.update(model.spec_dicts)
-        workflow = SERIALIZER.from_dict(state)
-        workflow.script_engine = SCRIPT_ENGINE
+        """Rebuild a workflow from a checkpoint on the model's already-parsed specs.
+
+        SpiffWorkflow's own ``from_dict`` would rebuild the specs from their serialised
+        form on every load (and consumes the dicts it is given); the specs of a version
+        never change, so the workflow is rebuilt around the cached ones, using the
+        serializer's converter for everything else."""
+        converter = _workflow_converter()
+        state = json.loads(checkpoint, cls=SERIALIZER.json_decoder_cls)
+        workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=SCRIPT_ENGINE, deserializing=True)
+        workflow.tasks = converter.mapping_from_dict(state["tasks"], uuid.UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(uuid.UUID(state["root"]))
+        converter.set_default_attributes(workflow, state)
+        converter.subprocesses_from_dict(state["subprocesses"], workflow)
+        workflow.bpmn_events = SERIALIZER.registry.restore(state.pop("bpmn_events", []))
         return cls(model, workflow)
 
     def checkpoint(self) -> str:
@@ -298,6 +308,13 @@ class Runtime:
                 if t.state == COMPLETED and self.model.kinds.get(getattr(t.task_spec, "bpmn_id", None)) == "endEvent"]
         marked = [e for e in ends if e in self.model.outcomes]
         return (marked or ends or [None])[-1]
+
+
+def _workflow_converter():
+    """The serializer's registered converter for BpmnWorkflow (its from_dict is bound to it)."""
+    registry = SERIALIZER.registry
+    restore = registry.convert_from_dict[registry.typenames[BpmnWorkflow]]
+    return restore.args[0].__self__  # a partial(_obj_from_dict, converter.from_dict)
 
 
 def _event_definitions(definition) -> list:

@@ -55,6 +55,8 @@ def test_snapshot_checkpoint_equals_straight_replay(app):
         straight = ev.mutate(straight)
     assert straight.engine_checkpoint is None and len(straight.engine_inputs) > 20
     assert materialise(from_snapshot, model).checkpoint() == materialise(straight, model).checkpoint()
+    # restoring must not consume anything shared: a second (and third) restore in the same process
+    assert materialise(from_snapshot, model).checkpoint() == materialise(from_snapshot, model).checkpoint()
     # and it carries on from there
     cold.complete_task(p.id, ready_named(from_snapshot, "assess"), {"value": -1})
     assert cold.get_pathway(p.id).outcome == "follow_up_handover"
