@@ -57,7 +57,8 @@ def _names(name: str | None) -> list[str]:
         return [name]
     if name in REPORT_VIEWS:
         return list(REPORT_VIEWS[name])
-    raise ValueError(f"unknown view {name!r}; expected one of {', '.join(VIEW_NAMES + tuple(REPORT_VIEWS))}")
+    known = dict.fromkeys(VIEW_NAMES + tuple(REPORT_VIEWS))
+    raise ValueError(f"unknown view {name!r}; expected one of {', '.join(known)}")
 
 
 @main.group("projections")

@@ -107,7 +107,9 @@ class Runner:
         events, seen = self.events.read(start, self.batch_size, head)
         self.applied_events += len(events)
         with self.store.transaction() as tx:
-            now = {r[0]: r[1:] for r in tx.query(f"SELECT name, position, generation, error FROM {TRACKING}")}
+            # PostgreSQL: lock the tracking rows, so a second writer waits here and then sees our positions.
+            lock = " FOR UPDATE" if tx.dialect == "postgres" else ""
+            now = {r[0]: r[1:] for r in tx.query(f"SELECT name, position, generation, error FROM {TRACKING}{lock}")}
             if any(now.get(v.name) != (tracking[v.name]["position"], tracking[v.name]["generation"], None)
                    for v in live):
                 return 1  # reset or moved by someone else since we looked: look again
