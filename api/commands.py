@@ -60,9 +60,19 @@ def _no_control_socket() -> list[str]:
     return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
 
 
+def _die_with_parent() -> None:
+    """Linux: a child gets SIGTERM if the supervisor is killed outright (SIGKILL cannot be forwarded),
+    so no orphaned server keeps the port and the store."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def supervise(commands: dict[str, list[str]]) -> int:
     """Start every child; forward SIGTERM/SIGINT; when one exits, stop the others and exit with its status."""
-    procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    procs = {name: subprocess.Popen(cmd, preexec_fn=_die_with_parent) for name, cmd in commands.items()}
     log.info("started %s", ", ".join(f"{name} (pid {p.pid})" for name, p in procs.items()))
     stopping = []
 

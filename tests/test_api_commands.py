@@ -128,6 +128,28 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _wait_for_children(server: subprocess.Popen) -> list[int]:
+    for _ in range(100):
+        children = _children(server.pid)
+        if len(children) >= 2:
+            return children
+        time.sleep(0.1)
+    raise AssertionError("serve started no children")
+
+
+def _kill(server: subprocess.Popen) -> None:
+    """Clean up after a failed test: the supervisor, then whatever it started."""
+    children = _children(server.pid) if server.poll() is None else []
+    if server.poll() is None:
+        server.kill()
+        server.wait()
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _get(url: str, token: str | None = None, body: dict | None = None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = None
@@ -147,7 +169,7 @@ def test_serve_runs_gunicorn_and_the_scheduler_and_stops_them_together(tmp_path)
     subprocess.run(_cartpath("deploy", str(FIXTURES / "mini_pathway.bpmn")), env=env, check=True, capture_output=True)
     port = _free_port()
     server = subprocess.Popen(_cartpath("serve", "--port", str(port), "--workers", "2"), env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}/api/v1"
         for _ in range(150):
@@ -170,9 +192,7 @@ def test_serve_runs_gunicorn_and_the_scheduler_and_stops_them_together(tmp_path)
         assert server.wait(timeout=30) == 0
         assert not any(_alive(pid) for pid in children)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        _kill(server)
 
 
 @pytest.mark.slow
@@ -181,11 +201,7 @@ def test_serve_exits_when_a_child_dies(tmp_path):
     server = subprocess.Popen(_cartpath("serve", "--port", str(_free_port()), "--workers", "1"), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            children = _children(server.pid)
-            if len(children) >= 2:
-                break
-            time.sleep(0.1)
+        children = _wait_for_children(server)
         scheduler = [pid for pid in children if b"scheduler" in (Path("/proc") / str(pid) / "cmdline").read_bytes()]
         assert len(scheduler) == 1
         os.kill(scheduler[0], signal.SIGKILL)
@@ -193,9 +209,24 @@ def test_serve_exits_when_a_child_dies(tmp_path):
         time.sleep(0.2)
         assert not any(_alive(pid) for pid in children)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        _kill(server)
+
+
+@pytest.mark.slow
+def test_children_stop_when_serve_is_killed_outright(tmp_path):
+    server = subprocess.Popen(_cartpath("serve", "--port", str(_free_port()), "--workers", "1"),
+                              env=_sqlite_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        children = _wait_for_children(server)
+        server.kill()  # SIGKILL: nothing can be forwarded
+        server.wait()
+        for _ in range(100):
+            if not any(_alive(pid) for pid in children):
+                break
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in children)
+    finally:
+        _kill(server)
 
 
 @pytest.mark.slow

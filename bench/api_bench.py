@@ -1,0 +1,176 @@
+"""HTTP benchmark: task completions through gunicorn on a SQLite file store.
+
+    .venv/bin/python bench/api_bench.py [--pathways 300] [--clients 16] [--workers 2]
+
+Starts gunicorn (``--workers`` sync workers on 127.0.0.1) serving ``api.wsgi`` on a fresh
+store with the bundled processes, pre-creates pathways over HTTP, then times only task
+completions: ``--clients`` threads, each working through its own pathways with
+http.client, completing the ready task named in the previous answer (rcp_eligibility,
+patient_consent, place_order on cart_pathway). Prints throughput and p50/p90/p99 latency.
+Target on 2 cores: >= 300 completions/s, p99 <= 50 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from api.auth import mint_token  # noqa: E402
+
+SECRET = "bench-secret-" + "b" * 40
+DATA = {
+    "rcp_eligibility": {"eligible": True, "rcp_date": "2026-01-12"},
+    "patient_consent": {"consent_signed": True},
+    "place_order": {"order_id": None, "manufacturer": "ACME", "requested_apheresis_date": "2026-01-22"},
+}
+LANE_OF = {"rcp_eligibility": "hematology", "patient_consent": "coordination", "place_order": "pharmacy"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    def __init__(self, port: int):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in range(3):
+            try:
+                self.conn.request(method, f"/api/v1{path}", body=data, headers=headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                if response.getheader("Connection", "").lower() == "close":
+                    self.conn.close()
+                return response.status, json.loads(payload)
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def wait_up(port: int, server: subprocess.Popen) -> None:
+    for _ in range(300):
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited with status {server.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/api/v1/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not come up")
+
+
+def run_parallel(clients: int, work) -> list:
+    results: list = [None] * clients
+    errors: list = []
+
+    def runner(i: int) -> None:
+        try:
+            results[i] = work(i)
+        except BaseException as err:  # reported after the join
+            errors.append(err)
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pathways", type=int, default=320, help="pathways to pre-create (3 completions each)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from engine.config import open_app
+    directory = tempfile.mkdtemp(prefix="cartpath-api-bench-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_"))}
+    env |= {"CARTPATH_DATA_DIR": directory, "CARTPATH_CLOCK": "system", "CARTPATH_JWT_SECRET": SECRET}
+    os.environ.update(env)
+    print(f"store: {directory}/cartpath.sqlite3; deploying the bundled processes", file=sys.stderr)
+    open_app(deploy_bundled=True)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
+                               f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
+                               "api.wsgi:application"], env=env, cwd=ROOT)
+    try:
+        wait_up(port, server)
+        tokens = {lane: mint_token(SECRET, "HS256", sub=f"bench-{lane}", roles=[lane], centers=["FR-01"])
+                  for lane in set(LANE_OF.values()) | {"coordination"}}
+        per_client = max(1, args.pathways // args.clients)
+
+        def create(i: int) -> list[str]:
+            client, first = Client(port), []
+            for n in range(per_client):
+                status, body = client.call("POST", "/pathways", tokens["hematology"], {
+                    "patient_ref": f"B-{i:02d}-{n:05d}", "center": "FR-01", "indication": "DLBCL",
+                    "product": "axi-cel"})
+                assert status == 201, body
+                first.append(body["tasks"][0]["id"])
+            return first
+        started = time.perf_counter()
+        firsts = run_parallel(args.clients, create)
+        print(f"pre-created {sum(map(len, firsts))} pathways in {time.perf_counter() - started:.1f} s",
+              file=sys.stderr)
+
+        def complete(i: int) -> list[float]:
+            client, latencies = Client(port), []
+            for n, task_id in enumerate(firsts[i]):
+                for name in ("rcp_eligibility", "patient_consent", "place_order"):
+                    data = dict(DATA[name])
+                    if name == "place_order":
+                        data["order_id"] = f"ORD-{i:02d}-{n:05d}"
+                    t0 = time.perf_counter()
+                    status, body = client.call("POST", f"/tasks/{task_id}/complete", tokens[LANE_OF[name]],
+                                               {"data": data})
+                    latencies.append(time.perf_counter() - t0)
+                    assert status == 200, body
+                    task_id = body["tasks"][0]["id"] if body["tasks"] else None
+            return latencies
+        started = time.perf_counter()
+        latencies = sorted(x for part in run_parallel(args.clients, complete) for x in part)
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+    print(json.dumps({
+        "completions": len(latencies), "clients": args.clients, "workers": args.workers, "seconds": round(elapsed, 2),
+        "completions_per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(pct(0.50), 1), "p90_ms": round(pct(0.90), 1), "p99_ms": round(pct(0.99), 1),
+        "max_ms": round(latencies[-1] * 1000, 1), "mean_ms": round(statistics.mean(latencies) * 1000, 1),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
