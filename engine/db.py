@@ -1,4 +1,5 @@
-"""``cartpath db init``: create the store's tables once, as a deploy step.
+"""``cartpath db init``: create the store's tables once, as a deploy step: the events and
+snapshots (eventsourcing), then the projections' views and tracking (their runner's own set-up).
 
 Workers then run with ``CREATE_TABLE=false``: several processes creating tables at
 the same moment collide (PostgreSQL's ``CREATE TYPE`` has no ``IF NOT EXISTS``, and
@@ -15,6 +16,12 @@ from .cli import _out, main, refusals
 from .errors import CartpathError
 
 
+class StoreUnavailable(CartpathError):
+    """The database cannot be reached, or refuses our settings."""
+
+    code = "store-unavailable"
+
+
 def create_tables(overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Create every table of the store the environment names; safe to run again."""
     from .config import open_app
@@ -27,13 +34,30 @@ def create_tables(overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
     except PersistenceError as err:
         raise StoreUnavailable(f"cannot create the tables: {_first_line(err)}") from None
     try:
-        return {"store": "postgresql" if _is_postgres(env) else "sqlite", **_describe(app)}
+        described = _describe(app)
+        projections = _create_view_tables(app, set(described["tables"]))
+        return {"store": "postgresql" if _is_postgres(env) else "sqlite", **described, "projections": projections}
     finally:
         app.close()
 
 
-class StoreUnavailable(CartpathError):
-    code = "store-unavailable"
+def _create_view_tables(app, event_tables: set[str]) -> dict[str, Any]:
+    """The projections' tables, as their runner would create them at start, under the runner's lock:
+    if a runner is running, it has created them already and owns them."""
+    from projections.runner import Runner
+    from projections.store import RunnerBusy, ViewStore
+    store = ViewStore.for_app(app)
+    try:
+        lock = store.lock(wait=False)
+    except RunnerBusy:
+        store.close()
+        return {"skipped": "a projection runner is running on this store and keeps its own tables"}
+    try:
+        Runner(app, store=store).prepare(retry_errors=False)
+        return {"tables": sorted(store.tables() - event_tables)}
+    finally:
+        lock.release()
+        store.close()
 
 
 def _first_line(err: BaseException) -> str:
@@ -67,7 +91,14 @@ def _create_schema(overrides: Mapping[str, str]) -> None:
 
 
 def _describe(app) -> dict[str, Any]:
-    """Where the tables are and which exist, read back from the database itself."""
+    """Where the event store's tables are, and that they exist, read back from the database itself."""
+    own = {app.recorder.events_table_name, *([app.snapshots.recorder.events_table_name] if app.snapshots else [])}
+    found = _tables(app)
+    found["tables"] = [t for t in found["tables"] if t in own]
+    return found
+
+
+def _tables(app) -> dict[str, Any]:
     datastore = app.factory.datastore
     schema = getattr(datastore, "schema", None)
     if schema is not None:

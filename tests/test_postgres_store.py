@@ -72,11 +72,26 @@ def test_workers_with_create_table_off_need_db_init_first(env):
     events, snapshots = ("cartpath_events", "cartpath_snapshots") if ON_POSTGRES else ("stored_events", "stored_snapshots")
     assert {events, snapshots} <= set(first["tables"])
     assert first["store"] == ("postgresql" if ON_POSTGRES else "sqlite")
+    assert "projection_tracking" in first["projections"]["tables"]
+    assert not {events, snapshots} & set(first["projections"]["tables"])
 
     worker = CartPath(env=worker_env)
     worker.deploy(read_paths([FIXTURES / "mini_pathway.bpmn"]))
     p = start_mini(worker)
     assert CartPath(env=worker_env).get_pathway(p.id).ready  # another worker reads it back
+
+
+def test_db_init_leaves_the_views_to_a_running_projection_runner(env):
+    from projections.store import ViewStore
+    store = ViewStore.for_app(CartPath(env=env))
+    lock = store.lock(wait=False)  # what `cartpath projections run` holds for its whole life
+    try:
+        result = create_tables(env)
+    finally:
+        lock.release()
+        store.close()
+    assert "runner is running" in result["projections"]["skipped"]
+    assert len(result["tables"]) == 2
 
 
 def test_db_init_command_prints_the_tables(env):
