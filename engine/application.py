@@ -36,7 +36,7 @@ from .timers import TimerIndex
 NS = uuid.NAMESPACE_URL
 BUNDLED_PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 SNAPSHOT_INTERVAL = 50
-SNAPSHOT_INPUTS = 5
+SNAPSHOT_INPUTS = 10
 # SpiffWorkflow fires a timer only once "now" is strictly past its deadline, so a timer
 # fires 1 us after it is due; the next deadline it arms drifts by that microsecond. A
 # timer due within this tolerance of "now" counts as due, so ticking at a round time
@@ -418,6 +418,22 @@ class CartPath(Application):
             pathway.engine_checkpoint = runtime.checkpoint()
             pathway.engine_inputs = []
         self.snapshots.put([Pathway.Snapshot.take(pathway)])
+        if crossed:  # now and then, not at every snapshot: each prune is one more commit
+            self._prune_snapshots(pathway.id, pathway.version)
+
+    def _prune_snapshots(self, pathway_id: uuid.UUID, keep_version: int) -> None:
+        """Only the latest snapshot is ever read; the events remain the record. Older
+        snapshots (each carries an engine checkpoint) would otherwise be most of the store."""
+        recorder = self.snapshots.recorder
+        table = recorder.events_table_name
+        if self.env.get("PERSISTENCE_MODULE", "").endswith("postgres"):
+            from psycopg.sql import SQL, Identifier
+            statement = SQL("DELETE FROM {}.{} WHERE originator_id = %s AND originator_version < %s").format(
+                Identifier(recorder.datastore.schema), Identifier(table))
+        else:
+            statement = f"DELETE FROM {table} WHERE originator_id = ? AND originator_version < ?"
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(statement, (pathway_id if not isinstance(statement, str) else pathway_id.hex, keep_version))
 
     def _checkout(self, pathway_id: uuid.UUID | str) -> tuple[Pathway, Runtime | None]:
         """The pathway and its live engine, owned by the caller until checked in.

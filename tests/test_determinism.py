@@ -128,3 +128,13 @@ def test_any_valid_input_sequence_verifies(actions):
         for pid in (mini, loop):
             result = app.verify(pid)
             assert result["ok"], result
+
+
+def test_old_snapshots_are_pruned_but_loading_still_works(app):
+    app.deploy(read_paths([FIXTURES / "loop_pathway.bpmn"]))
+    p = drive_loop(app, 30)
+    snapshots = list(app.snapshots.get(p.id))
+    assert 1 <= len(snapshots) <= 3, [s.originator_version for s in snapshots]
+    cold = CartPath(env=app.env)
+    cold.complete_task(p.id, ready_named(cold.get_pathway(p.id), "assess"), {"value": -1})
+    assert cold.verify(p.id)["ok"]
