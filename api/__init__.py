@@ -70,6 +70,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     from . import definitions, feeds, health, messages, pathways, tasks, timers
     for blp in (health.blueprint, definitions.blp, pathways.blp, tasks.blp, messages.blp, feeds.blp, timers.blp):
         api.register_blueprint(blp)
+    from . import reports  # the read side (projections)
+    api.register_blueprint(reports.blp)
     register_error_handlers(app)
     install(app)
     return app

@@ -1,0 +1,266 @@
+"""Reports: the read side over HTTP (timeline, custody, worklists, KPIs, capacity, manufacturers).
+
+Every report reads projections (never the engine). Read-your-writes: a write's
+answer carries its log position (``X-Cartpath-Position``); a report given
+``?min_position=`` waits briefly for its views to reach it, else answers 409
+"not yet" with the position it has reached and ``Retry-After``. Each answer says
+which position it reflects, in the same header and in ``position``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate, validates
+from werkzeug.exceptions import Forbidden
+
+from projections.reports import NotYet, Reports, parse_period
+from projections.store import ProjectionsUnavailable, ViewStore
+
+from .auth import require_reader, sees_center
+from .conventions import refusals
+from .errors import PROBLEM_TYPE_BASE, problem
+from .views import POSITION_HEADER, engine
+
+blp = Blueprint("reports", __name__, url_prefix="/api/v1",
+                description="Read models built from the event log: what each role looks at.")
+WAIT_SECONDS = 2.0
+
+
+# -- requests -----------------------------------------------------------------------------------
+class ReportQuerySchema(Schema):
+    min_position = fields.Integer(load_default=None, validate=validate.Range(min=0, max=2**62), metadata={
+        "description": "wait (briefly) until the report reflects this log position; 409 if it does not yet"})
+
+
+class WorklistQuerySchema(ReportQuerySchema):
+    center = fields.String(validate=validate.Length(min=1, max=200))
+    lane = fields.String(validate=validate.Length(min=1, max=200))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
+
+
+class KpiQuerySchema(ReportQuerySchema):
+    center = fields.String(validate=validate.Length(min=1, max=200))
+    product = fields.String(validate=validate.Length(min=1, max=200))
+    start = fields.String(data_key="from", metadata={"description": "pathways started on or after (ISO 8601)"})
+    end = fields.String(data_key="to", metadata={"description": "pathways started before (ISO 8601)"})
+
+    @validates("start")
+    def _start(self, value: str, **_: Any) -> None:
+        _period(value, "from")
+
+    @validates("end")
+    def _end(self, value: str, **_: Any) -> None:
+        _period(value, "to")
+
+
+class CapacityQuerySchema(ReportQuerySchema):
+    center = fields.String(validate=validate.Length(min=1, max=200))
+    weeks = fields.Integer(load_default=8, validate=validate.Range(min=1, max=52))
+
+
+class ManufacturerQuerySchema(ReportQuerySchema):
+    manufacturer = fields.String(validate=validate.Length(min=1, max=200))
+
+
+def _period(value: str, what: str) -> None:
+    try:
+        parse_period(value, what)
+    except ValueError as err:
+        raise ValidationError(str(err)) from None
+
+
+# -- answers (documented; views return them as built) ------------------------------------------------
+_S, _I, _F, _B = fields.String, fields.Integer, fields.Float, fields.Boolean
+_Obj = fields.Dict
+
+
+class StepSchema(Schema):
+    seq, kind, name, title, lane = _I(), _S(), _S(allow_none=True), _S(allow_none=True), _S(allow_none=True)
+    actor, ready_at, done_at, how = _S(allow_none=True), _S(allow_none=True), _S(allow_none=True), _S(allow_none=True)
+    open, waited_days, task_id, direction = _B(), _F(), _S(), _S()
+    data = fields.Raw(allow_none=True)
+
+
+class TimelineSchema(Schema):
+    pathway_id, patient_ref, center, product, indication = _S(), _S(), _S(), _S(), _S()
+    process, started_at, status = _Obj(), _S(), _S()
+    outcome, ended_at = _S(allow_none=True), _S(allow_none=True)
+    steps = fields.List(fields.Nested(StepSchema))
+    position = _I()
+
+
+class CoiCheckSchema(Schema):
+    result, expected, scanned = _S(), _S(allow_none=True), fields.List(_S())
+
+
+class HandoffSchema(Schema):
+    step, at, recorded_at, place, actor = _S(), _S(allow_none=True), _S(), _S(allow_none=True), _S(allow_none=True)
+    coi_check = fields.Nested(CoiCheckSchema)
+    data = fields.Raw(allow_none=True)
+
+
+class CustodySchema(Schema):
+    pathway_id, center = _S(), _S()
+    coi, order_id, manufacturer = _S(allow_none=True), _S(allow_none=True), _S(allow_none=True)
+    handoffs = fields.List(fields.Nested(HandoffSchema))
+    chain_intact, position = _B(), _I()
+
+
+class WorkTaskSchema(Schema):
+    id, pathway_id, task_id, name, title, lane = _S(), _S(), _S(), _S(), _S(allow_none=True), _S(allow_none=True)
+    center, patient_ref, ready_since, due_at = _S(), _S(), _S(), _S(allow_none=True)
+    waiting_days, overdue = _F(), _B()
+
+
+class LaneLoadSchema(Schema):
+    center, lane, open, overdue = _S(), _S(allow_none=True), _I(), _I()
+    oldest_waiting_days = _F()
+
+
+class WorklistSchema(Schema):
+    now, total, limit, position = _S(), _I(), _I(), _I()
+    tasks = fields.List(fields.Nested(WorkTaskSchema))
+    by_lane = fields.List(fields.Nested(LaneLoadSchema))
+
+
+class KpiGroupSchema(Schema):
+    center, product, pathways, kpis = _S(), _S(), _I(), _Obj()
+
+
+class KpiSchema(Schema):
+    filters, cohort, pathways, kpis, definitions = _Obj(), _S(), _I(), _Obj(), _Obj()
+    by_center_product = fields.List(fields.Nested(KpiGroupSchema))
+    position = _I()
+
+
+class CapacitySchema(Schema):
+    now, weeks, center = _S(), _I(), _S(allow_none=True)
+    centers, open_tasks = fields.List(_Obj()), fields.List(_Obj())
+    assumptions, position = _Obj(), _I()
+
+
+class ManufacturersSchema(Schema):
+    manufacturers, definitions, position = fields.List(_Obj()), _Obj(), _I()
+
+
+# -- plumbing ----------------------------------------------------------------------------------------
+def reports() -> Reports:
+    found = current_app.extensions.get("cartpath_reports")
+    if found is None:
+        found = current_app.extensions["cartpath_reports"] = Reports(ViewStore.for_app(engine()))
+    return found
+
+
+def _visible_centers(principal, center: str | None) -> set[str] | None:
+    """The centres the caller may see (None: all); asking for another centre is refused."""
+    if center is not None and not sees_center(principal, center):
+        raise Forbidden(f"you are not authorised for centre {center!r}")
+    return None if principal.reads_everything else set(principal.centers)
+
+
+def _answer(report: str, min_position: int | None, build) -> Any:
+    r = reports()
+    try:
+        wait = float(current_app.config.get("CARTPATH_REPORT_WAIT_SECONDS", WAIT_SECONDS))
+        position = r.ensure(report, min_position, timeout=wait)
+        body = build(r)
+    except NotYet as err:
+        return problem(409, "Not yet", str(err), PROBLEM_TYPE_BASE + "not-yet", headers={"Retry-After": "1"},
+                       position=err.reached, min_position=err.wanted)
+    except ProjectionsUnavailable as err:
+        return problem(503, "Service Unavailable", str(err), PROBLEM_TYPE_BASE + "projections-unavailable",
+                       headers={"Retry-After": "5"})
+    body["position"] = position
+    response = jsonify(body)
+    response.headers[POSITION_HEADER] = str(position)
+    return response
+
+
+_REFUSED_READS = ("CONFLICT", "UNPROCESSABLE_ENTITY")
+
+
+def _unavailable(view):
+    """503 until a projection runner has initialised the views."""
+    return blp.alt_response(503, response="SERVICE_UNAVAILABLE")(view)
+
+
+@blp.route("/pathways/<pathway_id>/timeline", methods=["GET"])
+@blp.arguments(ReportQuerySchema, location="query")
+@blp.response(200, TimelineSchema)
+@refusals(blp, "NOT_FOUND", *_REFUSED_READS)
+@_unavailable
+def timeline(query: dict[str, Any], pathway_id: str):
+    """Every step of a pathway in order: what, who (lane, user), ready, done, how long it waited."""
+    principal = require_reader()
+    centers = _visible_centers(principal, None)
+    now = engine().clock.now()
+    return _answer("timeline", query["min_position"], lambda r: r.timeline(pathway_id, now=now, centers=centers))
+
+
+@blp.route("/pathways/<pathway_id>/custody", methods=["GET"])
+@blp.arguments(ReportQuerySchema, location="query")
+@blp.response(200, CustodySchema)
+@refusals(blp, "NOT_FOUND", *_REFUSED_READS)
+@_unavailable
+def custody(query: dict[str, Any], pathway_id: str):
+    """Chain of custody: every hand-off of the product, with time, place, actor and COI check."""
+    principal = require_reader()
+    centers = _visible_centers(principal, None)
+    return _answer("custody", query["min_position"], lambda r: r.custody(pathway_id, centers=centers))
+
+
+@blp.route("/reports/worklists", methods=["GET"])
+@blp.arguments(WorklistQuerySchema, location="query")
+@blp.response(200, WorklistSchema)
+@refusals(blp, *_REFUSED_READS)
+@_unavailable
+def worklists(query: dict[str, Any]):
+    """Ready tasks per lane and centre, oldest first, with waiting time and overdue flags."""
+    principal = require_reader()
+    centers = _visible_centers(principal, query.get("center"))
+    now = engine().clock.now()
+    return _answer("worklists", query["min_position"], lambda r: r.worklists(
+        now=now, center=query.get("center"), lane=query.get("lane"), centers=centers, limit=query["limit"]))
+
+
+@blp.route("/reports/kpis", methods=["GET"])
+@blp.arguments(KpiQuerySchema, location="query")
+@blp.response(200, KpiSchema)
+@refusals(blp, *_REFUSED_READS)
+@_unavailable
+def kpis(query: dict[str, Any]):
+    """The KPIs of PATHWAY.md (durations in days: count, median, p90; rates with their parts)."""
+    principal = require_reader()
+    centers = _visible_centers(principal, query.get("center"))
+    return _answer("kpis", query["min_position"], lambda r: r.kpis(
+        center=query.get("center"), product=query.get("product"), start=query.get("start"), end=query.get("end"),
+        centers=centers))
+
+
+@blp.route("/reports/capacity", methods=["GET"])
+@blp.arguments(CapacityQuerySchema, location="query")
+@blp.response(200, CapacitySchema)
+@refusals(blp, *_REFUSED_READS)
+@_unavailable
+def capacity(query: dict[str, Any]):
+    """Inpatients today, bed occupancy forecast per day against beds, open tasks per lane; with assumptions."""
+    principal = require_reader()
+    centers = _visible_centers(principal, query.get("center"))
+    now = engine().clock.now()
+    return _answer("capacity", query["min_position"], lambda r: r.capacity(
+        now=now, weeks=query["weeks"], center=query.get("center"), centers=centers))
+
+
+@blp.route("/reports/manufacturers", methods=["GET"])
+@blp.arguments(ManufacturerQuerySchema, location="query")
+@blp.response(200, ManufacturersSchema)
+@refusals(blp, *_REFUSED_READS)
+@_unavailable
+def manufacturers(query: dict[str, Any]):
+    """Orders, slots, turnaround and failure rate per manufacturer (of the caller's centres' orders)."""
+    principal = require_reader()
+    centers = _visible_centers(principal, None)
+    return _answer("manufacturers", query["min_position"], lambda r: r.manufacturers(
+        centers=centers, manufacturer=query.get("manufacturer")))
