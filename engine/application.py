@@ -13,23 +13,26 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Transcoder
 
 from . import determinism
 from .clock import ManualClock, SystemClock, parse_instant
 from .definitions import DefinitionCatalog, ModelCache, ProcessDefinition, ProcessModel, check_deployable, fingerprint
 from .errors import (BusinessKeyConflict, ConcurrentUpdate, InvalidMessage, InvalidStart, InvalidTaskData,
-                     MessageNotCorrelated, UnknownDefinition, UnknownPathway, UnknownTask, CartpathError)
+                     MessageNotCorrelated, UnknownDefinition, UnknownPathway)
 from .forms import FormField, TaskForm
 from .lint import DEFAULT_LANES
 from .messages import CORRELATION_KEYS, INBOUND, INFORMATIVE
-from .pathway import INPUT_EVENTS, Pathway
+from .pathway import Pathway
+from .indexes import MessageReceipt, OrderIndex, _DateAsISO, message_receipt_id, order_index_id
+from .records import event_record, task_view  # noqa: F401  (part of this module's interface)
+from .replay import _replay, materialise  # noqa: F401  (materialise: part of this module's interface)
 from .runtime import Runtime
 from .timers import TimerIndex
 
@@ -49,44 +52,6 @@ START_FORM = TaskForm(fields=(
     FormField("product", "string", label="Product"),
 ), declared=True)
 SYSTEM_ACTOR = {"sub": "system", "roles": ["system"]}
-
-
-class OrderIndex(Aggregate):
-    """order_id -> pathway: created with the order, so an order id is never reused."""
-
-    @staticmethod
-    def create_id(order_id: str, pathway_id: uuid.UUID):
-        return uuid.uuid5(NS, f"cartpath:order:{order_id}")
-
-    @event("Registered")
-    def __init__(self, order_id: str, pathway_id: uuid.UUID):
-        self.order_id = order_id
-        self.pathway_id = pathway_id
-
-
-class MessageReceipt(Aggregate):
-    """The first answer to a message_id, returned again for any repeat."""
-
-    @staticmethod
-    def create_id(message_id: str, name: str, answer: dict):
-        return uuid.uuid5(NS, f"cartpath:message:{message_id}")
-
-    @event("Recorded")
-    def __init__(self, message_id: str, name: str, answer: dict):
-        self.message_id = message_id
-        self.name = name
-        self.answer = answer
-
-
-class _DateAsISO(Transcoding):
-    type = __import__("datetime").date
-    name = "date_iso"
-
-    def encode(self, obj):
-        return obj.isoformat()
-
-    def decode(self, data):
-        return __import__("datetime").date.fromisoformat(data)
 
 
 @dataclass(frozen=True)
@@ -238,7 +203,7 @@ class CartPath(Application):
             return []
         if not any(type(e).__name__ == "MessageSent" and e.name == "order_placed" for e in pathway.pending_events):
             return []
-        existing = self._get_or_none(uuid.uuid5(NS, f"cartpath:order:{order_id}"))
+        existing = self._get_or_none(order_index_id(order_id))
         if existing is not None and existing.pathway_id != pathway.id:
             raise InvalidTaskData(f"order_id {order_id!r} is already used by another pathway",
                                   {"order_id": ["already used by another pathway"]})
@@ -249,7 +214,7 @@ class CartPath(Application):
         """Route a manufacturer message to the one pathway it belongs to, exactly once."""
         if not isinstance(message_id, str) or not message_id.strip():
             raise InvalidMessage("message_id is required", {"message_id": ["required"]})
-        receipt = self._get_or_none(uuid.uuid5(NS, f"cartpath:message:{message_id}"))
+        receipt = self._get_or_none(message_receipt_id(message_id))
         if receipt is not None:
             return dict(receipt.answer, duplicate=True)
         if name not in INBOUND:
@@ -266,7 +231,7 @@ class CartPath(Application):
                 or (coi is not None and (not isinstance(coi, str) or not coi)):
             raise InvalidMessage(f"{name} must carry correlation order_id" + ("" if name == "slot_confirmed" else " and coi"),
                                  {"correlation": ["order_id and coi are required" if name != "slot_confirmed" else "order_id is required"]})
-        index = self._get_or_none(uuid.uuid5(NS, f"cartpath:order:{order_id}"))
+        index = self._get_or_none(order_index_id(order_id))
         if index is None:
             raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
         pathway, runtime = self._checkout(index.pathway_id)
@@ -295,7 +260,7 @@ class CartPath(Application):
             receipt = MessageReceipt(message_id=message_id, name=name, answer=answer)
             self._save(pathway, receipt, runtime=runtime)
         except ConcurrentUpdate:
-            receipt = self._get_or_none(uuid.uuid5(NS, f"cartpath:message:{message_id}"))
+            receipt = self._get_or_none(message_receipt_id(message_id))
             if receipt is not None:
                 return dict(receipt.answer, duplicate=True)
             raise
@@ -495,50 +460,6 @@ class CartPath(Application):
             return None
 
 
-def _replay(aggregate, events):
-    """eventsourcing's default projector checks each event against runtime Protocols,
-    which costs more than applying our events; ours are all plain aggregate events."""
-    for ev in events:
-        aggregate = ev.mutate(aggregate)
-    return aggregate
-
-
-def materialise(pathway: Pathway, model: ProcessModel) -> Runtime:
-    """Rebuild the engine state: checkpoint (if any), then the inputs since, each at its own time."""
-    runtime = None
-    if pathway.engine_checkpoint is not None:
-        with determinism.engine_run(pathway.last_at, pathway.id, 0):
-            runtime = Runtime.restore(model, pathway.engine_checkpoint)
-    for entry in pathway.engine_inputs:
-        runtime = replay_input(runtime, model, pathway.id, entry)
-    if runtime is None:
-        raise UnknownPathway(f"pathway {pathway.id} has no engine state (has it ended?)")
-    return runtime
-
-
-def replay_input(runtime: Runtime | None, model: ProcessModel, pathway_id: uuid.UUID, entry: dict[str, Any]):
-    """Run one recorded input through the engine; returns the runtime and the outcomes."""
-    return replay_with_outcomes(runtime, model, pathway_id, entry)[0]
-
-
-def replay_with_outcomes(runtime, model, pathway_id, entry):
-    at = datetime.fromisoformat(entry["at"])
-    with determinism.engine_run(at, pathway_id, entry["seq"]):
-        kind = entry["kind"]
-        if kind == "start":
-            runtime = Runtime.create(model)
-            outcomes = runtime.start(entry["data"])
-        elif kind == "complete":
-            outcomes = runtime.complete(entry["task_id"], entry["name"], entry["data"])
-        elif kind == "message":
-            outcomes = runtime.deliver(entry["name"], entry["payload"])
-        elif kind == "timers":
-            outcomes = runtime.fire_timers()
-        else:
-            raise ValueError(f"unknown engine input {kind}")
-    return runtime, outcomes
-
-
 def _check_version(pathway: Pathway, expected: int | None) -> None:
     if expected is not None and expected != pathway.version:
         raise ConcurrentUpdate(f"pathway {pathway.id} is at version {pathway.version}, not {expected}")
@@ -559,31 +480,3 @@ def _default_persistence(env: dict[str, str]) -> None:
         env.setdefault("SQLITE_LOCK_TIMEOUT", "30")
 
 
-def event_record(ev) -> dict[str, Any]:
-    data = {k: v for k, v in ev.__dict__.items() if k not in ("originator_id", "originator_version", "timestamp")}
-    return {
-        "version": ev.originator_version,
-        "type": type(ev).__name__,
-        "recorded_at": ev.timestamp,
-        "at": data.get("at"),
-        "actor": data.get("actor"),
-        "kind": "input" if type(ev).__name__ in INPUT_EVENTS else "outcome",
-        "data": data,
-    }
-
-
-def task_view(pathway: Pathway, ready: dict[str, Any], model: ProcessModel) -> dict[str, Any]:
-    form = model.forms.get(ready["name"])
-    due = None
-    if form is not None and form.due:
-        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-        due = (ready["ready_since"] + TimerEventDefinition.get_timedelta_from_start(
-            TimerEventDefinition.parse_iso_duration(form.due), ready["ready_since"])).isoformat()
-    return {
-        "id": f"{pathway.id}:{ready['id']}", "task_id": ready["id"], "pathway_id": str(pathway.id),
-        "name": ready["name"], "lane": ready["lane"], "title": ready["title"],
-        "center": pathway.center, "patient_ref": pathway.patient_ref,
-        "ready_since": ready["ready_since"], "due_at": due,
-        "signed": bool(form and form.signed),
-        "fields": form.describe() if form is not None else [],
-    }

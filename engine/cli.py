@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 import click

@@ -27,7 +27,7 @@ def _expected(outcome: Outcome) -> tuple[str, dict[str, Any]]:
 
 
 def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> dict[str, Any]:
-    from .application import replay_with_outcomes  # one replay path for load and verify
+    from .replay import replay_with_outcomes  # one replay path for load and verify
 
     if not events:
         return {"ok": False, "pathway_id": str(pathway_id), "reason": "no events"}

@@ -1,0 +1,37 @@
+"""Plain views of the write model for callers (API, CLI): events and ready tasks."""
+from __future__ import annotations
+
+from typing import Any
+
+from .definitions import ProcessModel
+from .pathway import INPUT_EVENTS, Pathway
+
+
+def event_record(ev) -> dict[str, Any]:
+    data = {k: v for k, v in ev.__dict__.items() if k not in ("originator_id", "originator_version", "timestamp")}
+    return {
+        "version": ev.originator_version,
+        "type": type(ev).__name__,
+        "recorded_at": ev.timestamp,
+        "at": data.get("at"),
+        "actor": data.get("actor"),
+        "kind": "input" if type(ev).__name__ in INPUT_EVENTS else "outcome",
+        "data": data,
+    }
+
+
+def task_view(pathway: Pathway, ready: dict[str, Any], model: ProcessModel) -> dict[str, Any]:
+    form = model.forms.get(ready["name"])
+    due = None
+    if form is not None and form.due:
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+        due = (ready["ready_since"] + TimerEventDefinition.get_timedelta_from_start(
+            TimerEventDefinition.parse_iso_duration(form.due), ready["ready_since"])).isoformat()
+    return {
+        "id": f"{pathway.id}:{ready['id']}", "task_id": ready["id"], "pathway_id": str(pathway.id),
+        "name": ready["name"], "lane": ready["lane"], "title": ready["title"],
+        "center": pathway.center, "patient_ref": pathway.patient_ref,
+        "ready_since": ready["ready_since"], "due_at": due,
+        "signed": bool(form and form.signed),
+        "fields": form.describe() if form is not None else [],
+    }
