@@ -114,23 +114,40 @@ def _stop(procs: dict[str, subprocess.Popen], grace: float = 15.0) -> None:
 @click.option("--tick", type=float, default=None, help="seconds between rounds (default CARTPATH_TICK_SECONDS or 5)")
 @refusals
 def scheduler_cmd(tick: float | None) -> None:
-    """Fire due timers on the system clock, forever. On a manual clock it only waits: time moves
-    by POST /timers/fire (or `cartpath tick`)."""
+    """Fire due timers on the system clock, forever. One per store: a second one waits as a
+    standby. On a manual clock it fires nothing: time moves by POST /timers/fire (or `cartpath tick`)."""
     from engine.config import open_app
+    from engine.locks import RoleTaken, singleton
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     slog = logging.getLogger("cartpath.scheduler")
     interval = tick if tick is not None else float(os.environ.get("CARTPATH_TICK_SECONDS") or 5)
     if interval <= 0:
         raise ValueError("the tick must be a positive number of seconds")
-    stop = []
+    stop: list[bool] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(True))
     app = open_app()
-    if app.clock.manual:
-        slog.info("manual clock: the scheduler fires nothing; time moves by POST /api/v1/timers/fire")
-    else:
-        slog.info("firing due timers every %s s", interval)
+    said_standby = False
     while not stop:
+        try:
+            with singleton(app, "timer-scheduler", wait=True, timeout=1.0, poll=0.2) as role:
+                if app.clock.manual:
+                    slog.info("manual clock: the scheduler fires nothing; time moves by POST /api/v1/timers/fire")
+                else:
+                    slog.info("firing due timers every %s s", interval)
+                _fire_while_held(app, role, interval, stop, slog)
+                said_standby = False
+        except RoleTaken as err:
+            if not said_standby:
+                slog.info("standby: %s", err.detail)
+                said_standby = True
+
+
+def _fire_while_held(app, role, interval: float, stop: list, slog: logging.Logger) -> None:
+    while not stop:
+        if not role.held():
+            slog.warning("lost the timer-scheduler role; waiting to take it again")
+            return
         if not app.clock.manual:
             try:
                 fired = app.fire_due_timers()

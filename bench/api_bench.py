@@ -84,6 +84,30 @@ def wait_up(port: int, server: subprocess.Popen) -> None:
     raise SystemExit("the server did not come up")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (Linux /proc), to tell cost from queueing on a busy machine."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def workers_of(master: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def run_parallel(clients: int, work) -> list:
     results: list = [None] * clients
     errors: list = []
@@ -108,6 +132,7 @@ def main() -> None:
     parser.add_argument("--pathways", type=int, default=320, help="pathways to pre-create (3 completions each)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (>1: gthread workers)")
     args = parser.parse_args()
 
     from engine.config import open_app
@@ -120,6 +145,7 @@ def main() -> None:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
                                f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
+                               *(["--worker-class", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []),
                                "api.wsgi:application"], env=env, cwd=ROOT)
     try:
         wait_up(port, server)
@@ -155,9 +181,13 @@ def main() -> None:
                     assert status == 200, body
                     task_id = body["tasks"][0]["id"] if body["tasks"] else None
             return latencies
+        workers = workers_of(server.pid)
+        server_cpu, client_cpu = cpu_seconds(workers), time.process_time()
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         latencies = sorted(x for part in run_parallel(args.clients, complete) for x in part)
         elapsed = time.perf_counter() - started
+        server_cpu, client_cpu = cpu_seconds(workers) - server_cpu, time.process_time() - client_cpu
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -165,10 +195,14 @@ def main() -> None:
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
     print(json.dumps({
-        "completions": len(latencies), "clients": args.clients, "workers": args.workers, "seconds": round(elapsed, 2),
+        "completions": len(latencies), "clients": args.clients, "workers": args.workers, "threads": args.threads,
+        "seconds": round(elapsed, 2),
         "completions_per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(pct(0.50), 1), "p90_ms": round(pct(0.90), 1), "p99_ms": round(pct(0.99), 1),
         "max_ms": round(latencies[-1] * 1000, 1), "mean_ms": round(statistics.mean(latencies) * 1000, 1),
+        "server_cpu_ms_per_completion": round(server_cpu / len(latencies) * 1000, 2),
+        "client_cpu_ms_per_completion": round(client_cpu / len(latencies) * 1000, 2),
+        "load_average_before": round(load_before, 2), "cpus": os.cpu_count(),
     }, indent=2))
 
 

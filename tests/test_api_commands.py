@@ -244,13 +244,22 @@ def test_scheduler_fires_due_timers_on_the_system_clock(tmp_path):
     assert not CartPath(env=manual).get_pathway(p["id"]).ready   # a manual clock moves only on request
     live = subprocess.Popen(_cartpath("scheduler", "--tick", "0.1"), env={**env, "CARTPATH_CLOCK": "system"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    standby = None
     try:
+        time.sleep(0.5)
+        standby = subprocess.Popen(_cartpath("scheduler", "--tick", "0.1"), env={**env, "CARTPATH_CLOCK": "system"},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(100):
             if CartPath(env=manual).get_pathway(p["id"]).ready:
                 break
             time.sleep(0.1)
+        time.sleep(1.5)
     finally:
-        live.send_signal(signal.SIGTERM)
-        assert live.wait(timeout=10) == 0
+        for proc in (live, standby):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=10) == 0
     [task] = CartPath(env=manual).get_pathway(p["id"]).ready.values()
     assert task["name"] == "check" and "fired 1 timer" in live.stderr.read()
+    waited = standby.stderr.read()  # one scheduler per store: the second one only waits
+    assert "standby" in waited and "timer-scheduler" in waited and "fired" not in waited
