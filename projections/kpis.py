@@ -16,8 +16,8 @@ DEFINITIONS = {
     "vein_to_vein": "first adequate apheresis.collection_date -> infusion.infused_at (days), infused pathways",
     "order_to_infusion": "place_order completion -> infusion.infused_at (days), infused pathways",
     "manufacturing_turnaround": "apheresis used for the first release -> product_released.released_at (days)",
-    "first_pass_success": "orders whose first manufacturing outcome was a release / orders with a manufacturing "
-                          "outcome (released or failed)",
+    "first_pass_success": "orders whose first manufacturing outcome was a release used (not manufacturing_failed, "
+                          "not an out-of-spec release refused) / orders with a manufacturing outcome",
     "delivery_success": "pathways with an adequate apheresis whose product was received by the pharmacy / those of "
                         "them received or ended (still in flight: not counted)",
     "drop_out": "ordered pathways that ended without infusion / ordered pathways infused or ended; by reason "
@@ -30,7 +30,7 @@ DEFINITIONS = {
 }
 KPI_COLUMNS = ("pathway_id", "center", "product", "started_at", "status", "outcome", "cancel_reason",
                "ordered_at", "first_apheresis_at", "release_apheresis_at", "first_released_at", "release_count",
-               "failure_count", "failed_before_release", "product_received_at", "infused_at", "bridging",
+               "failure_count", "failed_before_release", "oos_refused", "product_received_at", "infused_at", "bridging",
                "crs_max", "icans_max", "icu_transfers", "discharged_at")
 
 

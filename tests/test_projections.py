@@ -214,3 +214,57 @@ def test_a_changed_view_layout_is_rebuilt_on_start(app, runner):
     assert tracking["timeline"]["position"] == 0 and tracking["pathways"]["position"] > 0
     newer.catch_up()
     assert dump(newer) == before
+
+
+def test_a_wait_for_several_messages_and_a_timer_closes_as_one_even_across_batches(app):
+    from projections.sample import Story
+    s = Story(random.Random(3), "PSN-1", "FR-01", "axi-cel", "DLBCL", T0)
+    gate = "0f0e0d0c-0000-4000-8000-000000000001"
+    for message in ("product_released", "manufacturing_failed"):
+        s.pathway._message_awaited(task_id=gate, node_id="gw_mfg_wait", message=message, at=T0)
+    s.pathway._timer_armed(task_id=gate, node_id="gw_mfg_wait", due_at=(T0 + timedelta(days=35)).isoformat(), at=T0)
+    s.end_wait(gate, "done", T0 + timedelta(days=20))
+    lingering = s.wait_message("product_shipped", T0 + timedelta(days=20))
+    s.end("not_infused", T0 + timedelta(days=21))  # the engine would have ended the wait; the view copes anyway
+    app.save(s.pathway)
+    assert lingering
+    for batch in (1, 2, 3, 1000):
+        runner = Runner(app, batch_size=batch)
+        runner.prepare()
+        runner.reset(["timeline"])
+        runner.catch_up()
+        steps = Reports(runner.store).timeline(str(s.id), now=T0 + timedelta(days=400))["steps"]
+        waits = [(st["kind"], st["name"], st["how"], st["waited_days"]) for st in steps if st["kind"] in ("wait", "timer")]
+        assert waits == [("wait", "product_released", "done", 20.0), ("wait", "manufacturing_failed", "done", 20.0),
+                         ("timer", "gw_mfg_wait", "done", 20.0), ("wait", "product_shipped", "ended", 1.0)], batch
+
+
+@pytest.mark.slow
+def test_views_of_the_bundled_cart_pathway_driven_by_the_demo(env):
+    """The full CAR-T model, run by the demo's simulated patients and manufacturer."""
+    from engine.demo import run_demo
+    app = CartPath(env=env)
+    app.deploy_bundled()
+    summary = run_demo(app, patients=4, seed=2)
+    runner = Runner(app, batch_size=50)
+    runner.prepare()
+    runner.catch_up()
+    reports = Reports(runner.store)
+    kpis = reports.kpis()
+    assert kpis["pathways"] == 4
+    assert kpis["kpis"]["vein_to_vein"]["count"] == summary["infused"]
+    if summary["vein_to_vein_median_days"] is not None:
+        assert round(kpis["kpis"]["vein_to_vein"]["median"], 1) == summary["vein_to_vein_median_days"]
+    now = app.clock.now()
+    for pid in app.pathway_ids():
+        pathway = app.get_pathway(pid)
+        timeline = reports.timeline(str(pid), now=now)
+        assert (timeline["status"], timeline["outcome"]) == (pathway.status, pathway.outcome)
+        open_steps = {s["task_id"].split(":")[1] for s in timeline["steps"] if s.get("open")}
+        assert open_steps == set(pathway.ready) | set(pathway.waiting)
+        if pathway.infused:
+            custody = reports.custody(str(pid))
+            assert custody["chain_intact"] and custody["handoffs"][-1]["step"] == "infused"
+    ready = {t["id"] for pid in app.pathway_ids() for t in app.ready_tasks(pid)}
+    assert {t["id"] for t in reports.worklists(now=now)["tasks"]} == ready
+    assert rebuilt_dump(Runner(app)) == dump(runner)

@@ -228,3 +228,21 @@ def test_capacity_counts_open_tasks_per_lane(app):
     report = Reports(runner.store).capacity(now=D0 + timedelta(days=1), weeks=1)
     assert report["open_tasks"] == [{"center": "FR-01", "lane": "hematology", "open": 1, "overdue": 0},
                                     {"center": "FR-01", "lane": "pharmacy", "open": 1, "overdue": 0}]
+
+
+def test_a_refused_out_of_spec_release_is_not_a_first_pass_success(app):
+    s = pathway(app, 40, "FR-01", "axi-cel", started=0, order=1, apheresis=((8, True),), manufacturer="kite")
+    s.receive("product_released", {"released_at": iso(28), "out_of_spec": True, "certificate_ref": "Q"}, day(28))
+    s.task("oos_acceptance", {"accept": False, "reason": "viability"}, day(28), day(29))
+    s.receive("product_released", {"released_at": iso(50), "out_of_spec": False, "certificate_ref": "Q2"}, day(50))
+    app.save(s.pathway)
+    pathway(app, 41, "FR-01", "axi-cel", started=0, order=1, apheresis=((8, True),), released=30, manufacturer="kite")
+    runner = Runner(app)
+    runner.prepare()
+    runner.catch_up()
+    reports = Reports(runner.store)
+    assert reports.kpis()["kpis"]["first_pass_success"] == {"rate": 0.5, "numerator": 1, "denominator": 2}
+    assert reports.kpis()["kpis"]["manufacturing_turnaround"]["median"] == 21.0  # first releases: 20 and 22 days
+    [kite] = reports.manufacturers()["manufacturers"]
+    assert (kite["out_of_spec"], kite["out_of_spec_refused"], kite["failures"]) == (1, 1, 0)
+    assert kite["failure_rate"] == {"rate": 0.5, "numerator": 1, "denominator": 2}

@@ -21,15 +21,15 @@ COLUMNS = (
     "order_id", "manufacturer", "coi", "ordered_at", "slot_confirmed_at", "planned_apheresis_date",
     "manufacturing_slot", "apheresis_count", "adequate_apheresis_count", "first_apheresis_at", "last_apheresis_at",
     "apheresis_shipped_at", "manufacturer_received_at", "release_count", "first_released_at",
-    "release_apheresis_at", "failure_count", "failed_before_release", "out_of_spec", "product_shipped_at",
+    "release_apheresis_at", "failure_count", "failed_before_release", "out_of_spec", "oos_refused", "product_shipped_at",
     "product_received_at", "temperature_ok", "lymphodepletion_at", "infused_at", "bridging", "crs_max",
     "icans_max", "icu_transfers", "discharged_at", "failed_at", "last_at",
 )
 _INTS = {"process_version", "apheresis_count", "adequate_apheresis_count", "release_count", "failure_count",
-         "failed_before_release", "out_of_spec", "temperature_ok", "bridging", "crs_max", "icans_max",
+         "failed_before_release", "out_of_spec", "oos_refused", "temperature_ok", "bridging", "crs_max", "icans_max",
          "icu_transfers"}
 _COUNTERS = ("apheresis_count", "adequate_apheresis_count", "release_count", "failure_count",
-             "failed_before_release", "out_of_spec", "icu_transfers")
+             "failed_before_release", "out_of_spec", "oos_refused", "icu_transfers")
 TABLE = Table("view_pathways", COLUMNS, ("pathway_id",))
 
 
@@ -39,7 +39,7 @@ def _flag(value: Any) -> int | None:
 
 class PathwaysView(View):
     name = "pathways"
-    version = 1
+    version = 2
     tables = ("view_pathways",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_pathways (pathway_id TEXT PRIMARY KEY, "
@@ -98,6 +98,11 @@ class PathwaysView(View):
         elif name == "ship_apheresis":
             row["apheresis_shipped_at"] = utc(data.get("pickup_at")) or at
             row["stage"] = "manufacturing"
+        elif name == "oos_acceptance" and data.get("accept") is False:
+            # An out-of-spec product refused is a failed manufacturing pass, like manufacturing_failed.
+            row["oos_refused"] += 1
+            if row["release_count"] == 1:
+                row["failed_before_release"] = 1
         elif name == "bridging_decision":
             row["bridging"] = _flag(data.get("bridging"))
         elif name == "product_receipt":

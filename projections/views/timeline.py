@@ -22,6 +22,7 @@ TABLE = Table("view_timeline", COLUMNS, ("pathway_id", "seq"))
 # most), which costs less than keeping a second index on task_id.
 CLOSE_SQL = ("UPDATE view_timeline SET done_at = ?, how = ?, actor = COALESCE(?, actor), data = COALESCE(?, data) "
              "WHERE pathway_id = ? AND task_id = ? AND done_at IS NULL")
+END_SQL = "UPDATE view_timeline SET done_at = ?, how = 'ended' WHERE pathway_id = ? AND done_at IS NULL"
 
 
 def _json(value: Any) -> str | None:
@@ -31,13 +32,14 @@ def _json(value: Any) -> str | None:
 class Steps:
     def __init__(self) -> None:
         self.new: list[dict[str, Any]] = []
-        self.open: dict[tuple[str, str], dict[str, Any]] = {}
-        self.closes: list[tuple] = []
+        # An event-based gateway waits for several messages and a timer under one task id.
+        self.open: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.closes: list[tuple[str, tuple]] = []  # (statement, parameters), in event order
 
 
 class TimelineView(View):
     name = "timeline"
-    version = 1
+    version = 2
     tables = ("view_timeline",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_timeline (pathway_id TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
@@ -53,7 +55,13 @@ class TimelineView(View):
 
     def flush(self, tx: Tx, steps: Steps) -> None:
         TABLE.insert(tx, steps.new)  # a plain INSERT: a step applied twice fails loudly
-        tx.executemany(CLOSE_SQL, steps.closes)
+        # In event order; runs of the same statement go together (executemany).
+        run: list[tuple] = []
+        for index, (sql, params) in enumerate(steps.closes):
+            run.append(params)
+            if index + 1 == len(steps.closes) or steps.closes[index + 1][0] != sql:
+                tx.executemany(sql, run)
+                run = []
 
     # -- opening and closing -------------------------------------------------------------
     def _step(self, steps: Steps, ev: Event, kind: str, *, name: str | None = None, lane: str | None = None,
@@ -64,19 +72,19 @@ class TimelineView(View):
                "how": None, "task_id": task_id, "data": _json(data)}
         steps.new.append(row)
         if task_id is not None and not instant:
-            steps.open[(ev.pathway_id, task_id)] = row
+            steps.open.setdefault((ev.pathway_id, task_id), []).append(row)
 
     def _close(self, steps: Steps, ev: Event, how: str, data: Any = None) -> None:
         at, actor, key = utc(ev.at), actor_of(ev.data), (ev.pathway_id, ev.data["task_id"])
-        row = steps.open.pop(key, None)
-        if row is None:
-            steps.closes.append((at, how, actor, _json(data), ev.pathway_id, ev.data["task_id"]))
-            return
-        row.update(done_at=at, how=how)
-        if actor is not None:
-            row["actor"] = actor
-        if data is not None:
-            row["data"] = _json(data)
+        rows = steps.open.pop(key, None)
+        # Rows of earlier batches (the SQL closes every open row of the task id, as here).
+        steps.closes.append((CLOSE_SQL, (at, how, actor, _json(data), ev.pathway_id, ev.data["task_id"])))
+        for row in rows or ():
+            row.update(done_at=at, how=how)
+            if actor is not None:
+                row["actor"] = actor
+            if data is not None:
+                row["data"] = _json(data)
 
     # -- events ------------------------------------------------------------------------
     def on_Started(self, steps: Steps, ev: Event) -> None:
@@ -130,4 +138,10 @@ class TimelineView(View):
                    data={"reason": ev.data.get("reason"), "comment": ev.data.get("comment")})
 
     def on_PathwayEnded(self, steps: Steps, ev: Event) -> None:
+        # Whatever the pathway still waited for ends with it.
+        at = utc(ev.at)
+        for key in [k for k in steps.open if k[0] == ev.pathway_id]:
+            for row in steps.open.pop(key):
+                row.update(done_at=at, how="ended")
+        steps.closes.append((END_SQL, (at, ev.pathway_id)))
         self._step(steps, ev, "ended", name=ev.data.get("outcome"), data={"end_node": ev.data.get("end_node")})
