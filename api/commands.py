@@ -36,8 +36,10 @@ def _deploy_bundled_once() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="threads per worker (more than 1: gunicorn's gthread workers)")
 @refusals
-def serve_cmd(host: str, port: int, workers: int) -> None:
+def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:
     """Run the API (gunicorn), the timer scheduler and the projection runner; stop them all together."""
     from .auth import auth_settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -45,7 +47,9 @@ def serve_cmd(host: str, port: int, workers: int) -> None:
     _deploy_bundled_once()     # once here: workers start with DEPLOY_BUNDLED=False
     children = {
         "api": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
-                "--graceful-timeout", "10", *_no_control_socket(), "api.wsgi:application"],
+                "--graceful-timeout", "10", *_no_control_socket(),
+                *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
+                "api.wsgi:application"],
         "scheduler": _cli("scheduler"),
     }
     if "projections" in main.commands:
