@@ -82,7 +82,7 @@ def run_cmd(batch_size: int, poll: float, once: bool, no_wait: bool) -> None:
         signal.signal(sig, lambda *_: stop.set())
     if store.runner_running():
         if no_wait:
-            raise RunnerBusy("another projection runner is running on this store")
+            store.lock(wait=False)  # raises RunnerBusy, naming the holder
         _say("another runner holds the lock; waiting for it")
     lock = store.lock(wait=not no_wait)
     try:
@@ -92,7 +92,7 @@ def run_cmd(batch_size: int, poll: float, once: bool, no_wait: bool) -> None:
         if once:
             runner.catch_up(stop=stop)
         else:
-            runner.run(stop, poll)
+            runner.run(stop, poll, lock=lock)
     finally:
         lock.release()
     _say("stopped")

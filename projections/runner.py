@@ -21,7 +21,7 @@ import traceback
 from typing import Any, Callable, Iterable
 
 from .log import Event, EventLog
-from .store import TRACKING, ViewStore
+from .store import TRACKING, RunnerBusy, ViewStore
 from .views import Context, View, all_views
 
 DEFAULT_BATCH = 5000
@@ -170,12 +170,17 @@ class Runner:
         wanted = set(names) if names is not None else {v.name for v in self.views}
         return {n: r["position"] for n, r in tracking.items() if n in wanted and r["error"] is None}
 
-    def run(self, stop: threading.Event, poll: float = 0.5) -> None:
-        """Run until ``stop`` is set: catch up, then wait for news (PostgreSQL: NOTIFY wakes us)."""
+    def run(self, stop: threading.Event, poll: float = 0.5, lock: Any = None) -> None:
+        """Run until ``stop`` is set: catch up, then wait for news (PostgreSQL: NOTIFY wakes us).
+        With the runner's ``lock``, stop if it is ever lost (another runner may have it now)."""
         waiter = Waiter(self.app, self.store, poll)
         try:
-            applied_since, last_report = 0, time.monotonic()
+            applied_since, last_report, last_check = 0, time.monotonic(), time.monotonic()
             while not stop.is_set():
+                if lock is not None and time.monotonic() - last_check > 5:
+                    last_check = time.monotonic()
+                    if not lock.held():
+                        raise RunnerBusy("the runner lost its lock (store connection dropped?); stopping")
                 moved = self.step()
                 applied_since += moved
                 if time.monotonic() - last_report > 10 and applied_since:

@@ -6,18 +6,15 @@ PostgreSQL: the same database and schema as the events (``POSTGRES_*``), tables
 prefixed ``view_``. SQL is written once with ``?`` placeholders and column types
 that both accept (BIGINT, DOUBLE PRECISION, TEXT); booleans are stored as 0/1.
 
-One writer at a time: the runner holds a lock for its whole life (SQLite: an
-``flock`` on ``projections.sqlite3.lock``, released by the kernel when the
-process dies, even by ``kill -9``; PostgreSQL: ``pg_try_advisory_lock`` on a
-session of its own). A second runner waits or refuses.
+One writer at a time: the runner holds the store's ``projections`` role for its
+whole life (``engine.locks.singleton``: SQLite ``flock``, PostgreSQL advisory
+lock; both freed when the holder dies, even by ``kill -9``). A second runner
+waits or refuses.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -89,10 +86,12 @@ class Tx:
 class ViewStore:
     """Connections to the view tables, per thread (API workers read concurrently)."""
 
-    def __init__(self, dialect: str, *, path: Path | None = None, pg: Mapping[str, str] | None = None):
+    def __init__(self, dialect: str, *, path: Path | None = None, pg: Mapping[str, str] | None = None,
+                 env: Any = None):
         self.dialect = dialect
         self.path = path
         self.pg = dict(pg or {})
+        self.env = env  # the event store's environment: the runner's lock belongs to that store
         self._local = threading.local()
 
     # -- opening ----------------------------------------------------------------
@@ -104,17 +103,17 @@ class ViewStore:
         if module == "eventsourcing.postgres":
             keys = ("POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER", "POSTGRES_PASSWORD",
                     "POSTGRES_SCHEMA", "POSTGRES_CONNECT_TIMEOUT")
-            return cls("postgres", pg={k: env.get(k) for k in keys if env.get(k)})
+            return cls("postgres", pg={k: env.get(k) for k in keys if env.get(k)}, env=env)
         if module != "eventsourcing.sqlite":
             raise ProjectionsUnavailable(f"projections support SQLite and PostgreSQL stores, not {module}")
         explicit = env.get("CARTPATH_PROJECTIONS_DBNAME")
         if explicit:
-            return cls("sqlite", path=Path(explicit))
+            return cls("sqlite", path=Path(explicit), env=env)
         events_db = env.get("SQLITE_DBNAME") or ""
         if not events_db or events_db.startswith(":memory:") or "mode=memory" in events_db:
             raise ProjectionsUnavailable("an in-memory event store cannot be projected from another process")
         events_db = events_db.removeprefix("file:").split("?", 1)[0]
-        return cls("sqlite", path=Path(events_db).parent / "projections.sqlite3")
+        return cls("sqlite", path=Path(events_db).parent / "projections.sqlite3", env=env)
 
     def _connect(self) -> Any:
         if self.dialect == "sqlite":
@@ -201,72 +200,53 @@ class ViewStore:
 
     # -- the runner's lock ------------------------------------------------------------
     def lock(self, *, wait: bool, timeout: float | None = None) -> "RunnerLock":
-        lock = RunnerLock(self)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not lock.try_acquire():
-            if not wait or (deadline is not None and time.monotonic() >= deadline):
-                raise RunnerBusy("another projection runner is running on this store")
-            time.sleep(0.5)
-        return lock
+        """Take the store's ``projections`` role (RunnerBusy if another process holds it)."""
+        from engine.locks import RoleTaken, singleton
+        if self.env is None:
+            raise ProjectionsUnavailable("this view store was not opened for an event store (ViewStore.for_app)")
+        held = singleton(self.env, ROLE, wait=wait, timeout=timeout)
+        try:
+            role = held.__enter__()
+        except RoleTaken as err:
+            raise RunnerBusy(f"another projection runner is running on this store ({_holder(err)})") from None
+        return RunnerLock(held, role)
 
     def runner_running(self) -> bool:
-        lock = RunnerLock(self)
-        if lock.try_acquire():
-            lock.release()
-            return False
-        return True
+        try:
+            self.lock(wait=False).release()
+        except RunnerBusy:
+            return True
+        return False
+
+
+ROLE = "projections"
 
 
 class RunnerLock:
-    def __init__(self, store: ViewStore):
-        self.store = store
-        self._handle: Any = None
+    """The held role; ``held()`` turns false if it was lost (e.g. the server dropped the session)."""
 
-    def try_acquire(self) -> bool:
-        if self.store.dialect == "sqlite":
-            import fcntl
-            assert self.store.path is not None
-            self.store.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(str(self.store.path) + ".lock", "a+")
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                return False
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
-            self._handle = handle
-            return True
-        conn = self.store._connect()
-        (got,) = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
-        if not got:
-            conn.close()
-            return False
-        self._handle = conn
-        return True
+    def __init__(self, context: Any, role: Any):
+        self._context = context
+        self.role = role
 
-    @property
-    def key(self) -> int:
-        """One advisory lock per database schema (tests share a database, one schema each)."""
-        name = f"cartpath:projections:{self.store.pg.get('POSTGRES_DBNAME')}:{self.store.pg.get('POSTGRES_SCHEMA') or 'public'}"
-        return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    def held(self) -> bool:
+        return self.role.held()
 
     def release(self) -> None:
-        if self._handle is None:
-            return
-        if self.store.dialect == "sqlite":
-            import fcntl
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
-        self._handle.close()
-        self._handle = None
+        if self._context is not None:
+            context, self._context = self._context, None
+            context.__exit__(None, None, None)
 
     def __enter__(self) -> "RunnerLock":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _holder(err: Exception) -> str:
+    text = str(err)
+    return text[text.index("(") + 1:text.rindex(")")] if "(" in text and ")" in text else "held"
 
 
 def _missing_table(err: Exception) -> bool:

@@ -111,7 +111,9 @@ def test_a_second_runner_waits_or_refuses_and_rebuild_follows_the_live_runner(ap
                    "the first runner")
         refused = cli(env, "projections", "run", "--no-wait")
         assert refused.returncode == 1
-        assert refused.stderr.strip().splitlines()[-1] == "error: another projection runner is running on this store"
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: another projection runner is running on this store (held by "), last
+        assert f"pid {first.pid} " in last  # it names the holder
         assert status(app)["runner_running"] is True
         before = dump(Runner(app))
         rebuilt_live = cli(env, "projections", "rebuild", "timeline")
