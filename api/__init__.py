@@ -31,6 +31,17 @@ class JSONProvider(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
 
+class CartpathFlask(Flask):
+    def log_exception(self, exc_info) -> None:
+        """Type, place and stack of a crash, but not its message: messages can quote request data."""
+        import traceback
+        kind, _, tb = exc_info
+        from flask import request
+        stack = "".join(traceback.format_tb(tb)) if tb is not None else ""
+        self.logger.error("unhandled %s on %s %s\n%s", getattr(kind, "__name__", kind), request.method,
+                          request.url_rule.rule if request.url_rule else "?", stack)
+
+
 def settings_env(config: Mapping[str, Any], cartpath) -> dict[str, str]:
     """CARTPATH_* settings: the app config wins over the engine's env, which wins over the process env."""
     env = {k: v for k, v in os.environ.items() if k.startswith("CARTPATH_")}
@@ -50,7 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     from .feeds import ManufacturerOf
     from .openapi import OPENAPI_CONFIG, ProblemApi
 
-    app = Flask("cartpath")
+    app = CartpathFlask("cartpath")
     app.json = JSONProvider(app)
     app.config.update(OPENAPI_CONFIG)
     app.config.update(config or {})

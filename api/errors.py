@@ -129,8 +129,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def _crash(err: InternalServerError):
-        original = getattr(err, "original_exception", None)
-        # Type only: an exception message may quote request data (patient fields).
-        log.error("unhandled %s", type(original).__name__ if original else "error", exc_info=False)
+        # Flask has logged it (app.log_exception: type and stack, not the message)
         return problem(500, "Internal Server Error", "the server failed to handle the request",
                        PROBLEM_TYPE_BASE + "internal")

@@ -41,6 +41,8 @@ def deliver(body: dict[str, Any]):
             and current_app.extensions["cartpath_manufacturers"](answer["pathway_id"]) != org:
         # another manufacturer's message id: answer as for an unknown order, reveal nothing
         raise MessageNotCorrelated(f"no pathway is waiting for order {correlation['order_id']!r}")
-    answer.setdefault("position", None)
-    response = jsonify(s.MessageAnswerSchema().dump(answer))
-    return with_position(response, answer["position"])
+    response = with_position(jsonify({}), answer.get("position"))
+    # a repeat recorded nothing: its position is the end of the log, at or after the first answer's
+    answer["position"] = int(response.headers["X-Cartpath-Position"])
+    response.set_data(jsonify(s.MessageAnswerSchema().dump(answer)).get_data())
+    return response

@@ -174,3 +174,17 @@ def test_a_failing_process_model_is_a_500_problem_and_records_nothing(tmp_path, 
     assert "P-SECRET" not in r.get_data(as_text=True) and "P-SECRET" not in caplog.text
     unchanged(http, before)
     assert http.pathway(p["id"])["waiting"][0]["name"] == "slot_confirmed"
+
+
+def test_a_crash_is_logged_without_its_message(tmp_path, caplog):
+    """Exception messages can quote request data (a patient reference): the log keeps type and stack."""
+    import sys
+    app = make_http(tmp_path).client.application
+    with app.test_request_context("/api/v1/pathways", method="POST"):
+        patient_ref = "-".join(("P", "SECRET", "42"))
+        try:
+            {}[patient_ref]
+        except KeyError:
+            app.log_exception(sys.exc_info())
+    assert "KeyError" in caplog.text and "POST /api/v1/pathways" in caplog.text
+    assert "P-SECRET" not in caplog.text
