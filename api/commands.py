@@ -20,6 +20,21 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-c", "from engine.cli import main; main()", *args]
 
 
+def _create_tables_once() -> None:
+    """Processes creating the same tables at once collide on PostgreSQL's catalog (CREATE TYPE has
+    no IF NOT EXISTS), so the tables are made here, before any child starts, and the children
+    (gunicorn workers, scheduler, projection runner) inherit CREATE_TABLE=false. An operator who
+    set CREATE_TABLE=false (tables made by `cartpath db init` under other rights) is taken at
+    their word."""
+    from eventsourcing.utils import strtobool
+    from engine.db import create_tables
+    if strtobool(os.environ.get("CREATE_TABLE") or "yes"):
+        created = create_tables()
+        views = created["projections"].get("tables") or created["projections"].get("skipped")
+        log.info("%s tables ready: %s; views: %s", created["store"], ", ".join(created["tables"]), views)
+    os.environ["CREATE_TABLE"] = "false"
+
+
 def _deploy_bundled_once() -> None:
     from engine.application import BUNDLED_PROCESSES
     from engine.config import open_app
@@ -44,6 +59,7 @@ def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:
     from .auth import auth_settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     auth_settings(os.environ)  # creates the local JWT secret before any worker races for it
+    _create_tables_once()      # once here: every child starts with CREATE_TABLE=false
     _deploy_bundled_once()     # once here: workers start with DEPLOY_BUNDLED=False
     children = {
         "api": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",

@@ -122,10 +122,40 @@ def http_problem(err: HTTPException) -> Response:
     return problem(status, err.name, detail, type_, headers=headers, **extra)
 
 
+# The database is down, restarting or out of connections: the same request may succeed in a moment,
+# so 503 + Retry-After, not a 500. A save is one transaction, so nothing is half-recorded; a commit
+# whose acknowledgement was lost is the one case where it was recorded, and a repeat is refused then.
+RETRY_AFTER_SECONDS = 5
+
+
+def store_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """eventsourcing's wrappers (event store) and psycopg's own (the projections' views, role locks;
+    psycopg_pool's PoolTimeout is one), but not sqlite3.OperationalError: SQLite's covers SQL bugs too."""
+    from eventsourcing.persistence import InterfaceError, OperationalError
+    found: list[type[BaseException]] = [OperationalError, InterfaceError]
+    try:
+        import psycopg
+        found += [psycopg.OperationalError, psycopg.InterfaceError]
+    except ImportError:  # a SQLite-only installation
+        pass
+    return tuple(found)
+
+
+def unavailable_problem(err: BaseException) -> Response:
+    # Type only: a driver message may echo connection settings.
+    log.warning("store unavailable (%s): answering 503", type(err).__name__)
+    return problem(503, "Service Unavailable", "the database cannot be reached right now (restarting or "
+                   "overloaded): retry shortly; repeating a command is safe (a task already completed "
+                   "answers 409, a message id already delivered answers as the first time)",
+                   PROBLEM_TYPE_BASE + "store-unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def register_error_handlers(app: Flask) -> None:
     """Register after flask-smorest's Api so these handlers win."""
     app.register_error_handler(domain.CartpathError, domain_problem)
     app.register_error_handler(HTTPException, http_problem)
+    for error in store_unavailable_errors():
+        app.register_error_handler(error, unavailable_problem)
 
     @app.errorhandler(InternalServerError)
     def _crash(err: InternalServerError):
