@@ -128,13 +128,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _wait_for_children(server: subprocess.Popen) -> list[int]:
-    for _ in range(100):
+    """serve's children, once gunicorn and the scheduler have been exec'ed (a fresh fork still shows serve)."""
+    for _ in range(200):
         children = _children(server.pid)
-        if len(children) >= 2:
+        commands = [_cmdline(pid) for pid in children]
+        if any(b"gunicorn" in c for c in commands) and any(b"scheduler" in c for c in commands):
             return children
-        time.sleep(0.1)
-    raise AssertionError("serve started no children")
+        time.sleep(0.05)
+    raise AssertionError("serve did not start gunicorn and the scheduler")
 
 
 def _kill(server: subprocess.Popen) -> None:
@@ -202,7 +211,7 @@ def test_serve_exits_when_a_child_dies(tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         children = _wait_for_children(server)
-        scheduler = [pid for pid in children if b"scheduler" in (Path("/proc") / str(pid) / "cmdline").read_bytes()]
+        scheduler = [pid for pid in children if b"scheduler" in _cmdline(pid)]
         assert len(scheduler) == 1
         os.kill(scheduler[0], signal.SIGKILL)
         assert server.wait(timeout=30) != 0
