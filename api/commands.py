@@ -60,6 +60,10 @@ def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     auth_settings(os.environ)  # creates the local JWT secret before any worker races for it
     _create_tables_once()      # once here: every child starts with CREATE_TABLE=false
+    # eventsourcing tries a statement 10 times, each waiting this long for a pooled connection: with
+    # its default (30 s) a request during a database restart outlives gunicorn's 30 s worker timeout
+    # and the client sees the connection drop; with 2 s it rides out a short restart or answers 503.
+    os.environ.setdefault("POSTGRES_CONNECT_TIMEOUT", "2")
     _deploy_bundled_once()     # once here: workers start with DEPLOY_BUNDLED=False
     children = {
         "api": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
@@ -70,7 +74,9 @@ def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:
     }
     if "projections" in main.commands:
         children["projections"] = _cli("projections", "run")
-    sys.exit(supervise(children))
+    # The runner stops when it loses its lock or the store (a database restart); it resumes where its
+    # last batch committed, so starting it again is safe, and the API need not go down with it.
+    sys.exit(supervise(children, restartable={"projections"}))
 
 
 def _no_control_socket() -> list[str]:
@@ -90,11 +96,20 @@ def _die_with_parent() -> None:
         pass
 
 
-def supervise(commands: dict[str, list[str]]) -> int:
-    """Start every child; forward SIGTERM/SIGINT; when one exits, stop the others and exit with its status."""
+RESTART_PAUSES = (1.0, 30.0)  # first and longest pause before a restartable child is started again
+RESTART_SETTLED = 60.0        # a child that ran this long before exiting starts again after the first pause
+
+
+def supervise(commands: dict[str, list[str]], restartable: frozenset[str] | set[str] = frozenset()) -> int:
+    """Start every child; forward SIGTERM/SIGINT; when one exits, stop the others and exit with its status.
+    A ``restartable`` child that exits is started again instead, after a pause that doubles while it
+    keeps failing (up to 30 s)."""
     procs = {name: subprocess.Popen(cmd, preexec_fn=_die_with_parent) for name, cmd in commands.items()}
     log.info("started %s", ", ".join(f"{name} (pid {p.pid})" for name, p in procs.items()))
     stopping = []
+    started = {name: time.monotonic() for name in procs}
+    pending: dict[str, float] = {}            # restartable child -> when to start it again
+    pauses = dict.fromkeys(restartable, 0.0)  # its current pause
 
     def forward(signum, _frame):
         stopping.append(signum)
@@ -106,6 +121,14 @@ def supervise(commands: dict[str, list[str]]) -> int:
         while True:
             for name, p in procs.items():
                 code = p.poll()
+                if code is not None and name in restartable and not stopping:
+                    _restart_later(name, code, started, pending, pauses)
+                    if time.monotonic() >= pending[name]:
+                        del pending[name]
+                        procs[name] = subprocess.Popen(commands[name], preexec_fn=_die_with_parent)
+                        started[name] = time.monotonic()
+                        log.info("%s started again (pid %s)", name, procs[name].pid)
+                    continue
                 if code is not None:
                     if not stopping:
                         log.error("%s exited with status %s: stopping the others", name, code)
@@ -115,6 +138,17 @@ def supervise(commands: dict[str, list[str]]) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _restart_later(name: str, code: int, started: dict[str, float], pending: dict[str, float],
+                   pauses: dict[str, float]) -> None:
+    if name in pending:
+        return
+    ran = time.monotonic() - started[name]
+    pauses[name] = RESTART_PAUSES[0] if ran >= RESTART_SETTLED or not pauses[name] \
+        else min(pauses[name] * 2, RESTART_PAUSES[1])
+    pending[name] = time.monotonic() + pauses[name]
+    log.warning("%s exited with status %s after %.0f s: starting it again in %.0f s", name, code, ran, pauses[name])
 
 
 def _stop(procs: dict[str, subprocess.Popen], grace: float = 15.0) -> None:
@@ -138,8 +172,10 @@ def scheduler_cmd(tick: float | None) -> None:
     standby. On a manual clock it fires nothing: time moves by POST /timers/fire (or `cartpath tick`)."""
     from engine.config import open_app
     from engine.locks import RoleTaken, singleton
+    from .errors import store_unavailable_errors
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     slog = logging.getLogger("cartpath.scheduler")
+    unavailable = store_unavailable_errors()
     interval = tick if tick is not None else float(os.environ.get("CARTPATH_TICK_SECONDS") or 5)
     if interval <= 0:
         raise ValueError("the tick must be a positive number of seconds")
@@ -161,6 +197,13 @@ def scheduler_cmd(tick: float | None) -> None:
             if not said_standby:
                 slog.info("standby: %s", err.detail)
                 said_standby = True
+        except unavailable as err:  # the database is restarting: take the role again once it is back
+            if not said_standby:
+                slog.warning("store unavailable (%s); trying again every %s s", type(err).__name__, interval)
+            said_standby = True
+            deadline = time.monotonic() + interval
+            while not stop and time.monotonic() < deadline:
+                time.sleep(min(0.2, interval))
 
 
 def _fire_while_held(app, role, interval: float, stop: list, slog: logging.Logger) -> None:

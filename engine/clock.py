@@ -75,11 +75,20 @@ class ManualClock:
         return state.now if state is not None else self._start
 
     def advance(self, to: datetime) -> None:
-        state = self._load()
-        if state is None:
-            state = ManualClockState(start=max(self._start, to))
-        elif to > state.now:
-            state.advance(to=to)
-        else:
-            return
-        self._app.save(state)
+        from eventsourcing.persistence import IntegrityError
+        for _ in range(100):
+            state = self._load()
+            if state is None:
+                state = ManualClockState(start=max(self._start, to))
+            elif to > state.now:
+                state.advance(to=to)
+            else:
+                return
+            try:
+                self._app.save(state)
+                return
+            except IntegrityError:
+                # Another process moved the clock at the same moment (API workers firing timers
+                # together): drop our unsaved state, read theirs, and move on from it if still behind.
+                self._state = None
+        raise RuntimeError("the manual clock kept changing under us")
