@@ -209,6 +209,11 @@ class Runtime:
                 parent = wf.tasks.get(task._parent)
                 if child is None or parent is None or child.state != COMPLETED:
                     continue
+                if getattr(child.task_spec, "bpmn_id", None) not in kinds:
+                    # a structural child (the split SpiffWorkflow puts before a task with
+                    # boundary events) is transparent to _flows_into, which walks up through
+                    # it to this node: keep it, or the flow into the guarded task is lost
+                    continue
                 if isinstance(child.task_spec, UnstructuredJoin) or any(isinstance(o, UnstructuredJoin) for o in spec.outputs):
                     continue
                 parent._children = [child.id if c == task.id else c for c in parent._children]
