@@ -87,6 +87,7 @@ def crs_grade_3_goes_to_icu_then_back_to_the_ward(app):
     j.follow_up()
     j.registry()
     j.assert_ended("follow_up_handover")
+    j.assert_outbox("order_placed", "apheresis_shipped", "product_received", "infusion_done")
     _check_lanes(j)
 
 
@@ -109,6 +110,7 @@ def icans_escalation(app, variant):
     j.monitor(6, 14)
     j.discharge()
     assert j.ready() == []  # follow-up visits wait for their day
+    j.assert_outbox("order_placed", "apheresis_shipped", "product_received", "infusion_done")
     j.assert_verified()
 
 
@@ -121,4 +123,5 @@ def discharge_needs_day_14_and_two_grade_0_days(app, variant):
     j.to_infused()
     j.monitor(0, discharge_day, signs=signs)
     j.discharge()
+    j.assert_outbox("order_placed", "apheresis_shipped", "product_received", "infusion_done")
     j.assert_verified()

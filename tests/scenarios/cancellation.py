@@ -11,6 +11,11 @@ from . import scenario
 from .journey import Journey
 
 REASONS = ("death", "progression", "patient_decision", "physician_decision", "other")
+SENT_BY_STAGE = {  # what the manufacturer had been told when the pathway was cancelled (see _to_stage)
+    "other": (), "death": ("order_placed",), "patient_decision": ("order_placed",),
+    "progression": ("order_placed", "apheresis_shipped"),
+    "physician_decision": ("order_placed", "apheresis_shipped", "product_received"),
+}
 
 
 def _to_stage(j: Journey, reason: str) -> None:
@@ -63,6 +68,7 @@ def cancel_before_infusion(app, variant):
             j.tell("manufacturing_status", {"stage": "qc", "at": j.now().isoformat()})
     assert j.wait(days=60) == 0
     assert j.count_events() == count
+    j.assert_outbox(*SENT_BY_STAGE[variant])
 
 
 @scenario("on_the_ward", "in_icu", "during_follow_up")

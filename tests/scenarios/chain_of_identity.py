@@ -84,5 +84,6 @@ def manufacturer_message_never_reaches_another_patient(app):
                                 released)
     assert again["duplicate"] and again["pathway_id"] == answer["pathway_id"]
     assert sum(1 for h in a.history() if h["type"] == "MessageReceived" and h["data"]["name"] == "product_released") == 1
-    a.assert_verified()
-    b.assert_verified()
+    for j in (a, b):
+        j.assert_outbox("order_placed", "apheresis_shipped")
+        j.assert_verified()
