@@ -100,7 +100,8 @@ def run_cmd(batch_size: int, poll: float, once: bool, no_wait: bool) -> None:
 
 @projections.command("rebuild")
 @click.argument("name", required=False)
-@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--batch-size", default=20_000, show_default=True, type=click.IntRange(1, 100_000),
+              help="events per transaction (larger than `run`'s: a rebuild has no one waiting on each batch)")
 @read_side
 def rebuild_cmd(name: str | None, batch_size: int) -> None:
     """Rebuild NAME (default: every view) from event zero, with a progress bar."""

@@ -18,7 +18,9 @@ import os
 import threading
 import time
 import traceback
-from typing import Any, Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 from .log import Event, EventLog
 from .store import TRACKING, RunnerBusy, ViewStore
@@ -47,6 +49,8 @@ class Runner:
         self.events = EventLog(app)
         self.ctx = Context(app)
         self.applied_events = 0  # events read and handed to the views, for rebuild figures
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: tuple[int, int, Future] | None = None  # (start, head, the read in flight)
         # Fault testing only: hold each batch's transaction open this long before committing.
         self._hold = float(os.environ.get("CARTPATH_PROJECTIONS_TEST_HOLD") or 0)
 
@@ -104,7 +108,7 @@ class Runner:
         start = min(tracking[v.name]["position"] for v in live)
         if start >= head:
             return 0
-        events, seen = self.events.read(start, self.batch_size, head)
+        events, seen = self._read(start, head)
         self.applied_events += len(events)
         with self.store.transaction() as tx:
             # PostgreSQL: lock the tracking rows, so a second writer waits here and then sees our positions.
@@ -131,6 +135,20 @@ class Runner:
                 time.sleep(self._hold)
         return seen - start
 
+    def _read(self, start: int, head: int) -> tuple[list[Event], int]:
+        """The batch after ``start``: prefetched if a reader thread has it, and the next one
+        is then read (and decoded) while this one is applied."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == start and ahead[1] <= head:
+            events, seen = ahead[2].result()
+        else:
+            if ahead is not None:
+                ahead[2].result()  # a stale read (the plan changed): finish it, use nothing of it
+            events, seen = self.events.read(start, self.batch_size, head)
+        if self._reader is not None and seen < head:
+            self._ahead = (seen, head, self._reader.submit(self.events.read, seen, self.batch_size, head))
+        return events, seen
+
     def _apply(self, tx: Any, view: View, events: list[Event], seen: int) -> tuple[int, tuple | None]:
         """(new position, error or None). On failure, find the first event that fails on its own,
         keep everything before it, and stop the view there."""
@@ -156,14 +174,32 @@ class Runner:
         """Apply batches until the views reach the log's head as it was when called."""
         names = list(names) if names is not None else None
         target = self.events.head()
-        while not (stop and stop.is_set()):
-            moved = self.step(names)
-            positions = self.positions(names)
-            if progress:
-                progress(min(positions.values(), default=target), target)
-            if moved == 0 or min(positions.values(), default=target) >= target:
-                break
+        with self.prefetching():
+            while not (stop and stop.is_set()):
+                moved = self.step(names)
+                positions = self.positions(names)
+                if progress:
+                    progress(min(positions.values(), default=target), target)
+                if moved == 0 or min(positions.values(), default=target) >= target:
+                    break
         return target
+
+    @contextmanager
+    def prefetching(self) -> Iterator[None]:
+        """Read and decode the next batch in a second thread while this one is applied: the
+        views' SQLite/PostgreSQL work releases the GIL, so on two cores the two overlap."""
+        if self._reader is not None:
+            yield
+            return
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="projections-reader")
+        try:
+            yield
+        finally:
+            reader, self._reader = self._reader, None
+            if self._ahead is not None:
+                self._ahead[2].cancel()
+                self._ahead = None
+            reader.shutdown(wait=True)
 
     def positions(self, names: Iterable[str] | None = None) -> dict[str, int]:
         tracking = self.store.tracking()
@@ -175,22 +211,26 @@ class Runner:
         With the runner's ``lock``, stop if it is ever lost (another runner may have it now)."""
         waiter = Waiter(self.app, self.store, poll)
         try:
-            applied_since, last_report, last_check = 0, time.monotonic(), time.monotonic()
-            while not stop.is_set():
-                if lock is not None and time.monotonic() - last_check > 5:
-                    last_check = time.monotonic()
-                    if not lock.held():
-                        raise RunnerBusy("the runner lost its lock (store connection dropped?); stopping")
-                moved = self.step()
-                applied_since += moved
-                if time.monotonic() - last_report > 10 and applied_since:
-                    self.log(f"projections at {self.events.head()}: {applied_since} positions applied in the last "
-                             f"{time.monotonic() - last_report:.0f}s")
-                    applied_since, last_report = 0, time.monotonic()
-                if moved == 0:
-                    waiter.wait(stop)
+            with self.prefetching():
+                self._loop(stop, waiter, lock)
         finally:
             waiter.close()
+
+    def _loop(self, stop: threading.Event, waiter: "Waiter", lock: Any) -> None:
+        applied_since, last_report, last_check = 0, time.monotonic(), time.monotonic()
+        while not stop.is_set():
+            if lock is not None and time.monotonic() - last_check > 5:
+                last_check = time.monotonic()
+                if not lock.held():
+                    raise RunnerBusy("the runner lost its lock (store connection dropped?); stopping")
+            moved = self.step()
+            applied_since += moved
+            if time.monotonic() - last_report > 10 and applied_since:
+                self.log(f"projections at {self.events.head()}: {applied_since} positions applied in the last "
+                         f"{time.monotonic() - last_report:.0f}s")
+                applied_since, last_report = 0, time.monotonic()
+            if moved == 0:
+                waiter.wait(stop)
 
 
 class Waiter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import operator
 from typing import Any, Callable, Iterable, Sequence
 
@@ -136,7 +137,16 @@ class View:
 
 
 # JSON columns: compact; key order is the stored event's, so the same event gives the same text.
-to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+# The C encoder is made once: JSONEncoder.encode builds a new one per call, which costs as
+# much as the encoding itself. (No cycle check: the values come from decoded JSON.)
+_encoder = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+
+def to_json(value: Any) -> str:
+    if _encoder is None:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "".join(_encoder(value, 0))
 
 
 def pathway_ids(events: Iterable[Event]) -> list[str]:

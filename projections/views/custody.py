@@ -91,8 +91,8 @@ class CustodyView(View):
     def _add(self, batch: Batch, ev: Event, step: str, at: Any, place: str | None, expected: str | None,
              scanned: list[str], data: dict[str, Any]) -> None:
         batch.steps.append({
-            "pathway_id": ev.pathway_id, "seq": ev.version, "step": step, "at": utc(at) or utc(ev.at),
-            "recorded_at": utc(ev.at), "place": place, "actor": actor_of(ev.data), "coi_expected": expected,
+            "pathway_id": ev.pathway_id, "seq": ev.version, "step": step, "at": utc(at) or ev.at,
+            "recorded_at": ev.at, "place": place, "actor": actor_of(ev.data), "coi_expected": expected,
             "coi_scanned": ",".join(scanned) if scanned else None, "coi_result": coi_result(expected, scanned),
             "data": to_json(data)})
 

@@ -13,7 +13,7 @@ from typing import Any
 from ..log import Event
 from ..store import Tx
 from ..times import utc
-from .base import Context, Table, View, pathway_ids
+from .base import Context, Table, View
 
 COLUMNS = (
     "pathway_id", "process_key", "process_version", "patient_ref", "center", "product", "indication",
@@ -23,7 +23,7 @@ COLUMNS = (
     "apheresis_shipped_at", "manufacturer_received_at", "release_count", "first_released_at",
     "release_apheresis_at", "failure_count", "failed_before_release", "out_of_spec", "oos_refused", "product_shipped_at",
     "product_received_at", "temperature_ok", "lymphodepletion_at", "infused_at", "bridging", "crs_max",
-    "icans_max", "icu_transfers", "discharged_at", "failed_at", "last_at",
+    "icans_max", "icu_transfers", "discharged_at", "failed_at",
 )
 _INTS = {"process_version", "apheresis_count", "adequate_apheresis_count", "release_count", "failure_count",
          "failed_before_release", "out_of_spec", "oos_refused", "temperature_ok", "bridging", "crs_max", "icans_max",
@@ -37,9 +37,24 @@ def _flag(value: Any) -> int | None:
     return None if value is None else int(bool(value))
 
 
+MILESTONE_TASKS = frozenset({"place_order", "apheresis", "ship_apheresis", "oos_acceptance", "bridging_decision",
+                             "product_receipt", "lymphodepletion_start", "infusion", "icu_transfer", "discharge"})
+MILESTONE_MESSAGES = frozenset({"slot_confirmed", "apheresis_received", "manufacturing_failed", "product_released",
+                                "product_shipped"})
+# Events that may need the pathway's row (the others are filtered out before any lookup).
+_LOAD_FOR = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
+                       "PathwayEnded"})
+
+
+class Facts:
+    def __init__(self, rows: dict[str, dict[str, Any]]):
+        self.rows = rows
+        self.dirty: set[str] = set()
+
+
 class PathwaysView(View):
     name = "pathways"
-    version = 2
+    version = 3
     tables = ("view_pathways",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_pathways (pathway_id TEXT PRIMARY KEY, "
@@ -51,21 +66,20 @@ class PathwaysView(View):
     kinds = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
                        "PathwayEnded"})
 
-    def begin(self, tx: Tx, events: list[Event], ctx: Context) -> dict[str, dict[str, Any]]:
-        return TABLE.load(tx, pathway_ids(events))
+    def begin(self, tx: Tx, events: list[Event], ctx: Context) -> "Facts":
+        wanted = [ev.pathway_id for ev in events if ev.kind in _LOAD_FOR]
+        return Facts(TABLE.load(tx, dict.fromkeys(wanted)) if wanted else {})
 
-    def flush(self, tx: Tx, rows: dict[str, dict[str, Any]]) -> None:
-        TABLE.upsert(tx, rows.values())
+    def flush(self, tx: Tx, facts: "Facts") -> None:
+        TABLE.upsert(tx, [facts.rows[p] for p in facts.dirty])
 
-    # Every milestone moves last_at (the last thing that happened to the pathway).
-    def _row(self, rows: dict[str, dict[str, Any]], ev: Event) -> dict[str, Any]:
-        row = rows[ev.pathway_id]  # KeyError: an event of a pathway that never started
-        at = utc(ev.at)
-        if row["last_at"] is None or at > row["last_at"]:
-            row["last_at"] = at
+    def _row(self, facts: "Facts", ev: Event) -> dict[str, Any]:
+        """The pathway's row, marked to be written (only rows a milestone changed are)."""
+        row = facts.rows[ev.pathway_id]  # KeyError: an event of a pathway that never started
+        facts.dirty.add(ev.pathway_id)
         return row
 
-    def on_Started(self, rows, ev: Event) -> None:
+    def on_Started(self, facts, ev: Event) -> None:
         d = ev.data
         start = d["start"]
         row = {c: None for c in COLUMNS}
@@ -73,15 +87,18 @@ class PathwaysView(View):
         row.update(pathway_id=ev.pathway_id, process_key=d["definition"]["key"],
                    process_version=d["definition"]["version"], patient_ref=start["patient_ref"],
                    center=start["center"], product=start["product"], indication=start["indication"],
-                   started_at=utc(ev.at), status="active", stage="started")
-        if ev.pathway_id in rows:
+                   started_at=ev.at, status="active", stage="started")
+        if ev.pathway_id in facts.rows:
             raise ValueError(f"pathway {ev.pathway_id} started twice")
-        rows[ev.pathway_id] = row
-        self._row(rows, ev)
+        facts.rows[ev.pathway_id] = row
+        self._row(facts, ev)
 
-    def on_TaskCompleted(self, rows, ev: Event) -> None:
-        row = self._row(rows, ev)
-        name, data, at = ev.data["name"], ev.data.get("data") or {}, utc(ev.at)
+    def on_TaskCompleted(self, facts, ev: Event) -> None:
+        name = ev.data["name"]
+        if name not in MILESTONE_TASKS:
+            return
+        row = self._row(facts, ev)
+        data, at = ev.data.get("data") or {}, ev.at
         if name == "place_order":
             row["ordered_at"] = row["ordered_at"] or at
             row["order_id"] = row["order_id"] or data.get("order_id")
@@ -121,10 +138,13 @@ class PathwaysView(View):
             row["discharged_at"] = utc(data.get("discharged_at")) or at
             row["stage"] = "discharged"
 
-    def on_MessageReceived(self, rows, ev: Event) -> None:
-        row = self._row(rows, ev)
+    def on_MessageReceived(self, facts, ev: Event) -> None:
         d = ev.data
-        name, payload, correlation, at = d["name"], d.get("payload") or {}, d.get("correlation") or {}, utc(ev.at)
+        name, payload, correlation, at = d["name"], d.get("payload") or {}, d.get("correlation") or {}, ev.at
+        row = facts.rows[ev.pathway_id]
+        if name not in MILESTONE_MESSAGES and row["order_id"] and (row["coi"] or not correlation.get("coi")):
+            return  # informative, and nothing new to learn from its correlation
+        row = self._row(facts, ev)
         row["order_id"] = row["order_id"] or correlation.get("order_id")
         row["coi"] = row["coi"] or correlation.get("coi")
         if name == "slot_confirmed":
@@ -151,30 +171,34 @@ class PathwaysView(View):
             row["product_shipped_at"] = utc(payload.get("shipped_at")) or at
             row["stage"] = "shipped"
 
-    def on_MessageSent(self, rows, ev: Event) -> None:
-        row = self._row(rows, ev)
+    def on_MessageSent(self, facts, ev: Event) -> None:
         payload = ev.data.get("payload") or {}
+        row = facts.rows[ev.pathway_id]
+        if ev.data["name"] != "order_placed" and (row["coi"] or not payload.get("coi")):
+            return
+        row = self._row(facts, ev)
         row["order_id"] = row["order_id"] or payload.get("order_id")
         row["coi"] = row["coi"] or payload.get("coi")
         if ev.data["name"] == "order_placed":
-            row["ordered_at"] = row["ordered_at"] or utc(ev.at)
+            row["ordered_at"] = row["ordered_at"] or ev.at
             row["manufacturer"] = row["manufacturer"] or payload.get("manufacturer")
             if row["stage"] == "started":
                 row["stage"] = "ordered"
 
-    def on_NodeCompleted(self, rows, ev: Event) -> None:
+    def on_NodeCompleted(self, facts, ev: Event) -> None:
         result = ev.data.get("result")
         if not result:
             return
-        row = self._row(rows, ev)
+        row = facts.rows[ev.pathway_id]
         for key, column in (("crs_grade", "crs_max"), ("icans_grade", "icans_max")):
             grade = result.get(key)
             if isinstance(grade, (int, float)) and not isinstance(grade, bool):
-                row[column] = max(int(grade), row[column] if row[column] is not None else int(grade))
+                if row[column] is None or int(grade) > row[column]:
+                    self._row(facts, ev)[column] = int(grade)
 
-    def on_Cancelled(self, rows, ev: Event) -> None:
-        self._row(rows, ev)["cancel_reason"] = ev.data.get("reason")
+    def on_Cancelled(self, facts, ev: Event) -> None:
+        self._row(facts, ev)["cancel_reason"] = ev.data.get("reason")
 
-    def on_PathwayEnded(self, rows, ev: Event) -> None:
-        row = self._row(rows, ev)
-        row.update(status="ended", outcome=ev.data.get("outcome"), ended_at=utc(ev.at), stage="ended")
+    def on_PathwayEnded(self, facts, ev: Event) -> None:
+        row = self._row(facts, ev)
+        row.update(status="ended", outcome=ev.data.get("outcome"), ended_at=ev.at, stage="ended")

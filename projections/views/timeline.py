@@ -22,19 +22,25 @@ TABLE = Table("view_timeline", COLUMNS, ("pathway_id", "seq"))
 # most), which costs less than keeping a second index on task_id.
 CLOSE_SQL = ("UPDATE view_timeline SET done_at = ?, how = ?, actor = COALESCE(?, actor), data = COALESCE(?, data) "
              "WHERE pathway_id = ? AND task_id = ? AND done_at IS NULL")
+INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled"})  # inputs with an actor
 END_SQL = "UPDATE view_timeline SET done_at = ?, how = 'ended' WHERE pathway_id = ? AND done_at IS NULL"
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else to_json(value)
+# Positions in a row (rows are lists in TABLE's column order until written).
+ACTOR, DONE_AT, HOW, DATA = 6, 8, 9, 11
 
 
 class Steps:
     def __init__(self) -> None:
-        self.new: list[dict[str, Any]] = []
+        self.new: list[list[Any]] = []
         # An event-based gateway waits for several messages and a timer under one task id.
-        self.open: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        self.closes: list[tuple[str, tuple]] = []  # (statement, parameters), in event order
+        self.open: dict[tuple[str, str], list[list[Any]]] = {}
+        self.closes: list[tuple] = []
+        self.ends: list[tuple] = []
+        # Pathways whose current command began in this batch: a step they open now cannot have
+        # siblings (same task id) in earlier batches, so closing it needs no UPDATE.
+        self.commands: set[str] = set()
+        self.whole: set[tuple[str, str]] = set()
 
 
 class TimelineView(View):
@@ -48,43 +54,54 @@ class TimelineView(View):
     )
     kinds = frozenset({"Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "TimerArmed",
                        "MessageAwaited", "WaitEnded", "MessageReceived", "MessageSent", "NodeCompleted",
-                       "Cancelled", "PathwayEnded"})
+                       "Cancelled", "PathwayEnded", "TimersFired"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Steps:
         return Steps()
 
     def flush(self, tx: Tx, steps: Steps) -> None:
-        TABLE.insert(tx, steps.new)  # a plain INSERT: a step applied twice fails loudly
-        # In event order; runs of the same statement go together (executemany).
-        run: list[tuple] = []
-        for index, (sql, params) in enumerate(steps.closes):
-            run.append(params)
-            if index + 1 == len(steps.closes) or steps.closes[index + 1][0] != sql:
-                tx.executemany(sql, run)
-                run = []
+        tx.executemany(TABLE.insert_sql, steps.new)  # a plain INSERT: a step applied twice fails loudly
+        # A pathway's own closes come before its end (event order), so all closes, then all ends.
+        tx.executemany(CLOSE_SQL, steps.closes)
+        tx.executemany(END_SQL, steps.ends)
 
     # -- opening and closing -------------------------------------------------------------
-    def _step(self, steps: Steps, ev: Event, kind: str, *, name: str | None = None, lane: str | None = None,
+    def _step(self, steps: Steps, ev: Event, kind: str, name: str | None = None, lane: str | None = None,
               title: str | None = None, task_id: str | None = None, data: Any = None, instant: bool = True) -> None:
-        at = utc(ev.at)
-        row = {"pathway_id": ev.pathway_id, "seq": ev.version, "kind": kind, "name": name, "lane": lane,
-               "title": title, "actor": actor_of(ev.data), "ready_at": at, "done_at": at if instant else None,
-               "how": None, "task_id": task_id, "data": _json(data)}
+        at = ev.data["at"]
+        if ev.kind in INPUTS:
+            actor = actor_of(ev.data)
+            steps.commands.add(ev.pathway_id)
+        else:
+            actor = None
+        row = [ev.pathway_id, ev.version, kind, name, lane, title, actor, at, at if instant else None, None, task_id,
+               None if data is None else to_json(data)]
         steps.new.append(row)
-        if task_id is not None and not instant:
-            steps.open.setdefault((ev.pathway_id, task_id), []).append(row)
+        if not instant:
+            key = (ev.pathway_id, task_id)
+            steps.open.setdefault(key, []).append(row)
+            if ev.pathway_id in steps.commands:
+                steps.whole.add(key)
 
     def _close(self, steps: Steps, ev: Event, how: str, data: Any = None) -> None:
-        at, actor, key = utc(ev.at), actor_of(ev.data), (ev.pathway_id, ev.data["task_id"])
+        d = ev.data
+        at, key = d["at"], (ev.pathway_id, d["task_id"])
+        if ev.kind in INPUTS:
+            actor = actor_of(d)
+            steps.commands.add(ev.pathway_id)
+        else:
+            actor = None
+        encoded = None if data is None else to_json(data)
         rows = steps.open.pop(key, None)
-        # Rows of earlier batches (the SQL closes every open row of the task id, as here).
-        steps.closes.append((CLOSE_SQL, (at, how, actor, _json(data), ev.pathway_id, ev.data["task_id"])))
+        if rows is None or key not in steps.whole:
+            # (Some) rows are in earlier batches: the UPDATE closes every open row of the task id.
+            steps.closes.append((at, how, actor, encoded, ev.pathway_id, d["task_id"]))
         for row in rows or ():
-            row.update(done_at=at, how=how)
+            row[DONE_AT], row[HOW] = at, how
             if actor is not None:
-                row["actor"] = actor
-            if data is not None:
-                row["data"] = _json(data)
+                row[ACTOR] = actor
+            if encoded is not None:
+                row[DATA] = encoded
 
     # -- events ------------------------------------------------------------------------
     def on_Started(self, steps: Steps, ev: Event) -> None:
@@ -137,11 +154,14 @@ class TimelineView(View):
         self._step(steps, ev, "cancelled", name=ev.data.get("reason"),
                    data={"reason": ev.data.get("reason"), "comment": ev.data.get("comment")})
 
+    def on_TimersFired(self, steps: Steps, ev: Event) -> None:
+        steps.commands.add(ev.pathway_id)  # an input: the timer's own step closes on WaitEnded
+
     def on_PathwayEnded(self, steps: Steps, ev: Event) -> None:
         # Whatever the pathway still waited for ends with it.
-        at = utc(ev.at)
+        at = ev.at
         for key in [k for k in steps.open if k[0] == ev.pathway_id]:
             for row in steps.open.pop(key):
-                row.update(done_at=at, how="ended")
-        steps.closes.append((END_SQL, (at, ev.pathway_id)))
+                row[DONE_AT], row[HOW] = at, "ended"
+        steps.ends.append((at, ev.pathway_id))
         self._step(steps, ev, "ended", name=ev.data.get("outcome"), data={"end_node": ev.data.get("end_node")})

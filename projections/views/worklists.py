@@ -75,7 +75,7 @@ class WorklistsView(View):
     def on_TaskBecameReady(self, batch: Batch, ev: Event) -> None:
         header = batch.headers[ev.pathway_id]  # KeyError: a task of a pathway that never started
         d = ev.data
-        ready_since = utc(ev.at)
+        ready_since = ev.at
         duration = batch.ctx.due(header["process_key"], header["process_version"], d["name"])
         batch.ready.setdefault(ev.pathway_id, {})[d["task_id"]] = {
             "pathway_id": ev.pathway_id, "task_id": d["task_id"], "name": d["name"], "lane": d.get("lane"),
