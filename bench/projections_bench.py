@@ -72,6 +72,7 @@ def rebuild(app: CartPath, store: ViewStore, names: list[str], batch: int) -> di
     target = runner.catch_up()
     wall, used = time.perf_counter() - wall, cpu() - cpu0
     n = runner.applied_events
+    store.settle()
     return {"views": names, "events": n, "position": target, "seconds": round(wall, 2), "cpu_seconds": round(used, 2),
             "events_per_second": round(n / wall), "events_per_cpu_second": round(n / used) if used else None}
 

@@ -146,6 +146,7 @@ def rebuild_cmd(name: str | None, batch_size: int) -> None:
                     seen[0] = max(seen[0], position)
                 target = runner.catch_up(names, progress=progress)
             events = runner.applied_events
+            store.settle()
         finally:
             lock.release()
     seconds = time.monotonic() - started

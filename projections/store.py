@@ -172,6 +172,15 @@ class ViewStore:
                                              "start `cartpath projections run` (or `cartpath serve`)") from None
             raise
 
+    def settle(self) -> None:
+        """After a rebuild: fold SQLite's write-ahead log into the database file (giving its
+        space back) and refresh the planner's statistics."""
+        if self.dialect == "sqlite":
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.execute("PRAGMA optimize")
+        else:
+            self.conn.execute("ANALYZE")
+
     def tables(self) -> set[str]:
         if self.dialect == "sqlite":
             return {r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table'")}
