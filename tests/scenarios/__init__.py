@@ -1,9 +1,9 @@
 """Scenarios of the CAR-T pathway (processes/cart_pathway.bpmn), run through the engine.
 
 Each scenario is a plain function ``fn(app)`` (or ``fn(app, variant)``) registered with
-:func:`scenario`; ``test_pathway_scenarios`` runs each as one test, and
-``test_bpmn_coverage`` runs any that did not run in this session before it checks that
-together they exercised every flow node and sequence flow of the model.
+:func:`scenario`. ``test_pathway_scenarios`` runs each as one test, then its coverage test
+runs any that did not run in this session and checks that together they exercised every
+flow node and sequence flow of the model (report in coverage/bpmn/).
 """
 from __future__ import annotations
 
