@@ -29,11 +29,12 @@ test: $(STAMP)
 	exit $$status
 
 test-sqlite: $(STAMP)
-	@echo "== test suite on SQLite =="
+	@echo "== test suite on SQLite (tests/test_pg_restart.py, a database restart, runs in the PostgreSQL pass only) =="
 	CARTPATH_TEST_STORE=sqlite $(BIN)/python -m pytest
 
 test-postgres: $(STAMP)
 	@test -n "$$CARTPATH_TEST_POSTGRES_HOST" || { echo "test-postgres: CARTPATH_TEST_POSTGRES_HOST is not set" >&2; exit 1; }
+	@test -n "$$CARTPATH_TEST_POSTGRES_RESTART_CLUSTER" || echo "test-postgres: CARTPATH_TEST_POSTGRES_RESTART_CLUSTER is not set: tests/test_pg_restart.py will fail (eval \"\$$(bash .ci/run --server-only)\" creates that cluster)" >&2
 	@echo "== test suite on PostgreSQL $$CARTPATH_TEST_POSTGRES_HOST:$${CARTPATH_TEST_POSTGRES_PORT:-5432} =="
 	CARTPATH_TEST_STORE=postgres $(BIN)/python -m pytest
 
