@@ -1,6 +1,11 @@
-"""HTTP benchmark: task completions through gunicorn on a SQLite file store.
+"""HTTP benchmark: task completions through gunicorn on a SQLite file store or PostgreSQL.
 
     .venv/bin/python bench/api_bench.py [--pathways 300] [--clients 16] [--workers 2]
+    .venv/bin/python bench/api_bench.py --store sqlite,postgres --workers 2,4   # side by side
+
+PostgreSQL: the server named by POSTGRES_HOST/PORT/USER/PASSWORD/DBNAME, or else by
+CARTPATH_TEST_POSTGRES_* (`eval "$(bash .ci/run --server-only)"`); each run gets a fresh
+schema (dropped afterwards), its tables made once before gunicorn starts (CREATE_TABLE=false).
 
 Starts gunicorn (``--workers`` sync workers on 127.0.0.1) serving ``api.wsgi`` on a fresh
 store with the bundled processes, pre-creates pathways over HTTP, then times only task
@@ -127,23 +132,70 @@ def run_parallel(clients: int, work) -> list:
     return results
 
 
+def postgres_settings() -> dict[str, str]:
+    names = ("HOST", "PORT", "USER", "PASSWORD", "DBNAME")
+    if os.environ.get("POSTGRES_HOST"):
+        return {f"POSTGRES_{n}": os.environ.get(f"POSTGRES_{n}", "") for n in names}
+    if os.environ.get("CARTPATH_TEST_POSTGRES_HOST"):
+        return {f"POSTGRES_{n}": os.environ.get(f"CARTPATH_TEST_POSTGRES_{n}", "") for n in names}
+    raise SystemExit("--store postgres: set POSTGRES_HOST... or CARTPATH_TEST_POSTGRES_HOST... "
+                     "(eval \"$(bash .ci/run --server-only)\")")
+
+
+def postgres_schema(settings: dict[str, str], schema: str, action: str) -> None:
+    import psycopg
+    with psycopg.connect(host=settings["POSTGRES_HOST"], port=settings["POSTGRES_PORT"] or "5432",
+                         user=settings["POSTGRES_USER"], password=settings["POSTGRES_PASSWORD"],
+                         dbname=settings["POSTGRES_DBNAME"], autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}" if action == "create" else f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pathways", type=int, default=320, help="pathways to pre-create (3 completions each)")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", default="2", help="gunicorn workers; a comma-separated list runs each")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (>1: gthread workers)")
+    parser.add_argument("--store", default="sqlite", help="sqlite, postgres, or both comma-separated")
     args = parser.parse_args()
+    stores = [s.strip() for s in args.store.split(",") if s.strip()]
+    if not stores or set(stores) - {"sqlite", "postgres"}:
+        raise SystemExit("--store takes sqlite, postgres or sqlite,postgres")
+    pg = postgres_settings() if "postgres" in stores else {}
+    saved = dict(os.environ)
+    rows = []
+    for workers in [int(w) for w in args.workers.split(",")]:
+        for store in stores:
+            os.environ.clear()
+            os.environ.update(saved)
+            rows.append(run(args, store, workers, pg))
+            print(json.dumps(rows[-1], indent=2))
+    if len(rows) > 1:
+        print(f"\n{'store':<10} {'workers':>7} {'completions/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'server CPU ms':>14}")
+        for r in rows:
+            print(f"{r['store']:<10} {r['workers']:>7} {r['completions_per_second']:>14} {r['p50_ms']:>8} "
+                  f"{r['p99_ms']:>8} {r['server_cpu_ms_per_completion']:>14}")
 
+
+def run(args, store: str, count: int, pg: dict[str, str]) -> dict:
     from engine.config import open_app
+    from engine.db import create_tables
     directory = tempfile.mkdtemp(prefix="cartpath-api-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_"))}
     env |= {"CARTPATH_DATA_DIR": directory, "CARTPATH_CLOCK": "system", "CARTPATH_JWT_SECRET": SECRET}
+    schema = f"bench_{os.getpid()}_{count}"
+    if store == "postgres":
+        postgres_schema(pg, schema, "create")
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **pg, "POSTGRES_SCHEMA": schema,
+                "POSTGRES_ENABLE_DB_FUNCTIONS": "no"}
     os.environ.update(env)
-    print(f"store: {directory}/cartpath.sqlite3; deploying the bundled processes", file=sys.stderr)
-    open_app(deploy_bundled=True)
+    create_tables()
+    env["CREATE_TABLE"] = os.environ["CREATE_TABLE"] = "false"
+    where = f"PostgreSQL schema {schema}" if store == "postgres" else f"{directory}/cartpath.sqlite3"
+    print(f"store: {where}, {count} workers; deploying the bundled processes", file=sys.stderr)
+    open_app(deploy_bundled=True).close()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(count), "--bind",
                                f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
                                *(["--worker-class", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []),
                                "api.wsgi:application"], env=env, cwd=ROOT)
@@ -191,11 +243,13 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if store == "postgres":
+            postgres_schema(pg, schema, "drop")
 
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
-    print(json.dumps({
-        "completions": len(latencies), "clients": args.clients, "workers": args.workers, "threads": args.threads,
+    return {
+        "store": store, "completions": len(latencies), "clients": args.clients, "workers": count, "threads": args.threads,
         "seconds": round(elapsed, 2),
         "completions_per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(pct(0.50), 1), "p90_ms": round(pct(0.90), 1), "p99_ms": round(pct(0.99), 1),
@@ -203,7 +257,7 @@ def main() -> None:
         "server_cpu_ms_per_completion": round(server_cpu / len(latencies) * 1000, 2),
         "client_cpu_ms_per_completion": round(client_cpu / len(latencies) * 1000, 2),
         "load_average_before": round(load_before, 2), "cpus": os.cpu_count(),
-    }, indent=2))
+    }
 
 
 if __name__ == "__main__":
