@@ -475,8 +475,10 @@ def _default_persistence(env: dict[str, str]) -> None:
     if not merged.get("PERSISTENCE_MODULE"):
         data_dir = Path(merged.get("CARTPATH_DATA_DIR") or "./var")
         data_dir.mkdir(parents=True, exist_ok=True)
-        env.setdefault("PERSISTENCE_MODULE", "eventsourcing.sqlite")
-        env.setdefault("SQLITE_DBNAME", str(data_dir / "cartpath.sqlite3"))
+        # an empty PERSISTENCE_MODULE would give eventsourcing's in-memory store: never by accident
+        env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+        if not merged.get("SQLITE_DBNAME"):
+            env["SQLITE_DBNAME"] = str(data_dir / "cartpath.sqlite3")
         env.setdefault("SQLITE_LOCK_TIMEOUT", "30")
 
 

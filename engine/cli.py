@@ -62,7 +62,7 @@ def _json_arg(text: str, what: str) -> Any:
         raise ValueError(f"{what} is not valid JSON: {err.msg} at column {err.colno}") from None
 
 
-@main.command("lint")
+@main.command("lint", with_appcontext=False)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @refusals
 def lint_cmd(paths) -> None:
@@ -80,7 +80,7 @@ def lint_cmd(paths) -> None:
     click.echo(f"ok: {len(files)} file(s) clean")
 
 
-@main.command("deploy")
+@main.command("deploy", with_appcontext=False)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @refusals
 def deploy_cmd(paths) -> None:
@@ -91,14 +91,14 @@ def deploy_cmd(paths) -> None:
     _out(app.deploy(files) if files else app.deploy_bundled())
 
 
-@main.command("definitions")
+@main.command("definitions", with_appcontext=False)
 @refusals
 def definitions_cmd() -> None:
     """List deployed process definitions and their versions."""
     _out(_app(deploy=False).definitions())
 
 
-@main.command("start")
+@main.command("start", with_appcontext=False)
 @click.option("--patient-ref", required=True)
 @click.option("--center", required=True)
 @click.option("--indication", required=True)
@@ -115,7 +115,7 @@ def start_cmd(patient_ref, center, indication, product, business_key, process_ke
     _out({"id": str(started.pathway.id), "created": started.created, "tasks": app.ready_tasks(started.pathway.id)})
 
 
-@main.command("tasks")
+@main.command("tasks", with_appcontext=False)
 @click.argument("pathway_id")
 @refusals
 def tasks_cmd(pathway_id) -> None:
@@ -123,7 +123,7 @@ def tasks_cmd(pathway_id) -> None:
     _out(_app().ready_tasks(pathway_id))
 
 
-@main.command("complete")
+@main.command("complete", with_appcontext=False)
 @click.argument("pathway_id")
 @click.argument("task")
 @click.argument("data")
@@ -151,7 +151,7 @@ def _resolve_task(app, pathway_id: str, task: str) -> str:
     raise TaskNotReady(f"no single ready task {task!r} in pathway {pathway_id}")
 
 
-@main.command("message")
+@main.command("message", with_appcontext=False)
 @click.argument("name")
 @click.option("--message-id", required=True)
 @click.option("--order-id", required=True)
@@ -165,7 +165,7 @@ def message_cmd(name, message_id, order_id, coi, payload) -> None:
                                 actor={"sub": "cli", "roles": ["manufacturer"]}))
 
 
-@main.command("tick")
+@main.command("tick", with_appcontext=False)
 @click.option("--now", help="ISO 8601 time (default: the clock's now)")
 @refusals
 def tick_cmd(now) -> None:
@@ -176,7 +176,7 @@ def tick_cmd(now) -> None:
     _out({"fired": fired, "now": app.clock.now()})
 
 
-@main.command("history")
+@main.command("history", with_appcontext=False)
 @click.argument("pathway_id")
 @refusals
 def history_cmd(pathway_id) -> None:
@@ -184,7 +184,7 @@ def history_cmd(pathway_id) -> None:
     _out(_app(deploy=False).history(pathway_id))
 
 
-@main.command("verify")
+@main.command("verify", with_appcontext=False)
 @click.argument("pathway_id", required=False)
 @click.option("--all", "verify_all", is_flag=True, help="verify every pathway in the store")
 @refusals
@@ -209,7 +209,7 @@ def verify_cmd(pathway_id, verify_all) -> None:
     sys.exit(0 if failed == 0 else 1)
 
 
-@main.command("demo")
+@main.command("demo", with_appcontext=False)
 @click.option("--patients", default=20, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--seed", default=1, show_default=True)
 @click.option("--start", "start_at", default="2026-01-05T08:00:00+00:00", show_default=True)

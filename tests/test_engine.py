@@ -183,3 +183,9 @@ def test_concurrent_completion_of_the_same_task_lets_exactly_one_win(app, env):
 def test_manual_clock_is_shared_through_the_store(app, env):
     app.fire_due_timers(T0 + timedelta(days=3))
     assert CartPath(env=env).clock.now() == T0 + timedelta(days=3)
+
+
+def test_an_empty_persistence_setting_means_the_sqlite_file_not_memory(tmp_path):
+    app = CartPath(env={"PERSISTENCE_MODULE": "", "SQLITE_DBNAME": "", "CARTPATH_DATA_DIR": str(tmp_path)})
+    assert type(app.recorder).__module__ == "eventsourcing.sqlite"
+    assert (tmp_path / "cartpath.sqlite3").exists()
