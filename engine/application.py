@@ -25,7 +25,7 @@ from . import determinism
 from .clock import ManualClock, SystemClock, parse_instant
 from .definitions import DefinitionCatalog, ModelCache, ProcessDefinition, ProcessModel, check_deployable, fingerprint
 from .errors import (BusinessKeyConflict, ConcurrentUpdate, InvalidMessage, InvalidStart, InvalidTaskData,
-                     MessageNotCorrelated, UnknownDefinition, UnknownPathway)
+                     MessageNotCorrelated, UnknownDefinition, UnknownPathway, CartpathError)
 from .forms import FormField, TaskForm
 from .lint import DEFAULT_LANES
 from .messages import CORRELATION_KEYS, INBOUND, INFORMATIVE
@@ -39,7 +39,7 @@ from .timers import TimerIndex
 NS = uuid.NAMESPACE_URL
 BUNDLED_PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 SNAPSHOT_INTERVAL = 50
-SNAPSHOT_INPUTS = 10
+SNAPSHOT_INPUTS = 8
 # SpiffWorkflow fires a timer only once "now" is strictly past its deadline, so a timer
 # fires 1 us after it is due; the next deadline it arms drifts by that microsecond. A
 # timer due within this tolerance of "now" counts as due, so ticking at a round time
@@ -186,15 +186,13 @@ class CartPath(Application):
 
     def complete_task(self, pathway_id: uuid.UUID | str, task_id: str, data: dict[str, Any],
                       actor: dict[str, Any] | None = None, expected_version: int | None = None) -> Pathway:
-        pathway, runtime = self._checkout(pathway_id)
-        _check_version(pathway, expected_version)
-        at = max(self.clock.now(), pathway.last_at)
-        with determinism.engine_run(at, pathway.id, pathway.version + 1):
-            pathway.complete_task(runtime, task_id, data, actor or SYSTEM_ACTOR, at)
-        extra = self._order_index_for(pathway)
-        self._save(pathway, *extra, runtime=runtime)
-        self._checkin(pathway, runtime)
-        return pathway
+        def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
+            _check_version(pathway, expected_version)
+            at = max(self.clock.now(), pathway.last_at)
+            with determinism.engine_run(at, pathway.id, pathway.version + 1):
+                pathway.complete_task(runtime, task_id, data, actor or SYSTEM_ACTOR, at)
+            return self._order_index_for(pathway)
+        return self._command(pathway_id, act)
 
     def _order_index_for(self, pathway: Pathway) -> list[Aggregate]:
         """A newly placed order gets its index entry in the same save (so order ids stay unique)."""
@@ -234,37 +232,38 @@ class CartPath(Application):
         index = self._get_or_none(order_index_id(order_id))
         if index is None:
             raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
-        pathway, runtime = self._checkout(index.pathway_id)
-        if expected_manufacturer is not None and pathway.correlation.get("manufacturer") != expected_manufacturer:
-            raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
-        if pathway.status != "active":
-            raise MessageNotCorrelated(f"the pathway of order {order_id!r} has ended ({pathway.outcome})")
-        known_coi = pathway.coi
-        if name == "slot_confirmed":
-            if coi is None:
-                raise InvalidMessage("slot_confirmed must carry the coi", {"correlation": ["coi is required"]})
-            if known_coi is not None and coi != known_coi:
-                raise MessageNotCorrelated(f"order {order_id!r} already has COI {known_coi!r}, not {coi!r}")
-        elif known_coi is None or coi != known_coi:
-            raise MessageNotCorrelated(f"no pathway waits for order {order_id!r} with COI {coi!r}")
-        at = max(self.clock.now(), pathway.last_at)
-        informative = name in INFORMATIVE
-        if not informative and not runtime.waits_for(name):
-            raise MessageNotCorrelated(f"the pathway of order {order_id!r} is not waiting for {name}")
-        answer = {"pathway_id": str(pathway.id), "accepted": True, "message_id": message_id, "name": name}
-        clean_correlation = {"order_id": order_id, "coi": coi}
-        try:
+        answer = {"pathway_id": str(index.pathway_id), "accepted": True, "message_id": message_id, "name": name}
+
+        def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
+            if expected_manufacturer is not None and pathway.correlation.get("manufacturer") != expected_manufacturer:
+                raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
+            if pathway.status != "active":
+                raise MessageNotCorrelated(f"the pathway of order {order_id!r} has ended ({pathway.outcome})")
+            known_coi = pathway.coi
+            if name == "slot_confirmed":
+                if coi is None:
+                    raise InvalidMessage("slot_confirmed must carry the coi", {"correlation": ["coi is required"]})
+                if known_coi is not None and coi != known_coi:
+                    raise MessageNotCorrelated(f"order {order_id!r} already has COI {known_coi!r}, not {coi!r}")
+            elif known_coi is None or coi != known_coi:
+                raise MessageNotCorrelated(f"no pathway waits for order {order_id!r} with COI {coi!r}")
+            informative = name in INFORMATIVE
+            if not informative and not runtime.waits_for(name):
+                raise MessageNotCorrelated(f"the pathway of order {order_id!r} is not waiting for {name}")
+            at = max(self.clock.now(), pathway.last_at)
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
-                pathway.receive_message(None if informative else runtime, name, message_id, clean_correlation,
-                                        clean_payload, actor or SYSTEM_ACTOR, at)
-            receipt = MessageReceipt(message_id=message_id, name=name, answer=answer)
-            self._save(pathway, receipt, runtime=runtime)
-        except ConcurrentUpdate:
+                pathway.receive_message(None if informative else runtime, name, message_id,
+                                        {"order_id": order_id, "coi": coi}, clean_payload, actor or SYSTEM_ACTOR, at)
+            return [MessageReceipt(message_id=message_id, name=name, answer=answer)]
+
+        try:
+            self._command(index.pathway_id, act)
+        except CartpathError:
+            # the same message_id delivered at the same moment elsewhere: its first answer is ours
             receipt = self._get_or_none(message_receipt_id(message_id))
             if receipt is not None:
                 return dict(receipt.answer, duplicate=True)
             raise
-        self._checkin(pathway, runtime)
         return dict(answer, duplicate=False, position=self.last_position())
 
     def fire_due_timers(self, now: datetime | None = None) -> int:
@@ -280,17 +279,21 @@ class CartPath(Application):
 
     def _fire_pathway_timers(self, pathway_id: uuid.UUID, now: datetime) -> int:
         fired = 0
-        for _ in range(10_000):  # a model that re-arms a timer in the past cannot spin us forever
-            pathway, runtime = self._checkout(pathway_id)
+
+        def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
             due = pathway.next_due() if pathway.status == "active" else None
             if due is None or datetime.fromisoformat(due) > now + DUE_TOLERANCE:
-                self._checkin(pathway, runtime)
-                return fired
+                raise _NothingDue()
             at = max(datetime.fromisoformat(due) + timedelta(microseconds=1), pathway.last_at)
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
                 pathway.fire_timers(runtime, at)
-            self._save(pathway, runtime=runtime)
-            self._checkin(pathway, runtime)
+            return []
+
+        for _ in range(10_000):  # a model that re-arms a timer in the past cannot spin us forever
+            try:
+                self._command(pathway_id, act)
+            except _NothingDue:
+                return fired
             fired += 1
         return fired
 
@@ -400,29 +403,60 @@ class CartPath(Application):
         with recorder.datastore.transaction(commit=True) as cursor:
             cursor.execute(statement, (pathway_id if not isinstance(statement, str) else pathway_id.hex, keep_version))
 
-    def _checkout(self, pathway_id: uuid.UUID | str) -> tuple[Pathway, Runtime | None]:
+    def _command(self, pathway_id: uuid.UUID | str, act) -> Pathway:
+        """Run ``act(pathway, runtime) -> extra aggregates`` and save, optimistically.
+
+        The cached copy is used without asking the store whether another process wrote
+        since: if it did, the save conflicts (same version twice) or the aggregate refuses
+        on stale state; either way, when newer events exist the command is decided once
+        more on the current state. A refusal on current state is the answer."""
+        for trust_cache in (True, False):
+            pathway, runtime, cached = self._checkout(pathway_id, trust_cache=trust_cache)
+            loaded, saving = pathway.version, False
+            try:
+                extra = act(pathway, runtime)
+                saving = True
+                self._save(pathway, *extra, runtime=runtime)
+            except CartpathError:
+                if cached and trust_cache and self._newer_than(pathway.id, loaded):
+                    continue
+                if not saving and not pathway.pending_events:
+                    self._checkin(pathway, runtime)  # refused before anything changed: still good
+                raise
+            self._checkin(pathway, runtime)
+            return pathway
+        raise AssertionError("unreachable: the second attempt reads the store")
+
+    def _newer_than(self, pathway_id: uuid.UUID, version: int) -> bool:
+        return bool(list(self.events.get(pathway_id, gt=version, limit=1)))
+
+    def _checkout(self, pathway_id: uuid.UUID | str, *, trust_cache: bool = False
+                  ) -> tuple[Pathway, Runtime | None, bool]:
         """The pathway and its live engine, owned by the caller until checked in.
 
         A pathway this process saved last is kept with its engine; taking it out of
         the cache means two threads never share one, and a command that fails (the
-        aggregate then holds unsaved events) simply never puts it back. If another
-        process wrote since, its events are applied and the engine is rebuilt."""
+        aggregate then holds unsaved events) simply never puts it back. Unless the
+        cache is trusted, events another process wrote since are applied (and the
+        engine rebuilt)."""
         key = self._pathway_key(pathway_id)
         with self._live_lock:
             hit = self._live.pop(key, None)
         if hit is not None:
             pathway, runtime = hit
+            if trust_cache:
+                return pathway, runtime, True
             newer = list(self.events.get(key, gt=pathway.version))
             if not newer:
-                return pathway, runtime
+                return pathway, runtime, True
             for ev in newer:
                 pathway = ev.mutate(pathway)
         else:
             pathway = self.get_pathway(key)
         if pathway.status != "active":
-            return pathway, None  # the aggregate refuses every command; no engine needed
+            return pathway, None, False  # the aggregate refuses every command; no engine needed
         model = self.model(pathway.definition["key"], pathway.definition["version"])
-        return pathway, materialise(pathway, model)
+        return pathway, materialise(pathway, model), False
 
     def _checkin(self, pathway: Pathway, runtime: Runtime | None) -> None:
         if pathway.status != "active" or runtime is None:
@@ -458,6 +492,13 @@ class CartPath(Application):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+
+class _NothingDue(CartpathError):
+    """No timer of this pathway is due (yet): nothing to fire, nothing to record."""
+
+    def __init__(self) -> None:
+        super().__init__("no timer due")
 
 
 def _check_version(pathway: Pathway, expected: int | None) -> None:

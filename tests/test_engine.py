@@ -189,3 +189,22 @@ def test_an_empty_persistence_setting_means_the_sqlite_file_not_memory(tmp_path)
     app = CartPath(env={"PERSISTENCE_MODULE": "", "SQLITE_DBNAME": "", "CARTPATH_DATA_DIR": str(tmp_path)})
     assert type(app.recorder).__module__ == "eventsourcing.sqlite"
     assert (tmp_path / "cartpath.sqlite3").exists()
+
+
+def test_a_stale_cached_pathway_is_decided_again_on_the_current_state(app, env):
+    """Each process keeps the pathways it wrote; another process writing meanwhile must
+    neither be overwritten nor make a valid command fail."""
+    p = start_mini(app)                                   # app caches the pathway at version 3
+    other = CartPath(env=env)
+    intake = ready_named(p, "intake")
+    other.complete_task(p.id, intake, {"ok": True, "order_id": "ORD-5"})
+    other.deliver_message("slot_confirmed", "m-5", {"order_id": "ORD-5", "coi": "C5"},
+                          {"apheresis_date": "2026-02-01", "manufacturing_slot": "S"})
+    with pytest.raises(errors.TaskNotReady):             # app's copy still shows intake ready
+        app.complete_task(p.id, intake, {"ok": True, "order_id": "ORD-6"})
+    other.fire_due_timers(T0 + timedelta(days=2))
+    fresh = other.get_pathway(p.id)
+    done = app.complete_task(p.id, ready_named(fresh, "check"), {"coi_scanned": "C5", "n": 1})
+    assert done.outcome == "follow_up_handover"
+    assert [h["type"] for h in app.history(p.id)].count("TaskCompleted") == 2
+    assert app.verify(p.id)["ok"]
