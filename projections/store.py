@@ -179,7 +179,10 @@ class ViewStore:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.conn.execute("PRAGMA optimize")
         else:
-            self.conn.execute("ANALYZE")
+            # Only our own tables: a bare ANALYZE visits every table of the database, and waits
+            # behind any other schema's lock (an event store mid-insert holds its table).
+            for table in sorted(t for t in self.tables() if t.startswith("view_") or t == TRACKING):
+                self.conn.execute(f'ANALYZE "{table}"')
 
     def tables(self) -> set[str]:
         if self.dialect == "sqlite":
