@@ -44,13 +44,14 @@ def pathway_count(app: CartPath) -> int:
     return len(app.pathway_ids())
 
 
-def fill(app: CartPath, events: int) -> None:
+def fill(app: CartPath, events: int, save_every: int = 400) -> None:
     head = app.recorder.max_notification_id() or 0
     chunk, first, started = 1000, pathway_count(app), time.perf_counter()
     written = 0
     while head < events:
         # each chunk: 1,000 patients arriving over a year, followed to their end
-        info = write_population(app, chunk, seed=first + 7, start=T0 + timedelta(days=first // 3), first=first)
+        info = write_population(app, chunk, seed=first + 7, start=T0 + timedelta(days=first // 3), first=first,
+                                save_every=save_every)
         first += info["patients"]
         new_head = app.recorder.max_notification_id() or 0
         written += new_head - head
@@ -116,7 +117,8 @@ def main() -> None:
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(data / "cartpath.sqlite3")}
     app = CartPath(env=env)
     print(f"filling the store to {args.events:,} events ({'postgres' if args.postgres else data})", file=sys.stderr)
-    fill(app, args.events)
+    # PostgreSQL: smaller saves (one save of 400 pathways' pending events stalled psycopg's pipeline)
+    fill(app, args.events, save_every=20 if args.postgres else 400)
     store = ViewStore.for_app(app)
     pathways = pathway_count(app)
     head = app.recorder.max_notification_id()
