@@ -204,7 +204,9 @@ class Simulation:
             data = {"active_infection": defer, "uncontrolled_arrhythmia": False, "vasopressor_hypotension": False,
                     "organ_dysfunction_g3": False, "clinical_worsening": False, "tocilizumab_doses_on_site": 2}
         elif name == "thaw_product":
-            data = {"coi_scanned": coi, "thaw_started_at": iso, "thaw_ended_at": (now + timedelta(minutes=12)).isoformat()}
+            # the bag is thawed in the half hour before the infusion, which is recorded at `now`
+            data = {"coi_scanned": coi, "thaw_started_at": (now - timedelta(minutes=45)).isoformat(),
+                    "thaw_ended_at": (now - timedelta(minutes=32)).isoformat()}
         elif name == "infusion":
             data = {"coi_wristband": coi, "coi_bag": coi, "infused_at": iso}
         elif name == "daily_assessment":
