@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import click
 
@@ -86,7 +87,7 @@ def _no_control_socket() -> list[str]:
     return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int | None = None) -> None:
     """Linux: a child gets SIGTERM if the supervisor is killed outright (SIGKILL cannot be forwarded),
     so no orphaned server keeps the port and the store."""
     try:
@@ -94,6 +95,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if parent is not None and os.getppid() != parent:
+        # The supervisor died between fork and prctl: no signal will ever come, so go now
+        # (an orphaned projection runner would otherwise hold the store's role for good).
+        os._exit(1)
 
 
 RESTART_PAUSES = (1.0, 30.0)  # first and longest pause before a restartable child is started again
@@ -104,7 +109,7 @@ def supervise(commands: dict[str, list[str]], restartable: frozenset[str] | set[
     """Start every child; forward SIGTERM/SIGINT; when one exits, stop the others and exit with its status.
     A ``restartable`` child that exits is started again instead, after a pause that doubles while it
     keeps failing (up to 30 s)."""
-    procs = {name: subprocess.Popen(cmd, preexec_fn=_die_with_parent) for name, cmd in commands.items()}
+    procs = {name: subprocess.Popen(cmd, preexec_fn=partial(_die_with_parent, os.getpid())) for name, cmd in commands.items()}
     log.info("started %s", ", ".join(f"{name} (pid {p.pid})" for name, p in procs.items()))
     stopping = []
     started = {name: time.monotonic() for name in procs}
@@ -125,7 +130,7 @@ def supervise(commands: dict[str, list[str]], restartable: frozenset[str] | set[
                     _restart_later(name, code, started, pending, pauses)
                     if time.monotonic() >= pending[name]:
                         del pending[name]
-                        procs[name] = subprocess.Popen(commands[name], preexec_fn=_die_with_parent)
+                        procs[name] = subprocess.Popen(commands[name], preexec_fn=partial(_die_with_parent, os.getpid()))
                         started[name] = time.monotonic()
                         log.info("%s started again (pid %s)", name, procs[name].pid)
                     continue
