@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 from eventsourcing.utils import get_topic
 
+from engine.follow import LogFollower
 from engine.pathway import Pathway
 
 _FOLLOWED = ("Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded")
@@ -54,9 +55,7 @@ class ReadyTask:
 class Directory:
     def __init__(self, app, batch: int = 2000):
         self._app = app
-        self._batch = batch
-        self._topics = [get_topic(getattr(Pathway, name)) for name in _FOLLOWED]
-        self._position = 0
+        self._log = LogFollower(app, [get_topic(getattr(Pathway, name)) for name in _FOLLOWED], batch)
         self._lock = threading.Lock()
         self.pathways: dict[uuid.UUID, PathwayEntry] = {}
         self._starts: list[int] = []          # positions of Started, ascending
@@ -65,18 +64,8 @@ class Directory:
 
     def catch_up(self) -> None:
         with self._lock:
-            while True:
-                latest = self._app.recorder.max_notification_id() or 0
-                if latest <= self._position:
-                    return
-                notes = self._app.recorder.select_notifications(
-                    start=self._position + 1, limit=self._batch, stop=latest, topics=self._topics)
-                for note in notes:
-                    self._apply(note.id, self._app.mapper.to_domain_event(note))
-                    self._position = note.id
-                if len(notes) < self._batch:
-                    self._position = max(self._position, latest)
-                    return
+            for position, ev in self._log.new_events():
+                self._apply(position, ev)
 
     def _apply(self, position: int, ev) -> None:
         kind = type(ev).__name__

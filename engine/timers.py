@@ -12,6 +12,7 @@ from datetime import datetime
 
 from eventsourcing.utils import get_topic
 
+from .follow import LogFollower
 from .pathway import Pathway
 
 _TOPICS = [get_topic(getattr(Pathway, name)) for name in ("TimerArmed", "WaitEnded", "PathwayEnded")]
@@ -19,37 +20,23 @@ _TOPICS = [get_topic(getattr(Pathway, name)) for name in ("TimerArmed", "WaitEnd
 
 class TimerIndex:
     def __init__(self, app, batch: int = 1000):
-        self._app = app
-        self._batch = batch
-        self._position = 0
+        self._log = LogFollower(app, _TOPICS, batch)
         self._due: dict[uuid.UUID, dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def catch_up(self) -> None:
         with self._lock:
-            while True:
-                latest = self._app.recorder.max_notification_id() or 0
-                if latest <= self._position:
-                    return
-                notes = self._app.recorder.select_notifications(
-                    start=self._position + 1, limit=self._batch, stop=latest, topics=_TOPICS)
-                for note in notes:
-                    ev = self._app.mapper.to_domain_event(note)
-                    timers = self._due.setdefault(ev.originator_id, {})
-                    name = type(ev).__name__
-                    if name == "TimerArmed" and ev.due_at:
-                        timers[ev.task_id] = ev.due_at
-                    elif name == "WaitEnded":
-                        timers.pop(ev.task_id, None)
-                    elif name == "PathwayEnded":
-                        timers.clear()
-                    if not timers:
-                        self._due.pop(ev.originator_id, None)
-                    self._position = note.id
-                if len(notes) < self._batch:
-                    # filtered by topic: everything up to `latest` has been seen
-                    self._position = max(self._position, latest)
-                    return
+            for _, ev in self._log.new_events():
+                timers = self._due.setdefault(ev.originator_id, {})
+                name = type(ev).__name__
+                if name == "TimerArmed" and ev.due_at:
+                    timers[ev.task_id] = ev.due_at
+                elif name == "WaitEnded":
+                    timers.pop(ev.task_id, None)
+                elif name == "PathwayEnded":
+                    timers.clear()
+                if not timers:
+                    self._due.pop(ev.originator_id, None)
 
     def due(self, now: datetime) -> list[tuple[str, uuid.UUID]]:
         """(earliest due time, pathway id) for pathways with a timer due by ``now``, earliest first."""
