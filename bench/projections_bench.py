@@ -8,7 +8,11 @@ The store is filled with synthetic CAR-T histories (projections.sample: the engi
 event types, PATHWAY.md's fields, pathways interleaved in time) because the engine itself
 writes a few hundred events per second; ``--demo N`` runs ``cartpath demo`` for N patients
 to report the store size per 1,000 pathways of real engine runs too. Prints figures; asserts
-nothing. The store is kept in --dir and reused when it already holds enough events.
+nothing. The store is kept in --dir and reused when it already holds enough events, so
+a store made by the real engine can be measured too:
+
+    CARTPATH_DATA_DIR=/tmp/bigdemo .venv/bin/cartpath demo --patients 3400   # ~1.06M events, ~20 min
+    .venv/bin/python bench/projections_bench.py --dir /tmp/bigdemo
 """
 from __future__ import annotations
 
