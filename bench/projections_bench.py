@@ -11,8 +11,8 @@ to report the store size per 1,000 pathways of real engine runs too. Prints figu
 nothing. The store is kept in --dir and reused when it already holds enough events, so
 a store made by the real engine can be measured too:
 
-    CARTPATH_DATA_DIR=/tmp/bigdemo .venv/bin/cartpath demo --patients 3400   # ~1.06M events, ~20 min
-    .venv/bin/python bench/projections_bench.py --dir /tmp/bigdemo
+    CARTPATH_DATA_DIR=var/bigdemo .venv/bin/cartpath demo --patients 3400   # ~1.06M events, ~20 min
+    .venv/bin/python bench/projections_bench.py --dir var/bigdemo
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def demo_size(patients: int, workdir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--dir", default="/tmp/cartpath-projections-bench")
+    parser.add_argument("--dir", default="var/bench-projections")
     parser.add_argument("--batch-size", type=int, default=20_000, help="as `cartpath projections rebuild`")
     parser.add_argument("--postgres", action="store_true", help="use POSTGRES_* from the environment")
     parser.add_argument("--per-view", action="store_true", help="also rebuild each view alone")
