@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from engine.application import CartPath
 from engine.cli import main
 from tests.conftest import FIXTURES, store_env
 from tests.test_api_support import MINI_MFR, make_http
+from tests.test_pg_support import free_port as _free_port
 
 ROOT = Path(__file__).parent.parent
 
@@ -99,12 +99,6 @@ def _sqlite_env(tmp_path) -> dict[str, str]:
     """The server's environment: the default store (SQLite in the data dir), a manual clock."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PERSISTENCE_", "SQLITE_", "POSTGRES_"))}
     return env | {"CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual", "CARTPATH_JWT_SECRET": ""}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:

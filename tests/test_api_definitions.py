@@ -62,7 +62,7 @@ SCRIPT_OS = MINI_MFR.replace(b"mini_mfr", b"mini_evil").replace(
 SCRIPT_DUNDER = MINI_MFR.replace(b"mini_mfr", b"mini_evil").replace(
     b"count = 1", b"count = ().__class__.__base__.__subclasses__()")
 CONDITION_OS = MINI_MFR.replace(b"mini_mfr", b"mini_evil").replace(
-    b'intake["ok"] == True', b'__import__("os").system("touch /tmp/pwned") == 0')
+    b'intake["ok"] == True', b'__import__("os").system("touch cartpath-pwned") == 0')
 
 
 @pytest.mark.parametrize("name, content, says", [
