@@ -66,7 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     app.config.update(OPENAPI_CONFIG)
     app.config.update(config or {})
     if cartpath is None:
-        from engine.config import open_app
+        from cartpath.engine.config import open_app
         cartpath = open_app(deploy_bundled=app.config.get("DEPLOY_BUNDLED", True))
     env = settings_env(app.config, cartpath)
     app.config["MAX_CONTENT_LENGTH"] = int(env.get("CARTPATH_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)

@@ -19,7 +19,7 @@ import jwt
 from flask import current_app, g, request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from engine.errors import UnknownPathway
+from cartpath.engine.errors import UnknownPathway
 
 ADMIN, AUDITOR, PROCESS_OWNER, MANUFACTURER = "admin", "auditor", "process_owner", "manufacturer"
 START_ROLES = ("coordination", "hematology")

@@ -1,4 +1,4 @@
-"""CLI commands of the HTTP side, registered on ``cartpath``: serve, scheduler, token."""
+"""The HTTP side's commands of the ``cartpath`` CLI: serve, scheduler, token."""
 from __future__ import annotations
 
 import logging
@@ -11,14 +11,14 @@ from functools import partial
 
 import click
 
-from engine.cli import main, refusals
+from cartpath.engine.console import refusals
 
 log = logging.getLogger("cartpath.serve")
 
 
 def _cli(*args: str) -> list[str]:
     """A `cartpath ...` child process, with the same interpreter as this one."""
-    return [sys.executable, "-c", "from engine.cli import main; main()", *args]
+    return [sys.executable, "-c", "from cartpath.cli import main; main()", *args]
 
 
 def _create_tables_once() -> None:
@@ -28,7 +28,7 @@ def _create_tables_once() -> None:
     set CREATE_TABLE=false (tables made by `cartpath db init` under other rights) is taken at
     their word."""
     from eventsourcing.utils import strtobool
-    from engine.db import create_tables
+    from cartpath.projections.tables import create_tables
     if strtobool(os.environ.get("CREATE_TABLE") or "yes"):
         created = create_tables()
         views = created["projections"].get("tables") or created["projections"].get("skipped")
@@ -37,9 +37,9 @@ def _create_tables_once() -> None:
 
 
 def _deploy_bundled_once() -> None:
-    from engine.application import BUNDLED_PROCESSES
-    from engine.config import open_app
-    from engine.lint import read_paths
+    from cartpath.engine.application import BUNDLED_PROCESSES
+    from cartpath.engine.config import open_app
+    from cartpath.engine.lint import read_paths
     if not BUNDLED_PROCESSES.is_dir() or not read_paths([BUNDLED_PROCESSES]):
         log.warning("no bundled process files in %s: nothing deployed", BUNDLED_PROCESSES)
         return
@@ -48,7 +48,7 @@ def _deploy_bundled_once() -> None:
                  "deployed" if result["created"] else "already deployed")
 
 
-@main.command("serve", with_appcontext=False)
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
@@ -70,11 +70,10 @@ def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:
         "api": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
                 "--graceful-timeout", "10", *_no_control_socket(),
                 *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
-                "api.wsgi:application"],
+                "cartpath.api.wsgi:application"],
         "scheduler": _cli("scheduler"),
+        "projections": _cli("projections", "run"),
     }
-    if "projections" in main.commands:
-        children["projections"] = _cli("projections", "run")
     # The runner stops when it loses its lock or the store (a database restart); it resumes where its
     # last batch committed, so starting it again is safe, and the API need not go down with it.
     sys.exit(supervise(children, restartable={"projections"}))
@@ -169,14 +168,14 @@ def _stop(procs: dict[str, subprocess.Popen], grace: float = 15.0) -> None:
             p.wait()
 
 
-@main.command("scheduler", with_appcontext=False)
+@click.command("scheduler")
 @click.option("--tick", type=float, default=None, help="seconds between rounds (default CARTPATH_TICK_SECONDS or 5)")
 @refusals
 def scheduler_cmd(tick: float | None) -> None:
     """Fire due timers on the system clock, forever. One per store: a second one waits as a
     standby. On a manual clock it fires nothing: time moves by POST /timers/fire (or `cartpath tick`)."""
-    from engine.config import open_app
-    from engine.locks import RoleTaken, singleton
+    from cartpath.engine.config import open_app
+    from cartpath.engine.locks import RoleTaken, singleton
     from .errors import store_unavailable_errors
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     slog = logging.getLogger("cartpath.scheduler")
@@ -228,7 +227,7 @@ def _fire_while_held(app, role, interval: float, stop: list, slog: logging.Logge
             time.sleep(min(0.2, interval))
 
 
-@main.command("token", with_appcontext=False)
+@click.command("token")
 @click.option("--sub", required=True, help="the user's (or system's) id")
 @click.option("--role", "roles", multiple=True, required=True,
               help="a lane (coordination, pharmacy...), process_owner, auditor, admin or manufacturer; repeatable")
@@ -246,3 +245,6 @@ def token_cmd(sub, roles, centers, org, name, ttl) -> None:
     click.echo(mint_token(key, algorithm, sub=sub, roles=roles, centers=centers, name=name, org=org,
                           ttl_seconds=ttl, issuer=os.environ.get("CARTPATH_JWT_ISSUER") or None,
                           audience=os.environ.get("CARTPATH_JWT_AUDIENCE") or None))
+
+
+COMMANDS = [serve_cmd, scheduler_cmd, token_cmd]

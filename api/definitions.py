@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from engine.errors import DefinitionRejected, UnknownDefinition
-from engine.lint import NS, parse_xml
+from cartpath.engine.errors import DefinitionRejected, UnknownDefinition
+from cartpath.engine.lint import NS, parse_xml
 
 from . import schemas as s
 from .auth import PROCESS_OWNER, current_principal, require

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator
 
 from eventsourcing.utils import get_topic
 
-from engine.follow import LogFollower
-from engine.pathway import Pathway
+from cartpath.engine.follow import LogFollower
+from cartpath.engine.pathway import Pathway
 
 _FOLLOWED = ("Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded")
 

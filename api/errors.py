@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from engine import errors as domain
+from cartpath.engine import errors as domain
 
 PROBLEM_TYPE_BASE = "https://cartpath.invalid/problems/"
 PROBLEM_MIMETYPE = "application/problem+json"

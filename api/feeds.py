@@ -10,8 +10,8 @@ from flask import current_app
 from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden
 
-from engine.errors import UnknownPathway
-from engine.pathway import Pathway
+from cartpath.engine.errors import UnknownPathway
+from cartpath.engine.pathway import Pathway
 
 from . import schemas as s
 from .auth import AUDITOR, MANUFACTURER, require

@@ -7,7 +7,7 @@ from flask import current_app, jsonify
 from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden
 
-from engine.errors import MessageNotCorrelated
+from cartpath.engine.errors import MessageNotCorrelated
 
 from . import schemas as s
 from .auth import MANUFACTURER, require

@@ -6,7 +6,7 @@ from typing import Any
 from flask import current_app, jsonify, url_for
 from flask_smorest import Blueprint
 
-from engine.errors import InvalidStart, UnknownDefinition
+from cartpath.engine.errors import InvalidStart, UnknownDefinition
 
 from . import schemas as s
 from .auth import CANCEL_ROLES, START_ROLES, check_center, require, require_reader, sees_center, visible

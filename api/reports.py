@@ -15,8 +15,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 from werkzeug.exceptions import Forbidden
 
-from projections.reports import NotYet, Reports, parse_period
-from projections.store import ProjectionsUnavailable, ViewStore
+from cartpath.projections.reports import NotYet, Reports, parse_period
+from cartpath.projections.store import ProjectionsUnavailable, ViewStore
 
 from .auth import require_reader, sees_center
 from .conventions import refusals

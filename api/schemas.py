@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, Schema, fields, validate
 from flask_smorest.fields import Upload
 
-from engine.pathway import CANCEL_REASONS, OUTCOMES
+from cartpath.engine.pathway import CANCEL_REASONS, OUTCOMES
 
 _id = validate.Length(min=1, max=200)
 _text = validate.Length(max=2000)

@@ -6,7 +6,7 @@ from typing import Any
 from flask import jsonify
 from flask_smorest import Blueprint
 
-from engine.errors import ClockNotManual
+from cartpath.engine.errors import ClockNotManual
 
 from . import schemas as s
 from .auth import require

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Response, current_app
 
-from engine.application import CartPath, event_record, task_view
-from engine.pathway import Pathway
+from cartpath.engine.application import CartPath, event_record, task_view
+from cartpath.engine.pathway import Pathway
 
 from .directory import PathwayEntry, ReadyTask
 

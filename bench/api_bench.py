@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.auth import mint_token  # noqa: E402
+from cartpath.api.auth import mint_token  # noqa: E402
 
 SECRET = "bench-secret-" + "b" * 40
 DATA = {
@@ -178,8 +178,8 @@ def main() -> None:
 
 
 def run(args, store: str, count: int, pg: dict[str, str]) -> dict:
-    from engine.config import open_app
-    from engine.db import create_tables
+    from cartpath.engine.config import open_app
+    from cartpath.projections.tables import create_tables
     directory = tempfile.mkdtemp(prefix="cartpath-api-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_"))}
     env |= {"CARTPATH_DATA_DIR": directory, "CARTPATH_CLOCK": "system", "CARTPATH_JWT_SECRET": SECRET}
@@ -198,7 +198,7 @@ def run(args, store: str, count: int, pg: dict[str, str]) -> dict:
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(count), "--bind",
                                f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
                                *(["--worker-class", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []),
-                               "api.wsgi:application"], env=env, cwd=ROOT)
+                               "cartpath.api.wsgi:application"], env=env, cwd=ROOT)
     try:
         wait_up(port, server)
         tokens = {lane: mint_token(SECRET, "HS256", sub=f"bench-{lane}", roles=[lane], centers=["FR-01"])

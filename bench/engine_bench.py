@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.application import CartPath, materialise  # noqa: E402
-from engine.lint import read_paths  # noqa: E402
+from cartpath.engine.application import CartPath, materialise  # noqa: E402
+from cartpath.engine.lint import read_paths  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
 LOOP = ROOT / "tests" / "fixtures" / "loop_pathway.bpmn"

@@ -40,7 +40,7 @@ from typing import Any, Iterator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.application import CartPath  # noqa: E402
+from cartpath.engine.application import CartPath  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
 DAYS = 15  # daily assessments of a calm pathway: day 0 to day 14

@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.application import CartPath  # noqa: E402
-from projections.runner import Runner, tune_gc  # noqa: E402
-from projections.sample import T0, write_population  # noqa: E402
-from projections.store import ViewStore  # noqa: E402
-from projections.views import VIEW_NAMES, all_views  # noqa: E402
+from cartpath.engine.application import CartPath  # noqa: E402
+from cartpath.projections.runner import Runner, tune_gc  # noqa: E402
+from tests.support.sample import T0, write_population  # noqa: E402
+from cartpath.projections.store import ViewStore  # noqa: E402
+from cartpath.projections.views import VIEW_NAMES, all_views  # noqa: E402
 
 
 def mib(n: float | None) -> str:

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 from eventsourcing.domain import Aggregate, event
 
+from .topics import pin_topics
+
 MANUAL_CLOCK_ID = uuid.uuid5(uuid.NAMESPACE_URL, "cartpath:manual-clock")
 
 
@@ -92,3 +94,6 @@ class ManualClock:
                 # together): drop our unsaved state, read theirs, and move on from it if still behind.
                 self._state = None
         raise RuntimeError("the manual clock kept changing under us")
+
+
+pin_topics("clock", ManualClockState)

@@ -1,5 +1,5 @@
-"""``cartpath db init``: create the store's tables once, as a deploy step: the events and
-snapshots (eventsourcing), then the projections' views and tracking (their runner's own set-up).
+"""The event store's tables, created once as a deploy step (``cartpath db init`` creates
+these, then the projections' own: ``cartpath.projections.tables``).
 
 Workers then run with ``CREATE_TABLE=false``: several processes creating tables at
 the same moment collide (PostgreSQL's ``CREATE TYPE`` has no ``IF NOT EXISTS``, and
@@ -8,11 +8,8 @@ concurrent ``CREATE TABLE IF NOT EXISTS`` can still fail on the catalog's unique
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-import click
-
-from .cli import _out, main, refusals
 from .errors import CartpathError
 
 
@@ -22,8 +19,10 @@ class StoreUnavailable(CartpathError):
     code = "store-unavailable"
 
 
-def create_tables(overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Create every table of the store the environment names; safe to run again."""
+def create_tables(overrides: Mapping[str, str] | None = None,
+                  then: Callable[[Any, set[str]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Create the events and snapshots tables of the store the environment names; safe to run
+    again. ``then(app, event_tables)`` creates what an outer layer keeps in the same store."""
     from .config import open_app
     from eventsourcing.persistence import PersistenceError
     env = {**(overrides or {}), "CREATE_TABLE": "true"}
@@ -35,29 +34,12 @@ def create_tables(overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise StoreUnavailable(f"cannot create the tables: {_first_line(err)}") from None
     try:
         described = _describe(app)
-        projections = _create_view_tables(app, set(described["tables"]))
-        return {"store": "postgresql" if _is_postgres(env) else "sqlite", **described, "projections": projections}
+        result = {"store": "postgresql" if _is_postgres(env) else "sqlite", **described}
+        if then is not None:
+            result["projections"] = then(app, set(described["tables"]))
+        return result
     finally:
         app.close()
-
-
-def _create_view_tables(app, event_tables: set[str]) -> dict[str, Any]:
-    """The projections' tables, as their runner would create them at start, under the runner's lock:
-    if a runner is running, it has created them already and owns them."""
-    from projections.runner import Runner
-    from projections.store import RunnerBusy, ViewStore
-    store = ViewStore.for_app(app)
-    try:
-        lock = store.lock(wait=False)
-    except RunnerBusy:
-        store.close()
-        return {"skipped": "a projection runner is running on this store and keeps its own tables"}
-    try:
-        Runner(app, store=store).prepare(retry_errors=False)
-        return {"tables": sorted(store.tables() - event_tables)}
-    finally:
-        lock.release()
-        store.close()
 
 
 def _first_line(err: BaseException) -> str:
@@ -111,15 +93,3 @@ def _tables(app) -> dict[str, Any]:
         curs.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         tables = [row[0] for row in curs.fetchall()]
     return {"database": app.env.get("SQLITE_DBNAME"), "tables": tables}
-
-
-@main.group("db")
-def db_group() -> None:
-    """The store's tables (PostgreSQL or SQLite, as the environment says)."""
-
-
-@db_group.command("init", with_appcontext=False)
-@refusals
-def init_cmd() -> None:
-    """Create every table (a deploy step; start workers afterwards with CREATE_TABLE=false)."""
-    _out(create_tables())

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
+
+from .topics import pin_topics
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -233,3 +235,6 @@ def check_deployable(files: dict[str, bytes], lanes) -> list[str]:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+pin_topics("definitions", ProcessDefinition, DefinitionCatalog)

@@ -6,6 +6,8 @@ import uuid
 from datetime import date
 
 from eventsourcing.domain import Aggregate, event
+
+from .topics import pin_topics
 from eventsourcing.persistence import Transcoding
 
 NS = uuid.NAMESPACE_URL
@@ -57,3 +59,6 @@ class _DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+
+
+pin_topics("indexes", OrderIndex, MessageReceipt)

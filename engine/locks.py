@@ -1,6 +1,6 @@
 """Singleton roles: at most one projection runner, one timer scheduler... per store.
 
-    from engine.locks import singleton, RoleTaken
+    from cartpath.engine.locks import singleton, RoleTaken
 
     with singleton(app, "timer-scheduler"):            # refuses at once if another holds it
         run_the_scheduler()

@@ -20,6 +20,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from .topics import pin_topics
+
 from .errors import CancelRefused, CoiMismatch, PathwayEnded, TaskNotReady
 from .runtime import Outcome, Runtime
 
@@ -225,3 +227,6 @@ class Pathway(Aggregate):
 
 def pathway_id_for(business_key: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"cartpath:business-key:{business_key}")
+
+
+pin_topics("pathway", Pathway)

@@ -17,15 +17,11 @@ from typing import Any
 
 import click
 
-from engine.cli import main, refusals
+from cartpath.engine.console import out as _out, refusals
 
 from .reports import NotYet, Reports, parse_period
 from .store import ProjectionsUnavailable, RunnerBusy, ViewStore
 from .views import REPORT_VIEWS, VIEW_NAMES
-
-
-def _out(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
 
 
 def _say(message: str) -> None:
@@ -45,7 +41,7 @@ def read_side(func):
 
 
 def _open():
-    from engine.config import open_app
+    from cartpath.engine.config import open_app
     app = open_app()
     return app, ViewStore.for_app(app)
 
@@ -61,7 +57,7 @@ def _names(name: str | None) -> list[str]:
     raise ValueError(f"unknown view {name!r}; expected one of {', '.join(known)}")
 
 
-@main.group("projections")
+@click.group("projections")
 def projections() -> None:
     """The read side: views built from the event log, and the reports on them."""
 
@@ -239,3 +235,6 @@ def show_capacity(center: str | None, weeks: int) -> None:
 def show_manufacturers(manufacturer: str | None) -> None:
     _, reports = _reports("manufacturers")
     _out(reports.manufacturers(manufacturer=manufacturer))
+
+
+COMMANDS = [projections]

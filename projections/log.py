@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from eventsourcing.utils import get_topic
 
-from engine.pathway import Pathway
+from cartpath.engine.pathway import Pathway
 
 from .times import utc
 

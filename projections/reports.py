@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any, Iterable
 
-from engine.errors import UnknownPathway
+from cartpath.engine.errors import UnknownPathway
 
 from . import capacity as capacity_report
 from . import kpis as kpi_report

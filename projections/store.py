@@ -213,7 +213,7 @@ class ViewStore:
     # -- the runner's lock ------------------------------------------------------------
     def lock(self, *, wait: bool, timeout: float | None = None) -> "RunnerLock":
         """Take the store's ``projections`` role (RunnerBusy if another process holds it)."""
-        from engine.locks import RoleTaken, singleton
+        from cartpath.engine.locks import RoleTaken, singleton
         if self.env is None:
             raise ProjectionsUnavailable("this view store was not opened for an event store (ViewStore.for_app)")
         held = singleton(self.env, ROLE, wait=wait, timeout=timeout)

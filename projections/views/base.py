@@ -43,7 +43,7 @@ class Context:
     def _lookup_due(self, key: str, version: int, task_name: str) -> str | None:
         if self.app is None:
             return None
-        from engine.errors import UnknownDefinition
+        from cartpath.engine.errors import UnknownDefinition
         try:
             model = self.app.model(key, version)
         except UnknownDefinition:

@@ -15,8 +15,8 @@ from typing import Any
 
 from lxml import etree
 
-from engine.definitions import parse_model
-from engine.lint import read_paths
+from cartpath.engine.definitions import parse_model
+from cartpath.engine.lint import read_paths
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 

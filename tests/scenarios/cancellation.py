@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import errors
+from cartpath.engine import errors
 
 from . import scenario
 from .journey import Journey

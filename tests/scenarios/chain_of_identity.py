@@ -6,7 +6,7 @@ from typing import Callable
 
 import pytest
 
-from engine import errors
+from cartpath.engine import errors
 
 from . import scenario
 from .journey import Journey

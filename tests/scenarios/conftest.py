@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.application import CartPath
-from tests.conftest import ROOT, store_env
+from cartpath.engine.application import CartPath
+from tests.support.store import ROOT, store_env
 
 from .bpmn_coverage import BpmnCoverage
 

@@ -12,7 +12,7 @@ import itertools
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from engine.application import CartPath
+from cartpath.engine.application import CartPath
 
 UTC = timezone.utc
 MANUFACTURER = "kite-eu"

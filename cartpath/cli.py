@@ -1,0 +1,35 @@
+"""The ``cartpath`` command line's root: a plain click group at the outermost layer.
+
+Each layer owns its commands (``engine.commands``, ``projections.commands``,
+``api.commands``); this module only gathers them, so no layer imports the CLI back.
+"""
+from __future__ import annotations
+
+import click
+
+from cartpath.api.commands import COMMANDS as API_COMMANDS
+from cartpath.engine.commands import COMMANDS as ENGINE_COMMANDS
+from cartpath.engine.console import out, refusals
+from cartpath.projections.commands import COMMANDS as PROJECTION_COMMANDS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """cartpath: event-sourced BPMN backend for CAR-T cell therapy pathways."""
+
+
+@click.group("db")
+def db_group() -> None:
+    """The store's tables (PostgreSQL or SQLite, as the environment says)."""
+
+
+@db_group.command("init")
+@refusals
+def db_init_cmd() -> None:
+    """Create every table (a deploy step; start workers afterwards with CREATE_TABLE=false)."""
+    from cartpath.projections.tables import create_tables
+    out(create_tables())
+
+
+for command in (*ENGINE_COMMANDS, *PROJECTION_COMMANDS, *API_COMMANDS, db_group):
+    main.add_command(command)

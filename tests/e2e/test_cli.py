@@ -1,0 +1,71 @@
+"""The cartpath command line, run as a user runs it: a real process, a real store."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.store import FIXTURES, T0
+
+CLI = [str(Path(sys.executable).parent / "cartpath")]
+
+
+def run(env, *args, check=True):
+    proc = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"cartpath {' '.join(args)} failed: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def cli_env(tmp_path, env):
+    full = {**os.environ, **env, "CARTPATH_DATA_DIR": str(tmp_path)}
+    full.pop("FLASK_APP", None)
+    return full
+
+
+def test_a_pathway_driven_from_the_shell_verifies(cli_env):
+    run(cli_env, "deploy", str(FIXTURES / "mini_pathway.bpmn"))
+    started = json.loads(run(cli_env, "start", "--patient-ref", "PSN-1", "--center", "FR-01", "--indication", "DLBCL",
+                             "--product", "axi-cel", "--process", "mini_pathway").stdout)
+    pid = started["id"]
+    assert [t["name"] for t in started["tasks"]] == ["intake"]
+    run(cli_env, "complete", pid, "intake", '{"ok": true, "order_id": "ORD-7"}')
+    run(cli_env, "message", "slot_confirmed", "--message-id", "m1", "--order-id", "ORD-7", "--coi", "W1",
+        "--payload", '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S1"}')
+    ticked = json.loads(run(cli_env, "tick", "--now", "2026-01-07T00:00:00Z").stdout)
+    assert ticked["fired"] == 1
+    done = json.loads(run(cli_env, "complete", pid, "check", '{"coi_scanned": "W1", "n": 3}').stdout)
+    assert (done["status"], done["outcome"]) == ("ended", "follow_up_handover")
+    history = json.loads(run(cli_env, "history", pid).stdout)
+    assert history[0]["type"] == "Started" and history[-1]["type"] == "PathwayEnded"
+    assert json.loads(run(cli_env, "verify", pid).stdout)["ok"] is True
+    assert "1 ok, 0 diverged" in run(cli_env, "verify", "--all").stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["complete", "00000000-0000-0000-0000-000000000000", "intake", "{}"], "does not exist"),
+    (["verify"], "give a PATHWAY_ID or --all"),
+    (["tick", "--now", "yesterday"], "error:"),
+    (["message", "slot_confirmed", "--message-id", "x", "--order-id", "NOPE", "--coi", "C",
+      "--payload", '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S"}'], "no pathway is waiting"),
+    (["message", "slot_confirmed", "--message-id", "x", "--order-id", "NOPE", "--payload", "{oops"], "not valid JSON"),
+])
+def test_refusals_are_one_plain_line_and_exit_1(cli_env, args, needle):
+    run(cli_env, "deploy", str(FIXTURES / "mini_pathway.bpmn"))
+    proc = run(cli_env, *args, check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_lint_names_file_and_line(cli_env, tmp_path):
+    bad = tmp_path / "bad.bpmn"
+    bad.write_bytes((FIXTURES / "mini_pathway.bpmn").read_bytes().replace(b"count = 1", b"import os"))
+    proc = run(cli_env, "lint", str(bad), check=False)
+    assert proc.returncode == 1
+    assert any(line.startswith("bad.bpmn:") and "Import is not allowed" in line for line in proc.stderr.splitlines())
+    assert "ok: 1 file(s) clean" in run(cli_env, "lint", str(FIXTURES / "mini_pathway.bpmn")).stdout

@@ -1,0 +1,333 @@
+"""Synthetic CAR-T histories, written as genuine Pathway events without running the engine.
+
+For tests and benchmarks of the read side only: the events have the engine's
+own types and fields (PATHWAY.md names), but no BPMN decided them, so these
+pathways cannot be verified or continued by the engine. ``Story`` writes one
+pathway step by step; ``write_population`` simulates many, interleaved in time
+as a real store would hold them.
+"""
+from __future__ import annotations
+
+import heapq
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from cartpath.engine.pathway import Pathway
+
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+DEFINITION = {"key": "cart_pathway", "version": 1, "sha256": "synthetic"}
+LANES = {"rcp_eligibility": "hematology", "patient_consent": "coordination", "place_order": "pharmacy",
+         "apheresis": "apheresis", "ship_apheresis": "cell_therapy_unit", "bridging_decision": "hematology",
+         "failure_decision": "hematology", "oos_acceptance": "hematology", "product_receipt": "pharmacy",
+         "lymphodepletion_start": "ward", "pre_infusion_check": "ward", "thaw_product": "pharmacy",
+         "infusion": "ward", "daily_assessment": "ward", "icu_transfer": "icu", "icu_discharge": "icu",
+         "discharge": "ward", "follow_up_visit": "hematology", "registry_report": "coordination",
+         "chase_slot": "coordination", "chase_manufacturer": "coordination"}
+
+
+def staff(lane: str, center: str) -> dict[str, Any]:
+    return {"sub": f"{lane}-{center.lower()}", "roles": [lane], "centers": [center]}
+
+
+def manufacturer_actor(org: str) -> dict[str, Any]:
+    return {"sub": f"{org}-portal", "roles": ["manufacturer"], "org": org}
+
+
+class Story:
+    """One synthetic pathway; every method records events at the time given."""
+
+    def __init__(self, rng: random.Random, patient_ref: str, center: str, product: str, indication: str,
+                 at: datetime, *, definition: dict[str, Any] | None = None):
+        self.rng = rng
+        self.center = center
+        self.pathway = Pathway(id=self._uuid(), definition=definition or DEFINITION,
+                               start={"patient_ref": patient_ref, "center": center, "indication": indication,
+                                      "product": product},
+                               business_key=None, actor=staff("coordination", center), at=at)
+        self.pathway._node_completed(node_id="start", kind="startEvent", flows=[], at=at)
+        self.order_id: str | None = None
+        self.coi: str | None = None
+        self.manufacturer: str | None = None
+
+    def _uuid(self) -> uuid.UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.pathway.id
+
+    # -- steps ------------------------------------------------------------------------
+    def ready(self, name: str, at: datetime) -> str:
+        task_id = str(self._uuid())
+        self.pathway._task_ready(task_id=task_id, name=name, lane=LANES.get(name), title=name.replace("_", " ").title(),
+                                 at=at)
+        return task_id
+
+    def complete(self, name: str, data: dict[str, Any], at: datetime, actor: dict[str, Any] | None = None) -> None:
+        [task_id] = [t for t, r in self.pathway.ready.items() if r["name"] == name]
+        lane = LANES.get(name)
+        self.pathway._task_completed(task_id=task_id, name=name, lane=lane, data=data,
+                                     actor=actor or staff(lane or "coordination", self.center), at=at)
+        self.pathway._node_completed(node_id=name, kind="userTask", flows=[f"after_{name}"], at=at)
+
+    def task(self, name: str, data: dict[str, Any], ready_at: datetime, done_at: datetime) -> None:
+        self.ready(name, ready_at)
+        self.complete(name, data, done_at)
+
+    def send(self, name: str, payload: dict[str, Any], at: datetime) -> None:
+        self.pathway._message_sent(name=name, message_id=str(self._uuid()), payload=payload, at=at)
+
+    def wait_message(self, message: str, at: datetime) -> str:
+        task_id = str(self._uuid())
+        self.pathway._message_awaited(task_id=task_id, node_id=f"wait_{message}", message=message, at=at)
+        return task_id
+
+    def arm_timer(self, node_id: str, due: datetime, at: datetime) -> str:
+        task_id = str(self._uuid())
+        self.pathway._timer_armed(task_id=task_id, node_id=node_id, due_at=due.isoformat(), at=at)
+        return task_id
+
+    def end_wait(self, task_id: str, how: str, at: datetime) -> None:
+        self.pathway._wait_ended(task_id=task_id, node_id=None, how=how, at=at)
+
+    def fire_timers(self, at: datetime) -> None:
+        self.pathway._timers_fired(at=at)
+
+    def receive(self, name: str, payload: dict[str, Any], at: datetime, *, delivered: bool = True) -> None:
+        correlation = {"order_id": self.order_id, "coi": self.coi}
+        self.pathway._message_received(name=name, message_id=str(self._uuid()), correlation=correlation,
+                                       payload=payload, delivered=delivered,
+                                       actor=manufacturer_actor(self.manufacturer or "mfr"), at=at)
+
+    def decide(self, node_id: str, result: dict[str, Any], at: datetime) -> None:
+        self.pathway._node_completed(node_id=node_id, kind="businessRuleTask", flows=[], at=at, result=result)
+
+    def cancel(self, reason: str, at: datetime) -> None:
+        self.pathway._cancelled(reason=reason, comment=None, actor=staff("hematology", self.center), at=at)
+        for task_id, ready in list(self.pathway.ready.items()):
+            self.pathway._task_withdrawn(task_id=task_id, name=ready["name"], at=at)
+        for task_id, wait in list(self.pathway.waiting.items()):
+            self.end_wait(task_id, "cancelled", at)
+        self.end("deceased" if self.pathway.infused else "cancelled", at)
+
+    def end(self, outcome: str, at: datetime) -> None:
+        self.pathway._ended(outcome=outcome, end_node=None if outcome in ("cancelled", "deceased") else f"end_{outcome}",
+                            at=at)
+
+    # -- the manufacturer handshake -----------------------------------------------------------------
+    def order(self, order_id: str, manufacturer: str, at: datetime) -> None:
+        self.order_id, self.manufacturer = order_id, manufacturer
+        self.complete("place_order", {"order_id": order_id, "manufacturer": manufacturer,
+                                      "requested_apheresis_date": (at + timedelta(days=10)).date().isoformat()}, at)
+        self.send("order_placed", {"order_id": order_id, "manufacturer": manufacturer,
+                                   "patient_ref": self.pathway.patient_ref, "product": self.pathway.product,
+                                   "center": self.center}, at)
+
+    def confirm_slot(self, coi: str, apheresis_date: datetime, at: datetime) -> None:
+        self.coi = coi
+        self.receive("slot_confirmed", {"apheresis_date": apheresis_date.date().isoformat(),
+                                        "manufacturing_slot": f"S-{apheresis_date:%Y%m%d}"}, at)
+
+
+def _days(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(days=rng.uniform(low, high))
+
+
+def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[datetime]:
+    """A plausible pathway (PATHWAY.md's reference figures); yields whenever time passes."""
+    s, center = story, story.center
+    s.ready("rcp_eligibility", at)
+    at += _days(rng, 1, 7)
+    yield at
+    eligible = rng.random() > 0.05
+    s.complete("rcp_eligibility", {"eligible": eligible, "rcp_date": at.date().isoformat()}, at)
+    if not eligible:
+        s.end("not_eligible", at)
+        return
+    s.ready("patient_consent", at)
+    at += _days(rng, 0.5, 3)
+    yield at
+    if rng.random() < 0.03:
+        s.complete("patient_consent", {"consent_signed": False}, at)
+        s.end("declined", at)
+        return
+    s.complete("patient_consent", {"consent_signed": True}, at)
+    s.ready("place_order", at)
+    at += _days(rng, 0.5, 2)
+    yield at
+    manufacturer = rng.choice(["kite", "novartis", "bms"])
+    s.order(f"ORD-{n:07d}", manufacturer, at)
+    wait = s.wait_message("slot_confirmed", at)
+    chase = s.arm_timer("slot_chase", at + timedelta(days=5), at)
+    at += _days(rng, 1, 4)
+    yield at
+    apheresis_date = at + _days(rng, 4, 10)
+    s.confirm_slot(f"COI-{n:07d}", apheresis_date, at)
+    s.end_wait(wait, "done", at)
+    s.end_wait(chase, "removed", at)
+    if rng.random() < 0.03:  # dies or progresses before apheresis
+        at += _days(rng, 1, 5)
+        yield at
+        s.cancel(rng.choice(["death", "progression"]), at)
+        return
+    attempts = 0
+    while True:
+        s.ready("apheresis", at)
+        at = max(at, apheresis_date) + _days(rng, 0, 1)
+        yield at
+        attempts += 1
+        adequate = rng.random() > 0.05 or attempts == 4
+        s.complete("apheresis", {"collection_date": at.date().isoformat(), "coi_scanned": s.coi,
+                                 "cd3_cells_e9": round(rng.uniform(1, 12), 2), "adequate": adequate}, at)
+        if adequate:
+            break
+        apheresis_date = at + timedelta(days=7)
+    s.ready("ship_apheresis", at)
+    s.ready("bridging_decision", at)
+    at += _days(rng, 0.1, 1)
+    yield at
+    s.complete("ship_apheresis", {"courier": "cryo-express", "shipper_id": f"SH-{n}", "pickup_at": at.isoformat()}, at)
+    s.send("apheresis_shipped", {"coi": s.coi, "order_id": s.order_id, "shipper_id": f"SH-{n}",
+                                 "pickup_at": at.isoformat()}, at)
+    bridging = rng.random() < 0.6
+    s.complete("bridging_decision", {"bridging": bridging, **({"regimen": "R-GemOx"} if bridging else {})},
+               at + _days(rng, 0, 1))
+    while True:
+        wait = s.wait_message("product_released", at)
+        chase = s.arm_timer("manufacturing_chase", at + timedelta(days=35), at)
+        at += _days(rng, 1, 3)
+        yield at
+        s.receive("apheresis_received", {"received_at": at.isoformat(), "condition_ok": True}, at, delivered=False)
+        for stage in ("activation", "expansion"):
+            at += _days(rng, 3, 8)
+            yield at
+            s.receive("manufacturing_status", {"stage": stage, "at": at.isoformat()}, at, delivered=False)
+        at += _days(rng, 8, 14)
+        yield at
+        if rng.random() < 0.06:
+            s.receive("manufacturing_failed", {"reason": "insufficient expansion"}, at)
+            s.end_wait(wait, "done", at)
+            s.end_wait(chase, "removed", at)
+            s.ready("failure_decision", at)
+            at += _days(rng, 1, 4)
+            yield at
+            option = rng.choice(["remanufacture", "stop"])
+            s.complete("failure_decision", {"option": option}, at)
+            if option == "stop":
+                s.end("not_infused", at)
+                return
+            continue
+        oos = rng.random() < 0.03
+        s.receive("product_released", {"released_at": at.isoformat(), "out_of_spec": oos,
+                                       "certificate_ref": f"CERT-{n}"}, at)
+        s.end_wait(wait, "done", at)
+        s.end_wait(chase, "removed", at)
+        if oos:
+            s.ready("oos_acceptance", at)
+            at += _days(rng, 0.5, 2)
+            yield at
+            s.complete("oos_acceptance", {"accept": True, "reason": "within clinical tolerance"}, at)
+        break
+    wait = s.wait_message("product_shipped", at)
+    at += _days(rng, 1, 3)
+    yield at
+    s.receive("product_shipped", {"shipper_id": f"SH-B{n}", "tracking": f"TRK{n}", "shipped_at": at.isoformat()}, at)
+    s.end_wait(wait, "done", at)
+    s.ready("product_receipt", at)
+    at += _days(rng, 1, 2)
+    yield at
+    s.complete("product_receipt", {"coi_scanned": s.coi, "temperature_ok": True, "storage_location": "LN2-A",
+                                   "received_at": at.isoformat()}, at)
+    s.send("product_received", {"coi": s.coi, "order_id": s.order_id, "received_at": at.isoformat(),
+                                "temperature_ok": True}, at)
+    if rng.random() < 0.04:
+        at += _days(rng, 1, 6)
+        yield at
+        s.cancel(rng.choice(["death", "progression", "physician_decision", "patient_decision"]), at)
+        return
+    s.ready("lymphodepletion_start", at)
+    at += _days(rng, 1, 7)
+    yield at
+    s.complete("lymphodepletion_start", {"start_date": at.date().isoformat(), "regimen": "flu/cy"}, at)
+    timer = s.arm_timer("infusion_day", at + timedelta(days=5), at)
+    at += timedelta(days=5, seconds=1)
+    yield at
+    s.fire_timers(at)
+    s.end_wait(timer, "done", at)
+    s.task("pre_infusion_check", {"active_infection": False, "uncontrolled_arrhythmia": False,
+                                  "vasopressor_hypotension": False, "organ_dysfunction_g3": False,
+                                  "clinical_worsening": False, "tocilizumab_doses_on_site": 2}, at, at)
+    s.decide("infusion_deferral", {"defer": False}, at)
+    s.task("thaw_product", {"coi_scanned": s.coi, "thaw_started_at": at.isoformat(),
+                            "thaw_ended_at": (at + timedelta(minutes=20)).isoformat()}, at, at + timedelta(minutes=20))
+    at += timedelta(minutes=40)
+    s.task("infusion", {"coi_wristband": s.coi, "coi_bag": s.coi, "infused_at": at.isoformat()}, at, at)
+    s.send("infusion_done", {"coi": s.coi, "order_id": s.order_id, "infused_at": at.isoformat()}, at)
+    stay = rng.randint(12, 24)
+    severe_day = rng.randint(2, 6) if rng.random() < 0.1 else None
+    for day in range(1, stay + 1):
+        at += timedelta(days=1)
+        yield at
+        crs = 3 if day == severe_day else rng.choice([0, 0, 0, 1, 1, 2]) if day < 8 else 0
+        icans = rng.choice([0, 0, 0, 0, 1, 2]) if day < 8 else 0
+        s.task("daily_assessment", {"temperature_c": 38.5 if crs else 37.0, "hypotension": "none", "oxygen": "none",
+                                    "ice_score": 10 - icans, "seizure": False, "cerebral_edema": "none"}, at, at)
+        s.decide("crs_grade", {"crs_grade": crs}, at)
+        s.decide("icans_grade", {"icans_grade": icans}, at)
+        if day == severe_day:
+            s.task("icu_transfer", {"admitted_at": at.isoformat(), "tocilizumab_given": True, "steroids_given": False},
+                   at, at)
+            if rng.random() < 0.15:
+                at += _days(rng, 1, 4)
+                yield at
+                s.cancel("death", at)
+                return
+            s.task("icu_discharge", {"discharged_at": (at + timedelta(days=2)).isoformat()}, at, at + timedelta(days=2))
+    s.task("discharge", {"discharged_at": at.isoformat()}, at, at)
+    timer = s.arm_timer("follow_up_m1", at + timedelta(days=30), at)
+    at += timedelta(days=30)
+    yield at
+    s.fire_timers(at)
+    s.end_wait(timer, "done", at)
+    s.ready("follow_up_visit", at)
+    at += _days(rng, 0, 3)
+    yield at
+    s.complete("follow_up_visit", {"response": rng.choice(["CR", "CR", "PR", "SD", "PD"]), "alive": True}, at)
+    s.task("registry_report", {"registry": "DESCAR-T", "submitted_at": at.isoformat()}, at, at + timedelta(days=1))
+    s.end("follow_up_handover", at + timedelta(days=1))
+
+
+def write_population(app: Any, patients: int, *, seed: int = 1, start: datetime = T0, until: datetime | None = None,
+                     centers: tuple[str, ...] = ("FR-01", "FR-02", "FR-03"), arrivals_per_day: float = 3.0,
+                     save_every: int = 400, first: int = 0) -> dict[str, Any]:
+    """Simulate ``patients`` pathways arriving over time; events are saved in time order, many
+    pathways per transaction. Stops at ``until`` (pathways then still in flight stay active)."""
+    rng = random.Random(seed)
+    queue: list[tuple[datetime, int, Story, Iterator[datetime]]] = []
+    products = ("axi-cel", "tisa-cel", "liso-cel")
+    at = start
+    for n in range(first, first + patients):
+        at += timedelta(days=rng.expovariate(arrivals_per_day))
+        story = Story(random.Random(rng.getrandbits(64)), f"PSN-{n:07d}", rng.choice(centers), rng.choice(products),
+                      rng.choice(["DLBCL", "DLBCL", "MCL", "FL", "ALL"]), at)
+        heapq.heappush(queue, (at, n, story, life(story, story.rng, at, n)))
+    dirty: dict[uuid.UUID, Pathway] = {}
+    steps = 0
+    while queue:
+        when, n, story, steps_left = heapq.heappop(queue)
+        if until is not None and when > until:
+            break
+        dirty[story.id] = story.pathway
+        try:
+            heapq.heappush(queue, (next(steps_left), n, story, steps_left))
+        except StopIteration:
+            pass
+        steps += 1
+        if len(dirty) >= save_every:
+            app.save(*dirty.values())
+            dirty.clear()
+    if dirty:
+        app.save(*dirty.values())
+    return {"patients": patients, "steps": steps, "in_flight": len(queue)}
