@@ -175,56 +175,15 @@ def scheduler_cmd(tick: float | None) -> None:
     """Fire due timers on the system clock, forever. One per store: a second one waits as a
     standby. On a manual clock it fires nothing: time moves by POST /timers/fire (or `cartpath tick`)."""
     from cartpath.engine.config import open_app
-    from cartpath.engine.locks import RoleTaken, singleton
-    from .errors import store_unavailable_errors
+    from cartpath.engine.timers import run_scheduler
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    slog = logging.getLogger("cartpath.scheduler")
-    unavailable = store_unavailable_errors()
     interval = tick if tick is not None else float(os.environ.get("CARTPATH_TICK_SECONDS") or 5)
     if interval <= 0:
         raise ValueError("the tick must be a positive number of seconds")
     stop: list[bool] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(True))
-    app = open_app()
-    said_standby = False
-    while not stop:
-        try:
-            with singleton(app, "timer-scheduler", wait=True, timeout=1.0, poll=0.2) as role:
-                if app.clock.manual:
-                    slog.info("manual clock: the scheduler fires nothing; time moves by POST /api/v1/timers/fire")
-                else:
-                    slog.info("firing due timers every %s s", interval)
-                _fire_while_held(app, role, interval, stop, slog)
-                said_standby = False
-        except RoleTaken as err:
-            if not said_standby:
-                slog.info("standby: %s", err.detail)
-                said_standby = True
-        except unavailable as err:  # the database is restarting: take the role again once it is back
-            if not said_standby:
-                slog.warning("store unavailable (%s); trying again every %s s", type(err).__name__, interval)
-            said_standby = True
-            deadline = time.monotonic() + interval
-            while not stop and time.monotonic() < deadline:
-                time.sleep(min(0.2, interval))
-
-
-def _fire_while_held(app, role, interval: float, stop: list, slog: logging.Logger) -> None:
-    while not stop:
-        if not role.held():
-            slog.warning("lost the timer-scheduler role; waiting to take it again")
-            return
-        if not app.clock.manual:
-            try:
-                fired = app.fire_due_timers()
-                if fired:
-                    slog.info("fired %d timer(s)", fired)
-            except Exception as err:  # a conflicting write or a locked store: try again next round
-                slog.warning("timer round failed (%s); retrying in %s s", type(err).__name__, interval)
-        deadline = time.monotonic() + interval
-        while not stop and time.monotonic() < deadline:
-            time.sleep(min(0.2, interval))
+    run_scheduler(open_app(), interval, stop, logging.getLogger("cartpath.scheduler"))
 
 
 @click.command("token")

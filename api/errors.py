@@ -15,6 +15,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from cartpath.engine import errors as domain
+from cartpath.engine.store import store_unavailable_errors
 
 PROBLEM_TYPE_BASE = "https://cartpath.invalid/problems/"
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -126,19 +127,6 @@ def http_problem(err: HTTPException) -> Response:
 # so 503 + Retry-After, not a 500. A save is one transaction, so nothing is half-recorded; a commit
 # whose acknowledgement was lost is the one case where it was recorded, and a repeat is refused then.
 RETRY_AFTER_SECONDS = 5
-
-
-def store_unavailable_errors() -> tuple[type[BaseException], ...]:
-    """eventsourcing's wrappers (event store) and psycopg's own (the projections' views, role locks;
-    psycopg_pool's PoolTimeout is one), but not sqlite3.OperationalError: SQLite's covers SQL bugs too."""
-    from eventsourcing.persistence import InterfaceError, OperationalError
-    found: list[type[BaseException]] = [OperationalError, InterfaceError]
-    try:
-        import psycopg
-        found += [psycopg.OperationalError, psycopg.InterfaceError]
-    except ImportError:  # a SQLite-only installation
-        pass
-    return tuple(found)
 
 
 def unavailable_problem(err: BaseException) -> Response:

@@ -8,7 +8,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden
 
-from cartpath.engine.application import task_view
+from cartpath.engine.records import task_view
 from cartpath.engine.errors import UnknownTask
 
 from . import schemas as s

@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Response, current_app
 
-from cartpath.engine.application import CartPath, event_record, task_view
+from cartpath.engine.application import CartPath
+from cartpath.engine.records import event_record, task_view
 from cartpath.engine.pathway import Pathway
 
 from .directory import PathwayEntry, ReadyTask

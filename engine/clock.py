@@ -16,13 +16,6 @@ from .topics import pin_topics
 MANUAL_CLOCK_ID = uuid.uuid5(uuid.NAMESPACE_URL, "cartpath:manual-clock")
 
 
-def parse_instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no UTC offset")
-    return moment.astimezone(timezone.utc)
-
-
 class ManualClockState(Aggregate):
     @staticmethod
     def create_id(start: datetime):

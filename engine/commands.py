@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from .clock import parse_instant
+from .times import parse_instant
 from .console import json_arg, out, refusals
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from .errors import InvalidTaskData
+from .times import parse_instant
 
 CARTPATH_NS = "urn:cartpath:bpmn:1.0"
 FIELD_TYPES = ("string", "bool", "int", "number", "date", "datetime", "enum")
@@ -124,12 +125,14 @@ def parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 date-time with offset")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value)
+    except ValueError:
+        pass
+    try:
+        parse_instant(value, naive_is_utc=True)
     except ValueError:
         raise ValueError("must be an ISO 8601 date-time with offset") from None
-    if moment.tzinfo is None:
-        raise ValueError("must include a UTC offset (e.g. +00:00 or Z)")
-    return moment.astimezone(timezone.utc)
+    raise ValueError("must include a UTC offset (e.g. +00:00 or Z)")
 
 
 def _num(x: float) -> str:

@@ -48,7 +48,7 @@ class MessageReceipt(Aggregate):
         self.answer = answer
 
 
-class _DateAsISO(Transcoding):
+class DateAsISO(Transcoding):
     type = date
     name = "date_iso"
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from . import determinism
@@ -10,9 +9,10 @@ from .definitions import ProcessModel
 from .errors import UnknownPathway
 from .pathway import Pathway
 from .runtime import Outcome, Runtime
+from .times import parse_instant
 
 
-def _replay(aggregate, events):
+def replay_events(aggregate, events):
     """eventsourcing's default projector checks each event against runtime Protocols,
     which costs more than applying our events; ours are all plain aggregate events."""
     for ev in events:
@@ -40,7 +40,7 @@ def replay_input(runtime: Runtime | None, model: ProcessModel, pathway_id: uuid.
 
 def replay_with_outcomes(runtime: Runtime | None, model: ProcessModel, pathway_id: uuid.UUID,
                          entry: dict[str, Any]) -> tuple[Runtime, list[Outcome]]:
-    at = datetime.fromisoformat(entry["at"])
+    at = parse_instant(entry["at"])
     with determinism.engine_run(at, pathway_id, entry["seq"]):
         kind = entry["kind"]
         if kind == "start":

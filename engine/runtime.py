@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -31,6 +31,7 @@ from . import determinism
 from .definitions import SERIALIZER, ProcessModel
 from .errors import EngineFailure, TaskNotReady, UnknownTask
 from .sandbox import SCRIPT_ENGINE, ScriptFailed, ScriptRefused
+from .times import parse_instant
 
 COMPLETED, READY, WAITING, CANCELLED, ERROR = (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING,
                                                TaskState.CANCELLED, TaskState.ERROR)
@@ -49,10 +50,7 @@ def _utc_iso(value: Any) -> str | None:
         return None
     if isinstance(value, dict):  # cycle timers keep {"next": ...}
         value = value.get("next")
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat()
+    return parse_instant(value if isinstance(value, datetime) else str(value), naive_is_utc=True).isoformat()
 
 
 def _json_safe(value: Any) -> Any:

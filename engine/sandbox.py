@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import ast
 import operator
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Callable
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+from .times import parse_instant
 
 STEP_BUDGET = 20_000
 MAX_SEQUENCE = 10_000
@@ -42,15 +44,10 @@ class ScriptFailed(Exception):
 
 
 def _parse_moment(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        moment = datetime.fromisoformat(value)
-    else:
-        raise ScriptFailed(f"not a date or datetime: {value!r}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    try:
+        return parse_instant(value, naive_is_utc=True)  # a date the model computes with is UTC midnight
+    except ValueError:
+        raise ScriptFailed(f"not a date or datetime: {value!r}") from None
 
 
 def add_days(moment: Any, days: float) -> str:

@@ -1,25 +1,40 @@
-"""Which pathways have a timer due: a small pull-based index over the event log.
+"""Timers: which pathways have one due (an index over the log), firing what is due, and the
+scheduler loop that fires on the system clock, all in one place.
 
-It only *suggests* pathways to look at; the Pathway aggregate itself decides
+The index only *suggests* pathways to look at; the Pathway aggregate itself decides
 what is due, so a stale index can make the scheduler look in vain but never
 fire a timer that is not there.
 """
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from . import determinism
+from .errors import CartpathError
 from .follow import LogFollower
 from .pathway import Pathway
+from .runtime import Runtime
+from .times import parse_instant
+from .unit_of_work import UnitOfWork
 
 _TOPICS = [get_topic(getattr(Pathway, name)) for name in ("TimerArmed", "WaitEnded", "PathwayEnded")]
+# SpiffWorkflow fires a timer only once "now" is strictly past its deadline, so a timer
+# fires 1 us after it is due; the next deadline it arms drifts by that microsecond. A
+# timer due within this tolerance of "now" counts as due, so ticking at a round time
+# fires what a person would call due at that time.
+DUE_TOLERANCE = timedelta(milliseconds=1)
 
 
 class TimerIndex:
-    def __init__(self, app, batch: int = 1000):
+    def __init__(self, app: Any, batch: int = 1000):
         self._log = LogFollower(app, _TOPICS, batch)
         self._due: dict[uuid.UUID, dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -41,19 +56,105 @@ class TimerIndex:
     def due(self, now: datetime) -> list[tuple[str, uuid.UUID]]:
         """(earliest due time, pathway id) for pathways with a timer due by ``now``, earliest first."""
         self.catch_up()
-        limit = now.isoformat()
         found = []
         for pathway_id, timers in self._due.items():
-            earliest = min(timers.values())
-            if _key(earliest) <= _key(limit):
+            earliest = min(timers.values(), key=parse_instant)
+            if parse_instant(earliest) <= now:
                 found.append((earliest, pathway_id))
-        return sorted(found, key=lambda pair: _key(pair[0]))
+        return sorted(found, key=lambda pair: parse_instant(pair[0]))
 
     def next_due(self) -> str | None:
         self.catch_up()
-        dues = [min(t.values()) for t in self._due.values() if t]
-        return min(dues, key=_key) if dues else None
+        dues = [min(t.values(), key=parse_instant) for t in self._due.values() if t]
+        return min(dues, key=parse_instant) if dues else None
 
 
-def _key(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
+class NothingDue(CartpathError):
+    """No timer of this pathway is due (yet): nothing to fire, nothing to record."""
+
+    def __init__(self) -> None:
+        super().__init__("no timer due")
+
+
+def fire_due_timers(uow: UnitOfWork, clock: Any, index: TimerIndex, now: datetime | None = None) -> int:
+    """Fire every timer due by ``now``, each at its own due time, in time order."""
+    now = now or clock.now()
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    clock.advance(now)
+    fired = 0
+    for _, pathway_id in index.due(now + DUE_TOLERANCE):
+        fired += fire_pathway_timers(uow, pathway_id, now)
+    return fired
+
+
+def fire_pathway_timers(uow: UnitOfWork, pathway_id: uuid.UUID, now: datetime) -> int:
+    fired = 0
+
+    def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
+        due = pathway.next_due() if pathway.status == "active" else None
+        if due is None or parse_instant(due) > now + DUE_TOLERANCE:
+            raise NothingDue()
+        at = max(parse_instant(due) + timedelta(microseconds=1), pathway.last_at)
+        with determinism.engine_run(at, pathway.id, pathway.version + 1):
+            pathway.fire_timers(runtime, at)
+        return []
+
+    for _ in range(10_000):  # a model that re-arms a timer in the past cannot spin us forever
+        try:
+            uow.command(pathway_id, act)
+        except NothingDue:
+            return fired
+        fired += 1
+    return fired
+
+
+def run_scheduler(app: Any, interval: float, stop: list, log: logging.Logger,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Fire due timers on the system clock every ``interval`` seconds until ``stop`` is non-empty.
+    One per store: while another process holds the ``timer-scheduler`` role this one waits
+    as a standby; while the store is unreachable it tries again each interval."""
+    from .locks import RoleTaken, singleton
+    from .store import store_unavailable_errors
+    unavailable = store_unavailable_errors()
+    said_standby = False
+    while not stop:
+        try:
+            with singleton(app, "timer-scheduler", wait=True, timeout=1.0, poll=0.2) as role:
+                if app.clock.manual:
+                    log.info("manual clock: the scheduler fires nothing; time moves by POST /api/v1/timers/fire")
+                else:
+                    log.info("firing due timers every %s s", interval)
+                _fire_while_held(app, role, interval, stop, log, sleep)
+                said_standby = False
+        except RoleTaken as err:
+            if not said_standby:
+                log.info("standby: %s", err.detail)
+                said_standby = True
+        except unavailable as err:  # the database is restarting: take the role again once it is back
+            if not said_standby:
+                log.warning("store unavailable (%s); trying again every %s s", type(err).__name__, interval)
+            said_standby = True
+            _pause(interval, stop, sleep)
+
+
+def _fire_while_held(app: Any, role: Any, interval: float, stop: list, log: logging.Logger,
+                     sleep: Callable[[float], None]) -> None:
+    while not stop:
+        if not role.held():
+            log.warning("lost the timer-scheduler role; waiting to take it again")
+            return
+        if not app.clock.manual:
+            try:
+                fired = app.fire_due_timers()
+                if fired:
+                    log.info("fired %d timer(s)", fired)
+            except Exception as err:  # a conflicting write or a locked store: try again next round
+                log.warning("timer round failed (%s); retrying in %s s", type(err).__name__, interval)
+        _pause(interval, stop, sleep)
+
+
+def _pause(interval: float, stop: list, sleep: Callable[[float], None]) -> None:
+    deadline = time.monotonic() + interval
+    while not stop and time.monotonic() < deadline:
+        sleep(min(0.2, interval))

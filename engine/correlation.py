@@ -1,0 +1,54 @@
+"""Which pathway a manufacturer message belongs to: every correlation rule in one place.
+
+PATHWAY.md: a message names its pathway by ``order_id`` (known from ``order_placed``)
+and ``coi``. Every inbound message carries both. ``slot_confirmed`` is the one that
+*assigns* the COI: it may bring a COI the pathway does not know yet (or the same
+again); every later message must carry the pathway's COI.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InvalidMessage, MessageNotCorrelated
+from .messages import CORRELATION_KEYS, INBOUND
+from .pathway import Pathway
+
+ASSIGNS_COI = "slot_confirmed"
+
+
+def check_message_id(message_id: Any) -> str:
+    if not isinstance(message_id, str) or not message_id.strip():
+        raise InvalidMessage("message_id is required", {"message_id": ["required"]})
+    return message_id
+
+
+def check_message(name: str, correlation: Any) -> tuple[str, str]:
+    """The message's (order_id, coi), or InvalidMessage if it is not a well-formed inbound message."""
+    if name not in INBOUND:
+        raise InvalidMessage(f"unknown message {name!r}; expected one of {', '.join(sorted(INBOUND))}",
+                             {"name": [f"unknown message {name!r}"]})
+    if not isinstance(correlation, dict):
+        raise InvalidMessage("correlation must be an object", {"correlation": ["must be an object"]})
+    unknown = set(correlation) - set(CORRELATION_KEYS)
+    if unknown:
+        raise InvalidMessage(f"unknown correlation keys {sorted(unknown)}", {"correlation": ["unknown keys"]})
+    order_id, coi = correlation.get("order_id"), correlation.get("coi")
+    if not isinstance(order_id, str) or not order_id or not isinstance(coi, str) or not coi:
+        raise InvalidMessage(f"{name} must carry correlation order_id and coi",
+                             {"correlation": ["order_id and coi are required"]})
+    return order_id, coi
+
+
+def check_pathway(pathway: Pathway, name: str, order_id: str, coi: str,
+                  expected_manufacturer: str | None = None) -> None:
+    """MessageNotCorrelated unless this (active) pathway is the one the message names."""
+    if expected_manufacturer is not None and pathway.correlation.get("manufacturer") != expected_manufacturer:
+        raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
+    if pathway.status != "active":
+        raise MessageNotCorrelated(f"the pathway of order {order_id!r} has ended ({pathway.outcome})")
+    known_coi = pathway.coi
+    if name == ASSIGNS_COI:
+        if known_coi is not None and coi != known_coi:
+            raise MessageNotCorrelated(f"order {order_id!r} already has COI {known_coi!r}, not {coi!r}")
+    elif known_coi is None or coi != known_coi:
+        raise MessageNotCorrelated(f"no pathway waits for order {order_id!r} with COI {coi!r}")

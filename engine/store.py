@@ -1,0 +1,81 @@
+"""The store adapter: what the unit of work needs from the event store beyond
+eventsourcing's Application API, one class per kind of store.
+
+eventsourcing gives us events, snapshots and notifications on every store; it
+gives no way to delete old snapshots. That one statement differs per database
+(and is nothing at all in eventsourcing's in-memory store, ``eventsourcing.popo``,
+the fake the unit tests run on), so it lives here and nowhere else.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+class StoreAdapter:
+    """In-memory (``eventsourcing.popo``): nothing to prune, snapshots are not kept on disk."""
+
+    kind = "memory"
+
+    def __init__(self, snapshot_recorder: Any) -> None:
+        self.recorder = snapshot_recorder
+
+    def prune_snapshots(self, pathway_id: uuid.UUID, keep_version: int) -> None:
+        """Delete the pathway's snapshots older than ``keep_version`` (only the latest is ever read)."""
+
+
+class SQLiteStore(StoreAdapter):
+    kind = "sqlite"
+
+    def prune_snapshots(self, pathway_id: uuid.UUID, keep_version: int) -> None:
+        statement = f"DELETE FROM {self.recorder.events_table_name} WHERE originator_id = ? AND originator_version < ?"
+        with self.recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(statement, (pathway_id.hex, keep_version))
+
+
+class PostgresStore(StoreAdapter):
+    kind = "postgres"
+
+    def prune_snapshots(self, pathway_id: uuid.UUID, keep_version: int) -> None:
+        from psycopg.sql import SQL, Identifier
+        statement = SQL("DELETE FROM {}.{} WHERE originator_id = %s AND originator_version < %s").format(
+            Identifier(self.recorder.datastore.schema), Identifier(self.recorder.events_table_name))
+        with self.recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute(statement, (pathway_id, keep_version))
+
+
+def store_adapter(persistence_module: str, snapshot_recorder: Any) -> StoreAdapter:
+    """The adapter for the store ``PERSISTENCE_MODULE`` names."""
+    if persistence_module.endswith("postgres"):
+        return PostgresStore(snapshot_recorder)
+    if persistence_module.endswith("sqlite"):
+        return SQLiteStore(snapshot_recorder)
+    return StoreAdapter(snapshot_recorder)
+
+
+def default_persistence(env: dict[str, str]) -> None:
+    """SQLite in CARTPATH_DATA_DIR unless the environment picks another store."""
+    merged = {**os.environ, **env}
+    if not merged.get("PERSISTENCE_MODULE"):
+        data_dir = Path(merged.get("CARTPATH_DATA_DIR") or "./var")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # an empty PERSISTENCE_MODULE would give eventsourcing's in-memory store: never by accident
+        env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+        if not merged.get("SQLITE_DBNAME"):
+            env["SQLITE_DBNAME"] = str(data_dir / "cartpath.sqlite3")
+        env.setdefault("SQLITE_LOCK_TIMEOUT", "30")
+
+
+def store_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """eventsourcing's wrappers (event store) and psycopg's own (the projections' views, role locks;
+    psycopg_pool's PoolTimeout is one), but not sqlite3.OperationalError: SQLite's covers SQL bugs too."""
+    from eventsourcing.persistence import InterfaceError, OperationalError
+    found: list[type[BaseException]] = [OperationalError, InterfaceError]
+    try:
+        import psycopg
+        found += [psycopg.OperationalError, psycopg.InterfaceError]
+    except ImportError:  # a SQLite-only installation
+        pass
+    return tuple(found)

@@ -1,0 +1,202 @@
+"""The unit of work: check a pathway out with its live engine, let a command decide,
+save everything it produced in one transaction, snapshot now and then, check it back in.
+
+The application service says *what* a command does; this module says how its
+aggregates are loaded and saved: the per-process cache of live engines, the
+optimistic retry when another process wrote since, snapshots with the engine
+checkpoint in them, and pruning old snapshots through the store adapter.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any, Callable
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from .definitions import ModelCache, ProcessDefinition, ProcessModel
+from .errors import CartpathError, ConcurrentUpdate, UnknownDefinition, UnknownPathway
+from .pathway import Pathway
+from .replay import materialise, replay_events
+from .runtime import Runtime
+from .store import StoreAdapter, store_adapter
+
+SNAPSHOT_INTERVAL = 50
+SNAPSHOT_INPUTS = 8
+
+# act(pathway, runtime) -> further aggregates to save in the same transaction
+Act = Callable[[Pathway, "Runtime | None"], list[Aggregate]]
+
+
+def pathway_key(pathway_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return pathway_id if isinstance(pathway_id, uuid.UUID) else uuid.UUID(str(pathway_id))
+    except ValueError:
+        raise UnknownPathway(f"pathway {pathway_id} does not exist") from None
+
+
+class UnitOfWork:
+    def __init__(self, app: Application, live_cache_size: int = 512) -> None:
+        self.app = app
+        self.store: StoreAdapter = store_adapter(app.env.get("PERSISTENCE_MODULE", ""),
+                                                 app.snapshots.recorder if app.snapshots is not None else None)
+        self.models = ModelCache()
+        self.live_cache_size = live_cache_size
+        self._live: OrderedDict[uuid.UUID, tuple[Pathway, Runtime]] = OrderedDict()
+        self._live_lock = threading.Lock()
+        self._definitions: dict[uuid.UUID, ProcessDefinition] = {}
+        self._positions = threading.local()
+
+    # -- loading ------------------------------------------------------------------
+    def get_or_none(self, aggregate_id: uuid.UUID) -> Any:
+        try:
+            return self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def get_pathway(self, pathway_id: uuid.UUID | str) -> Pathway:
+        key = pathway_key(pathway_id)
+        try:
+            pathway = self.app.repository.get(key, projector_func=replay_events)
+        except AggregateNotFoundError:
+            raise UnknownPathway(f"pathway {pathway_id} does not exist") from None
+        if not isinstance(pathway, Pathway):
+            raise UnknownPathway(f"pathway {pathway_id} does not exist")
+        return pathway
+
+    def definition(self, key: str) -> ProcessDefinition | None:
+        """The definition aggregate, kept per process and fast-forwarded: its events carry
+        whole BPMN files, too heavy to decode on every command."""
+        aggregate_id = ProcessDefinition.create_id(key)
+        with self._live_lock:
+            known = self._definitions.get(aggregate_id)
+        if known is None:
+            known = self.get_or_none(aggregate_id)
+        else:
+            for ev in self.app.events.get(aggregate_id, gt=known.version):
+                known = ev.mutate(known)
+        if known is not None:
+            with self._live_lock:
+                self._definitions[aggregate_id] = known
+        return known
+
+    def model(self, key: str, version: int | None = None) -> ProcessModel:
+        if version is not None:
+            cached = self.models.peek(key, version)
+            if cached is not None:  # versions are immutable: no need to ask the store again
+                return cached
+        definition = self.definition(key)
+        if definition is None or not definition.versions:
+            raise UnknownDefinition(f"no process definition {key!r} is deployed")
+        found = definition.latest() if version is None else definition.find(version)
+        if found is None:
+            raise UnknownDefinition(f"process definition {key!r} has no version {version}")
+        return self.models.get(key, found["version"], found["files"])
+
+    # -- one command --------------------------------------------------------------
+    def command(self, pathway_id: uuid.UUID | str, act: Act) -> Pathway:
+        """Run ``act(pathway, runtime) -> extra aggregates`` and save, optimistically.
+
+        The cached copy is used without asking the store whether another process wrote
+        since: if it did, the save conflicts (same version twice) or the aggregate refuses
+        on stale state; either way, when newer events exist the command is decided once
+        more on the current state. A refusal on current state is the answer."""
+        for trust_cache in (True, False):
+            pathway, runtime, cached = self.checkout(pathway_id, trust_cache=trust_cache)
+            loaded, saving = pathway.version, False
+            try:
+                extra = act(pathway, runtime)
+                saving = True
+                self.save(pathway, *extra, runtime=runtime)
+            except CartpathError:
+                if cached and trust_cache and self.newer_than(pathway.id, loaded):
+                    continue
+                if not saving and not pathway.pending_events:
+                    self.checkin(pathway, runtime)  # refused before anything changed: still good
+                raise
+            self.checkin(pathway, runtime)
+            return pathway
+        raise AssertionError("unreachable: the second attempt reads the store")
+
+    def newer_than(self, pathway_id: uuid.UUID, version: int) -> bool:
+        return bool(list(self.app.events.get(pathway_id, gt=version, limit=1)))
+
+    def checkout(self, pathway_id: uuid.UUID | str, *, trust_cache: bool = False
+                 ) -> tuple[Pathway, Runtime | None, bool]:
+        """The pathway and its live engine, owned by the caller until checked in.
+
+        A pathway this process saved last is kept with its engine; taking it out of
+        the cache means two threads never share one, and a command that fails (the
+        aggregate then holds unsaved events) simply never puts it back. Unless the
+        cache is trusted, events another process wrote since are applied (and the
+        engine rebuilt)."""
+        key = pathway_key(pathway_id)
+        with self._live_lock:
+            hit = self._live.pop(key, None)
+        if hit is not None:
+            pathway, runtime = hit
+            if trust_cache:
+                return pathway, runtime, True
+            newer = list(self.app.events.get(key, gt=pathway.version))
+            if not newer:
+                return pathway, runtime, True
+            for ev in newer:
+                pathway = ev.mutate(pathway)
+        else:
+            pathway = self.get_pathway(key)
+        if pathway.status != "active":
+            return pathway, None, False  # the aggregate refuses every command; no engine needed
+        model = self.model(pathway.definition["key"], pathway.definition["version"])
+        return pathway, materialise(pathway, model), False
+
+    def checkin(self, pathway: Pathway, runtime: Runtime | None) -> None:
+        if pathway.status != "active" or runtime is None:
+            return
+        with self._live_lock:
+            self._live[pathway.id] = (pathway, runtime)
+            self._live.move_to_end(pathway.id)
+            while len(self._live) > self.live_cache_size:
+                self._live.popitem(last=False)
+
+    def forget(self, pathway_id: uuid.UUID) -> None:
+        with self._live_lock:
+            self._live.pop(pathway_id, None)
+
+    # -- saving -------------------------------------------------------------------
+    def last_position(self) -> int | None:
+        """Notification id of this thread's last save: what a reader waits for (read-your-writes)."""
+        return getattr(self._positions, "value", None)
+
+    def save(self, *aggregates: Aggregate, runtime: Runtime | None = None) -> None:
+        before = {a.id: a.version - len(a.pending_events) for a in aggregates if isinstance(a, Pathway)}
+        try:
+            recordings = self.app.save(*aggregates)
+        except IntegrityError:
+            for agg in aggregates:
+                if isinstance(agg, Pathway):
+                    self.forget(agg.id)
+            raise ConcurrentUpdate("the pathway was changed by another request; reload it and try again") from None
+        self._positions.value = max((r.notification.id for r in recordings), default=None)
+        for agg in aggregates:
+            if isinstance(agg, Pathway) and self.app.snapshots is not None:
+                self.maybe_snapshot(agg, before[agg.id], runtime)
+
+    def maybe_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> None:
+        """Snapshot when a save crosses a multiple of the interval, with the engine checkpoint in it,
+        so loading costs the same at 10 or 1,000 events. Replaying an input through the
+        engine costs far more than decoding an event, so a pathway that has had
+        SNAPSHOT_INPUTS commands since its checkpoint is snapshotted too."""
+        crossed = pathway.version // SNAPSHOT_INTERVAL != before // SNAPSHOT_INTERVAL
+        if not crossed and len(pathway.engine_inputs) < SNAPSHOT_INPUTS:
+            return
+        if pathway.status == "active":
+            if runtime is None:
+                return
+            pathway.engine_checkpoint = runtime.checkpoint()
+            pathway.engine_inputs = []
+        self.app.snapshots.put([Pathway.Snapshot.take(pathway)])
+        if crossed:  # now and then, not at every snapshot: each prune is one more commit
+            self.store.prune_snapshots(pathway.id, pathway.version)
