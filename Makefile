@@ -6,10 +6,17 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: run test test-sqlite test-postgres bench demo lint clean
 
-$(STAMP): setup.cfg pyproject.toml
+TS_TOOLS := tests/support/typescript
+
+# The TypeScript generator the client test uses (openapi-typescript, tsc) comes from the npm registry,
+# pinned by its package-lock.json, into .venv/ts: it needs node and npm (Debian: nodejs npm).
+$(STAMP): setup.cfg pyproject.toml $(TS_TOOLS)/package.json $(TS_TOOLS)/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,postgres]'
+	@command -v npm >/dev/null || { echo "make: npm is needed for the TypeScript client test (apt-get install nodejs npm)" >&2; exit 1; }
+	mkdir -p $(VENV)/ts && cp $(TS_TOOLS)/package.json $(TS_TOOLS)/package-lock.json $(VENV)/ts/
+	npm ci --prefix $(VENV)/ts --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 run: $(STAMP)

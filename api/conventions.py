@@ -51,18 +51,49 @@ def expected_version() -> int | None:
     return int(text)
 
 
+# -- how the document declares these conventions (clients generated from it send and read them) ----
+IF_MATCH = {"in": "header", "name": "If-Match", "required": False,
+            "description": "the pathway version you read (its ETag, e.g. \"3\"); a newer version refuses the "
+                           "write with 409 instead of acting on what you did not see",
+            "schema": {"type": "string", "pattern": r'^(\*|(W/)?"?[0-9]+"?)$', "example": '"3"'}}
+ETAG = {"description": "the pathway's version, quoted: send it back as If-Match",
+        "required": True, "schema": {"type": "string", "example": '"3"'}}
+POSITION = {"description": "the log position this answer reflects (a write: where it was recorded); pass it "
+                           "as `min_position` to a report to read your own write",
+            "required": True, "schema": {"type": "integer", "minimum": 0}}
+LOCATION = {"description": "the new pathway's URL", "required": True,
+            "schema": {"type": "string", "format": "uri-reference"}}
+RETRY_AFTER = {"description": "seconds to wait before trying again", "required": True,
+               "schema": {"type": "integer", "minimum": 0}}
+PATHWAY_HEADERS = {"ETag": ETAG}
+POSITION_HEADERS = {"X-Cartpath-Position": POSITION}
+PATHWAY_WRITE_HEADERS = {"ETag": ETAG, "X-Cartpath-Position": POSITION}
+
+
+def reads_if_match(blp) -> Callable:
+    """Declare the If-Match header on an operation that reads it (through ``expected_version``)."""
+    return blp.doc(parameters=[IF_MATCH])
+
+
+def operation_id(blp, name: str) -> Callable:
+    """The operation's stable camelCase name: generated clients name their functions after it."""
+    return blp.doc(operationId=name)
+
+
 def install(app: Flask) -> None:
     app.before_request(check_request)
 
 
 _STATUS = {"BAD_REQUEST": 400, "UNAUTHORIZED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "CONFLICT": 409,
-           "REQUEST_ENTITY_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415, "UNPROCESSABLE_ENTITY": 422}
+           "REQUEST_ENTITY_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415, "UNPROCESSABLE_ENTITY": 422,
+           "SERVICE_UNAVAILABLE": 503, "NOT_YET": 409}
 
 
 def refusals(blp, *names: str, public: bool = False) -> Callable:
-    """Document an operation's usual refusals (all problem+json); 401/403 unless ``public``."""
+    """Document an operation's usual refusals (all problem+json); 401/403 unless ``public``;
+    503 + Retry-After always (the database may be restarting or busy)."""
     def wrap(view):
-        for name in (() if public else ("UNAUTHORIZED", "FORBIDDEN")) + names:
+        for name in (() if public else ("UNAUTHORIZED", "FORBIDDEN")) + names + ("SERVICE_UNAVAILABLE",):
             view = blp.alt_response(_STATUS[name], response=name)(view)
         return view
     return wrap

@@ -12,7 +12,7 @@ from cartpath.engine.lint import NS, parse_xml
 
 from . import schemas as s
 from .auth import PROCESS_OWNER, current_principal, require
-from .conventions import consumes, refusals
+from .conventions import POSITION_HEADERS, consumes, operation_id, refusals
 from .views import engine, with_position
 
 blp = Blueprint("process-definitions", __name__, url_prefix="/api/v1/process-definitions",
@@ -20,6 +20,7 @@ blp = Blueprint("process-definitions", __name__, url_prefix="/api/v1/process-def
 
 
 @blp.route("", methods=["GET"])
+@operation_id(blp, "listProcessDefinitions")
 @blp.response(200, s.DefinitionListSchema)
 @refusals(blp)
 def listing():
@@ -49,9 +50,11 @@ def _uploaded(storages) -> dict[str, bytes]:
 
 @blp.route("", methods=["POST"])
 @consumes("multipart")
+@operation_id(blp, "deployProcessDefinitions")
 @blp.arguments(s.UploadSchema, location="files")
-@blp.response(201, s.DeployResultSchema, description="Deployed as new version(s)")
-@blp.alt_response(200, schema=s.DeployResultSchema, description="These exact files were already deployed")
+@blp.response(201, s.DeployResultSchema, description="Deployed as new version(s)", headers=POSITION_HEADERS)
+@blp.alt_response(200, schema=s.DeployResultSchema, description="These exact files were already deployed",
+                  headers=POSITION_HEADERS)
 @refusals(blp, "BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE")
 def deploy(upload: dict[str, Any]):
     """Deploy one or more BPMN/DMN files (process owners). Lint problems: 422 naming file and line."""
@@ -69,6 +72,7 @@ def _files(key: str, version: int) -> dict[str, str]:
 
 
 @blp.route("/<key>/versions/<int:version>", methods=["GET"])
+@operation_id(blp, "getProcessDefinition")
 @blp.response(200, s.DefinitionSchema)
 @refusals(blp, "NOT_FOUND")
 def show(key: str, version: int):
@@ -85,6 +89,7 @@ def _xml(text: str, name: str) -> Response:
 
 
 @blp.route("/<key>/versions/<int:version>/bpmn", methods=["GET"])
+@operation_id(blp, "getProcessDefinitionBpmn")
 @blp.response(200, content_type="application/xml", description="The BPMN file that defines the process")
 @refusals(blp, "NOT_FOUND")
 def bpmn(key: str, version: int):
@@ -101,6 +106,7 @@ def bpmn(key: str, version: int):
 
 
 @blp.route("/<key>/versions/<int:version>/files/<name>", methods=["GET"])
+@operation_id(blp, "getProcessDefinitionFile")
 @blp.response(200, content_type="application/xml", description="One BPMN or DMN file of the version")
 @refusals(blp, "NOT_FOUND")
 def file(key: str, version: int, name: str):

@@ -15,7 +15,7 @@ from cartpath.engine.pathway import Pathway
 
 from . import schemas as s
 from .auth import AUDITOR, MANUFACTURER, require
-from .conventions import refusals
+from .conventions import operation_id, refusals
 from .views import engine, feed_item
 
 blp = Blueprint("feeds", __name__, url_prefix="/api/v1",
@@ -73,6 +73,7 @@ class ManufacturerOf:
 
 
 @blp.route("/outbox", methods=["GET"])
+@operation_id(blp, "listOutbox")
 @blp.arguments(s.FeedQuerySchema, location="query")
 @blp.response(200, s.OutboxSchema)
 @refusals(blp, "UNPROCESSABLE_ENTITY")
@@ -95,6 +96,7 @@ def outbox(query: dict[str, Any]):
 
 
 @blp.route("/events", methods=["GET"])
+@operation_id(blp, "listEvents")
 @blp.arguments(s.FeedQuerySchema, location="query")
 @blp.response(200, s.EventFeedSchema)
 @refusals(blp, "UNPROCESSABLE_ENTITY")

@@ -1,5 +1,6 @@
 from flask_smorest import Blueprint
 
+from .conventions import operation_id
 from .schemas import HealthSchema
 from .views import engine
 
@@ -7,6 +8,7 @@ blueprint = Blueprint("health", __name__, url_prefix="/api/v1", description="Liv
 
 
 @blueprint.route("/health", methods=["GET"])
+@operation_id(blueprint, "getHealth")
 @blueprint.response(200, HealthSchema)
 @blueprint.doc(security=[])
 def health():

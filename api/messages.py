@@ -11,7 +11,7 @@ from cartpath.engine.errors import MessageNotCorrelated
 
 from . import schemas as s
 from .auth import MANUFACTURER, require
-from .conventions import consumes, refusals
+from .conventions import POSITION_HEADERS, consumes, operation_id, refusals
 from .views import engine, with_position
 
 blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages",
@@ -20,8 +20,9 @@ blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages",
 
 @blp.route("", methods=["POST"])
 @consumes("json")
+@operation_id(blp, "deliverMessage")
 @blp.arguments(s.MessageSchema)
-@blp.response(200, s.MessageAnswerSchema)
+@blp.response(200, s.MessageAnswerSchema, headers=POSITION_HEADERS)
 @refusals(blp, "BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE")
 def deliver(body: dict[str, Any]):
     """Deliver a message for one of the caller's orders. A repeated message_id gets the first answer."""

@@ -6,6 +6,7 @@ import http
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
+from .conventions import RETRY_AFTER
 from .errors import PROBLEM_MIMETYPE, http_problem
 from .schemas import ProblemSchema
 
@@ -40,8 +41,14 @@ class ProblemApi(Api):
             content_type = PROBLEM_MIMETYPE if status >= 400 else self.DEFAULT_RESPONSE_CONTENT_TYPE
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
+            if status == http.HTTPStatus.SERVICE_UNAVAILABLE:  # every 503 says when to try again
+                response["headers"] = {"Retry-After": RETRY_AFTER}
             prepare_response(response, self.spec, content_type)
             self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Not yet: the report has not reached `min_position`; retry after a moment",
+                    "schema": self.ERROR_SCHEMA, "headers": {"Retry-After": RETRY_AFTER}}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("NOT_YET", response, lazy=True)
         response = {"description": "A refusal (RFC 7807 problem)", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_MIMETYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)

@@ -10,7 +10,8 @@ from cartpath.engine.errors import InvalidStart, UnknownDefinition
 
 from . import schemas as s
 from .auth import CANCEL_ROLES, START_ROLES, check_center, require, require_reader, sees_center, visible
-from .conventions import consumes, expected_version, refusals
+from .conventions import (LOCATION, PATHWAY_HEADERS, PATHWAY_WRITE_HEADERS, consumes, expected_version, operation_id,
+                          reads_if_match, refusals)
 from .directory import page
 from .views import engine, history_item, pathway_view, summary, with_position
 
@@ -28,9 +29,12 @@ def pathway_response(pathway, status: int = 200, *, write: bool = False, positio
 
 @blp.route("", methods=["POST"])
 @consumes("json")
+@operation_id(blp, "startPathway")
 @blp.arguments(s.StartPathwaySchema)
-@blp.response(201, s.PathwaySchema, description="Started; 200 when the same business_key and body were sent before")
-@blp.alt_response(200, schema=s.PathwaySchema, description="Already started with this business_key and body")
+@blp.response(201, s.PathwaySchema, description="Started; 200 when the same business_key and body were sent before",
+              headers={**PATHWAY_WRITE_HEADERS, "Location": LOCATION})
+@blp.alt_response(200, schema=s.PathwaySchema, description="Already started with this business_key and body",
+                  headers={**PATHWAY_WRITE_HEADERS, "Location": LOCATION})
 @refusals(blp, "BAD_REQUEST", "CONFLICT", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE")
 def start(body: dict[str, Any]):
     """Start a pathway (coordination, hematology) in one of the caller's centres."""
@@ -50,6 +54,7 @@ def start(body: dict[str, Any]):
 
 
 @blp.route("", methods=["GET"])
+@operation_id(blp, "listPathways")
 @blp.arguments(s.PathwayQuerySchema, location="query")
 @blp.response(200, s.PathwayPageSchema)
 @refusals(blp, "UNPROCESSABLE_ENTITY")
@@ -75,7 +80,8 @@ def _readable(pathway_id: str):
 
 
 @blp.route("/<pathway_id>", methods=["GET"])
-@blp.response(200, s.PathwaySchema)
+@operation_id(blp, "getPathway")
+@blp.response(200, s.PathwaySchema, headers=PATHWAY_HEADERS)
 @refusals(blp, "NOT_FOUND")
 def show(pathway_id: str):
     """A pathway: status, ready tasks, what it waits for, its data; ETag = its version."""
@@ -85,8 +91,10 @@ def show(pathway_id: str):
 
 @blp.route("/<pathway_id>/cancel", methods=["POST"])
 @consumes("json")
+@operation_id(blp, "cancelPathway")
+@reads_if_match(blp)
 @blp.arguments(s.CancelSchema)
-@blp.response(200, s.PathwaySchema)
+@blp.response(200, s.PathwaySchema, headers=PATHWAY_WRITE_HEADERS)
 @refusals(blp, "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
 def cancel(body: dict[str, Any], pathway_id: str):
     """End a pathway with a reason (coordination, hematology). If-Match: the version you read."""
@@ -101,6 +109,7 @@ def cancel(body: dict[str, Any], pathway_id: str):
 
 
 @blp.route("/<pathway_id>/history", methods=["GET"])
+@operation_id(blp, "getPathwayHistory")
 @blp.response(200, s.HistorySchema)
 @refusals(blp, "NOT_FOUND")
 def history(pathway_id: str):
@@ -111,6 +120,7 @@ def history(pathway_id: str):
 
 
 @blp.route("/<pathway_id>/verify", methods=["POST"])
+@operation_id(blp, "verifyPathway")
 @blp.response(200, s.VerificationSchema)
 @refusals(blp, "NOT_FOUND")
 def verify(pathway_id: str):

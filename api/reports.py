@@ -19,8 +19,9 @@ from cartpath.projections.reports import NotYet, Reports, parse_period
 from cartpath.projections.store import ProjectionsUnavailable, ViewStore
 
 from .auth import require_reader, sees_center
-from .conventions import refusals
+from .conventions import POSITION_HEADERS, operation_id, refusals
 from .errors import PROBLEM_TYPE_BASE, problem
+from .schemas import iso_datetime
 from .views import POSITION_HEADER, engine
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1",
@@ -73,20 +74,21 @@ def _period(value: str, what: str) -> None:
 
 # -- answers (documented; views return them as built) ------------------------------------------------
 _S, _I, _F, _B = fields.String, fields.Integer, fields.Float, fields.Boolean
+_T = iso_datetime
 _Obj = fields.Dict
 
 
 class StepSchema(Schema):
     seq, kind, name, title, lane = _I(), _S(), _S(allow_none=True), _S(allow_none=True), _S(allow_none=True)
-    actor, ready_at, done_at, how = _S(allow_none=True), _S(allow_none=True), _S(allow_none=True), _S(allow_none=True)
+    actor, ready_at, done_at, how = _S(allow_none=True), _T(allow_none=True), _T(allow_none=True), _S(allow_none=True)
     open, waited_days, task_id, direction = _B(), _F(), _S(), _S()
     data = fields.Raw(allow_none=True)
 
 
 class TimelineSchema(Schema):
     pathway_id, patient_ref, center, product, indication = _S(), _S(), _S(), _S(), _S()
-    process, started_at, status = _Obj(), _S(), _S()
-    outcome, ended_at = _S(allow_none=True), _S(allow_none=True)
+    process, started_at, status = _Obj(), _T(), _S()
+    outcome, ended_at = _S(allow_none=True), _T(allow_none=True)
     steps = fields.List(fields.Nested(StepSchema))
     position = _I()
 
@@ -96,7 +98,7 @@ class CoiCheckSchema(Schema):
 
 
 class HandoffSchema(Schema):
-    step, at, recorded_at, place, actor = _S(), _S(allow_none=True), _S(), _S(allow_none=True), _S(allow_none=True)
+    step, at, recorded_at, place, actor = _S(), _T(allow_none=True), _T(), _S(allow_none=True), _S(allow_none=True)
     coi_check = fields.Nested(CoiCheckSchema)
     data = fields.Raw(allow_none=True)
 
@@ -110,7 +112,7 @@ class CustodySchema(Schema):
 
 class WorkTaskSchema(Schema):
     id, pathway_id, task_id, name, title, lane = _S(), _S(), _S(), _S(), _S(allow_none=True), _S(allow_none=True)
-    center, patient_ref, ready_since, due_at = _S(), _S(), _S(), _S(allow_none=True)
+    center, patient_ref, ready_since, due_at = _S(), _S(), _T(), _T(allow_none=True)
     waiting_days, overdue = _F(), _B()
 
 
@@ -120,7 +122,7 @@ class LaneLoadSchema(Schema):
 
 
 class WorklistSchema(Schema):
-    now, total, limit, position = _S(), _I(), _I(), _I()
+    now, total, limit, position = _T(), _I(), _I(), _I()
     tasks = fields.List(fields.Nested(WorkTaskSchema))
     by_lane = fields.List(fields.Nested(LaneLoadSchema))
 
@@ -136,7 +138,7 @@ class KpiSchema(Schema):
 
 
 class CapacitySchema(Schema):
-    now, weeks, center = _S(), _I(), _S(allow_none=True)
+    now, weeks, center = _T(), _I(), _S(allow_none=True)
     centers, open_tasks = fields.List(_Obj()), fields.List(_Obj())
     assumptions, position = _Obj(), _I()
 
@@ -178,7 +180,7 @@ def _answer(report: str, min_position: int | None, build) -> Any:
     return response
 
 
-_REFUSED_READS = ("CONFLICT", "UNPROCESSABLE_ENTITY")
+_REFUSED_READS = ("NOT_YET", "UNPROCESSABLE_ENTITY")  # 409 only as "not yet", with Retry-After
 
 
 def _unavailable(view):
@@ -187,8 +189,9 @@ def _unavailable(view):
 
 
 @blp.route("/pathways/<pathway_id>/timeline", methods=["GET"])
+@operation_id(blp, "getPathwayTimeline")
 @blp.arguments(ReportQuerySchema, location="query")
-@blp.response(200, TimelineSchema)
+@blp.response(200, TimelineSchema, headers=POSITION_HEADERS)
 @refusals(blp, "NOT_FOUND", *_REFUSED_READS)
 @_unavailable
 def timeline(query: dict[str, Any], pathway_id: str):
@@ -200,8 +203,9 @@ def timeline(query: dict[str, Any], pathway_id: str):
 
 
 @blp.route("/pathways/<pathway_id>/custody", methods=["GET"])
+@operation_id(blp, "getPathwayCustody")
 @blp.arguments(ReportQuerySchema, location="query")
-@blp.response(200, CustodySchema)
+@blp.response(200, CustodySchema, headers=POSITION_HEADERS)
 @refusals(blp, "NOT_FOUND", *_REFUSED_READS)
 @_unavailable
 def custody(query: dict[str, Any], pathway_id: str):
@@ -212,8 +216,9 @@ def custody(query: dict[str, Any], pathway_id: str):
 
 
 @blp.route("/reports/worklists", methods=["GET"])
+@operation_id(blp, "getWorklists")
 @blp.arguments(WorklistQuerySchema, location="query")
-@blp.response(200, WorklistSchema)
+@blp.response(200, WorklistSchema, headers=POSITION_HEADERS)
 @refusals(blp, *_REFUSED_READS)
 @_unavailable
 def worklists(query: dict[str, Any]):
@@ -226,8 +231,9 @@ def worklists(query: dict[str, Any]):
 
 
 @blp.route("/reports/kpis", methods=["GET"])
+@operation_id(blp, "getKpis")
 @blp.arguments(KpiQuerySchema, location="query")
-@blp.response(200, KpiSchema)
+@blp.response(200, KpiSchema, headers=POSITION_HEADERS)
 @refusals(blp, *_REFUSED_READS)
 @_unavailable
 def kpis(query: dict[str, Any]):
@@ -240,8 +246,9 @@ def kpis(query: dict[str, Any]):
 
 
 @blp.route("/reports/capacity", methods=["GET"])
+@operation_id(blp, "getCapacity")
 @blp.arguments(CapacityQuerySchema, location="query")
-@blp.response(200, CapacitySchema)
+@blp.response(200, CapacitySchema, headers=POSITION_HEADERS)
 @refusals(blp, *_REFUSED_READS)
 @_unavailable
 def capacity(query: dict[str, Any]):
@@ -254,8 +261,9 @@ def capacity(query: dict[str, Any]):
 
 
 @blp.route("/reports/manufacturers", methods=["GET"])
+@operation_id(blp, "getManufacturers")
 @blp.arguments(ManufacturerQuerySchema, location="query")
-@blp.response(200, ManufacturersSchema)
+@blp.response(200, ManufacturersSchema, headers=POSITION_HEADERS)
 @refusals(blp, *_REFUSED_READS)
 @_unavailable
 def manufacturers(query: dict[str, Any]):

@@ -1,13 +1,22 @@
 """marshmallow schemas of the REST API: they validate requests and document every response."""
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import INCLUDE, Schema, fields, validate
 from flask_smorest.fields import Upload
 
+from cartpath.engine.forms import FIELD_TYPES
 from cartpath.engine.pathway import CANCEL_REASONS, OUTCOMES
 
 _id = validate.Length(min=1, max=200)
 _text = validate.Length(max=2000)
+
+
+def iso_datetime(**kwargs) -> fields.String:
+    """A date-time the view already wrote as ISO 8601 text: dumped as is, documented `format: date-time`."""
+    metadata = {"format": "date-time", **kwargs.pop("metadata", {})}
+    return fields.String(metadata=metadata, **kwargs)
 
 
 class DefinitionProblemSchema(Schema):
@@ -107,6 +116,28 @@ class DefinitionRefSchema(Schema):
     sha256 = fields.String()
 
 
+class FormFieldSchema(Schema):
+    """One field of a task's form, as the model declares it (send its value under `data.<name>`)."""
+
+    class Meta:
+        unknown = INCLUDE  # a later model may describe a field further (optional members only)
+
+    name = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES),
+                         metadata={"description": "date: YYYY-MM-DD; datetime: ISO 8601 with offset; "
+                                                  "enum: one of `values`"})
+    required = fields.Boolean(required=True)
+    label = fields.String(required=True)
+    values = fields.List(fields.String(), metadata={"description": "the allowed values of an enum field"})
+    minimum = fields.Float()
+    maximum = fields.Float()
+    default = fields.Raw(metadata={"description": "the value used when the field is not sent"})
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        # a field without `values` must not dump dict.values (marshmallow falls back to getattr)
+        return obj.get(attr, default) if isinstance(obj, dict) else super().get_attribute(obj, attr, default)
+
+
 class TaskSchema(Schema):
     id = fields.String(required=True, metadata={"description": "<pathway_id>:<task uuid>"})
     pathway_id = fields.String(required=True)
@@ -116,15 +147,25 @@ class TaskSchema(Schema):
     center = fields.String(required=True)
     patient_ref = fields.String(required=True)
     ready_since = fields.DateTime(required=True)
-    due_at = fields.String(allow_none=True)
+    due_at = iso_datetime(allow_none=True)
     signed = fields.Boolean(required=True)
-    fields_ = fields.List(fields.Dict(), data_key="fields", attribute="fields", required=True)
+    fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields", required=True)
 
 
 class WaitingSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(("message", "timer")))
     name = fields.String(required=True)
-    due_at = fields.String(allow_none=True)
+    due_at = iso_datetime(allow_none=True)
+
+
+class CancellationSchema(Schema):
+    class Meta:
+        unknown = INCLUDE  # a reason may carry more (optional members only)
+
+    reason = fields.String(required=True, validate=validate.OneOf(CANCEL_REASONS))
+    comment = fields.String(required=True, allow_none=True)
+    at = fields.DateTime(required=True, allow_none=True)
+    by = fields.String(required=True, allow_none=True, metadata={"description": "who cancelled (token subject)"})
 
 
 class PathwaySchema(Schema):
@@ -139,7 +180,7 @@ class PathwaySchema(Schema):
     product = fields.String(required=True)
     started_at = fields.DateTime(required=True)
     ended_at = fields.DateTime(required=True, allow_none=True)
-    cancellation = fields.Dict(required=True, allow_none=True)
+    cancellation = fields.Nested(CancellationSchema, required=True, allow_none=True)
     correlation = fields.Dict(required=True)
     tasks = fields.List(fields.Nested(TaskSchema), required=True)
     waiting = fields.List(fields.Nested(WaitingSchema), required=True)

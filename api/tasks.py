@@ -13,7 +13,7 @@ from cartpath.engine.errors import UnknownTask
 
 from . import schemas as s
 from .auth import check_center, require, require_reader, sees_center, staff_lanes, visible
-from .conventions import consumes, expected_version, refusals
+from .conventions import PATHWAY_WRITE_HEADERS, consumes, expected_version, operation_id, reads_if_match, refusals
 from .directory import page
 from .pathways import pathway_response
 from .views import engine, listed_task, public_task
@@ -34,6 +34,7 @@ def split_task_id(task_id: str) -> tuple[str, str]:
 
 
 @blp.route("", methods=["GET"])
+@operation_id(blp, "listTasks")
 @blp.arguments(s.TaskQuerySchema, location="query")
 @blp.response(200, s.TaskPageSchema)
 @refusals(blp, "UNPROCESSABLE_ENTITY")
@@ -55,6 +56,7 @@ def listing(query: dict[str, Any]):
 
 
 @blp.route("/<task_id>", methods=["GET"])
+@operation_id(blp, "getTask")
 @blp.response(200, s.TaskSchema)
 @refusals(blp, "NOT_FOUND")
 def show(task_id: str):
@@ -72,8 +74,10 @@ def show(task_id: str):
 
 @blp.route("/<task_id>/complete", methods=["POST"])
 @consumes("json")
+@operation_id(blp, "completeTask")
+@reads_if_match(blp)
 @blp.arguments(s.CompleteTaskSchema)
-@blp.response(200, s.PathwaySchema, description="The pathway after the step")
+@blp.response(200, s.PathwaySchema, description="The pathway after the step", headers=PATHWAY_WRITE_HEADERS)
 @refusals(blp, "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
 def complete(body: dict[str, Any], task_id: str):
     """Complete a ready task of one of the caller's lanes, in one of its centres. If-Match: pathway version."""

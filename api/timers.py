@@ -10,7 +10,7 @@ from cartpath.engine.errors import ClockNotManual
 
 from . import schemas as s
 from .auth import require
-from .conventions import consumes, refusals
+from .conventions import POSITION_HEADERS, consumes, operation_id, refusals
 from .views import engine, with_position
 
 blp = Blueprint("timers", __name__, url_prefix="/api/v1/timers",
@@ -19,8 +19,9 @@ blp = Blueprint("timers", __name__, url_prefix="/api/v1/timers",
 
 @blp.route("/fire", methods=["POST"])
 @consumes("json")
+@operation_id(blp, "fireTimers")
 @blp.arguments(s.FireTimersSchema)
-@blp.response(200, s.FireResultSchema)
+@blp.response(200, s.FireResultSchema, headers=POSITION_HEADERS)
 @refusals(blp, "BAD_REQUEST", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
 def fire(body: dict[str, Any]):
     """Move the manual clock to `now` and fire every timer due by then (admin; 409 on a real clock)."""
