@@ -240,8 +240,9 @@ def kpis(query: dict[str, Any]):
     """The KPIs of PATHWAY.md (durations in days: count, median, p90; rates with their parts)."""
     principal = require_reader()
     centers = _visible_centers(principal, query.get("center"))
+    now = engine().clock.now()
     return _answer("kpis", query["min_position"], lambda r: r.kpis(
-        center=query.get("center"), product=query.get("product"), start=query.get("start"), end=query.get("end"),
+        now=now, center=query.get("center"), product=query.get("product"), start=query.get("start"), end=query.get("end"),
         centers=centers))
 
 

@@ -215,8 +215,8 @@ def show_worklists(center: str | None, lane: str | None, limit: int) -> None:
 @click.option("--to", "end", help="pathways started before (ISO date)")
 @read_side
 def show_kpis(center: str | None, product: str | None, start: str | None, end: str | None) -> None:
-    _, reports = _reports("kpis")
-    _out(reports.kpis(center=center, product=product, start=parse_period(start, "--from"),
+    app, reports = _reports("kpis")
+    _out(reports.kpis(now=app.clock.now(), center=center, product=product, start=parse_period(start, "--from"),
                       end=parse_period(end, "--to")))
 
 

@@ -14,6 +14,7 @@ from cartpath.engine.errors import UnknownPathway
 
 from . import capacity as capacity_report
 from . import kpis as kpi_report
+from . import titles
 from .runner import wait_for_position
 from .stats import durations, rate
 from .store import ViewStore
@@ -21,7 +22,10 @@ from .times import days_between, parse, utc
 from .views import REPORT_VIEWS
 
 CUSTODY_ORDER = ("collected", "shipped", "received_by_manufacturer", "manufacturing_failed", "released", "shipped_back",
-                 "received_by_pharmacy", "stored", "thawed", "infused")
+                 "received_by_pharmacy", "stored", "quarantined", "quarantine_decision", "destroyed",
+                 "returned_to_manufacturer", "kept", "thawed", "infused", "deviation")
+# Hand-offs whose time is a date (apheresis.collection_date): compared by day, not instant.
+DATE_STEPS = frozenset({"collected"})
 
 
 class NotYet(Exception):
@@ -97,6 +101,7 @@ class Reports:
             if r["kind"] in ("message_in", "message_out"):
                 step["direction"] = "from_manufacturer" if r["kind"] == "message_in" else "to_manufacturer"
             step["data"] = json.loads(r["data"]) if r["data"] else None
+            step["title"] = titles.title(r["kind"], r["name"], r["title"], step["data"])
             steps.append(step)
         return {"pathway_id": str(pathway_id), "patient_ref": head["start"]["patient_ref"], "center": center,
                 "product": head["start"]["product"], "indication": head["start"]["indication"],
@@ -113,14 +118,41 @@ class Reports:
         cols = ("seq", "step", "at", "recorded_at", "place", "actor", "coi_expected", "coi_scanned", "coi_result", "data")
         rows = self._rows(f"SELECT {', '.join(cols)} FROM view_custody WHERE pathway_id = ?", (str(pathway_id),), cols)
         rows.sort(key=lambda r: (r["seq"], CUSTODY_ORDER.index(r["step"]) if r["step"] in CUSTODY_ORDER else 99))
-        handoffs = [{"step": r["step"], "at": r["at"], "recorded_at": r["recorded_at"], "place": r["place"],
-                     "actor": r["actor"],
-                     "coi_check": {"result": r["coi_result"], "expected": r["coi_expected"],
-                                   "scanned": r["coi_scanned"].split(",") if r["coi_scanned"] else []},
-                     "data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+        handoffs, deviations, quarantines, issues = [], [], [], []
+        disposition = None
+        latest: dict[str, Any] | None = None  # the latest hand-off so far, by its time
+        for r in rows:
+            data = json.loads(r["data"]) if r["data"] else None
+            if r["step"] == "deviation":
+                deviations.append({"kind": data["kind"], "task": data["task"], "reason": data["reason"], "at": r["at"],
+                                   "recorded_at": r["recorded_at"], "actor": r["actor"]})
+                continue
+            in_order = latest is None or _not_before(r, latest)
+            if not in_order:
+                issues.append(f"{r['step']} at {r['at']} is before {latest['step']} at {latest['at']}")
+            if latest is None or r["at"] > latest["at"]:
+                latest = r
+            if r["coi_result"] == "mismatch":
+                issues.append(f"{r['step']}: scanned COI {r['coi_scanned']} is not the pathway's {r['coi_expected']}")
+            if r["step"] == "quarantined":
+                quarantines.append({"at": r["at"], "reason": (data or {}).get("reason"),
+                                    "datalogger_ref": (data or {}).get("datalogger_ref"), "decision": None})
+            elif r["step"] == "quarantine_decision" and quarantines:
+                quarantines[-1]["decision"] = {"at": r["at"], "usable": (data or {}).get("usable"),
+                                               "assessment_ref": (data or {}).get("assessment_ref")}
+            elif r["step"] in ("destroyed", "returned_to_manufacturer", "kept"):
+                disposition = {"disposition": r["step"], "at": r["at"], "actor": r["actor"]}
+            handoffs.append({"step": r["step"], "at": r["at"], "recorded_at": r["recorded_at"], "place": r["place"],
+                             "actor": r["actor"],
+                             "coi_check": {"result": r["coi_result"], "expected": r["coi_expected"],
+                                           "scanned": r["coi_scanned"].split(",") if r["coi_scanned"] else []},
+                             "order_check": "in_order" if in_order else "out_of_order", "data": data})
+        issues += [f"quarantined at {q['at']} without a quarantine_decision" for q in quarantines
+                   if q["decision"] is None]
         return {"pathway_id": str(pathway_id), "center": center, "coi": coi, "order_id": order_id,
-                "manufacturer": manufacturer, "handoffs": handoffs,
-                "chain_intact": all(h["coi_check"]["result"] in ("match", "not_scanned") for h in handoffs)}
+                "manufacturer": manufacturer, "handoffs": handoffs, "quarantines": quarantines,
+                "disposition": disposition, "deviations": deviations,
+                "chain_intact": not issues, "chain_issues": issues}
 
     # -- across pathways --------------------------------------------------------------------
     def worklists(self, *, now: datetime, center: str | None = None, lane: str | None = None,
@@ -145,13 +177,15 @@ class Reports:
         return {"now": now_iso, "total": len(rows), "limit": limit, "tasks": tasks,
                 "by_lane": [groups[k] for k in sorted(groups)]}
 
-    def kpis(self, *, center: str | None = None, product: str | None = None, start: str | None = None,
+    def kpis(self, *, now: datetime, center: str | None = None, product: str | None = None, start: str | None = None,
              end: str | None = None, centers: Iterable[str] | None = None) -> dict[str, Any]:
+        """``now`` (the engine's clock) ends the period when ``end`` does not: drop-out and
+        readmissions only judge pathways old enough for their answer to be known."""
         where, params = self._where({"center": center, "product": product, "started_at >=": utc(start),
                                      "started_at <": utc(end)}, centers)
         rows = self._rows(f"SELECT {', '.join(kpi_report.KPI_COLUMNS)} FROM view_pathways{where}", params,
                           kpi_report.KPI_COLUMNS)
-        return kpi_report.report(rows, {"center": center, "product": product, "from": start, "to": end})
+        return kpi_report.report(rows, {"center": center, "product": product, "from": start, "to": end}, now=now)
 
     def capacity(self, *, now: datetime, weeks: int = 8, center: str | None = None,
                  centers: Iterable[str] | None = None) -> dict[str, Any]:
@@ -196,6 +230,13 @@ class Reports:
                                 "failure_rate": "orders with at least one manufacturing_failed or refused out-of-spec "
                                                 "release / orders with a manufacturing outcome (released or failed)",
                                 "order_to_slot": "place_order completion -> slot_confirmed received (days)"}}
+
+
+def _not_before(step: dict[str, Any], latest: dict[str, Any]) -> bool:
+    """Is this hand-off's time at or after the latest one before it (by day for a date)?"""
+    if step["step"] in DATE_STEPS or latest["step"] in DATE_STEPS:
+        return step["at"][:10] >= latest["at"][:10]
+    return step["at"] >= latest["at"]
 
 
 def parse_period(value: str | None, what: str) -> str | None:

@@ -14,12 +14,27 @@ def quantile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (pos - low)
 
 
-def durations(values: Iterable[float | None]) -> dict[str, float | int | None]:
-    """count, median and p90 of durations in days (decimal, 3 places)."""
-    clean = sorted(v for v in values if v is not None)
+def durations(values: Iterable[float | None], *, reason: str = "end before start") -> dict[str, object]:
+    """count, median and p90 of durations in days (decimal, 3 places).
+
+    A negative duration means the two facts were recorded out of order (stores written
+    before the engine refused that hold some): it is never averaged in, but counted as
+    ``excluded`` with ``reason`` (which names both facts), so a KPI cannot go negative
+    and the reader sees how many pathways it left out and why."""
+    clean: list[float] = []
+    excluded = 0
+    for v in values:
+        if v is None:
+            continue
+        if v < 0:
+            excluded += 1
+        else:
+            clean.append(v)
+    clean.sort()
     med, p90 = quantile(clean, 0.5), quantile(clean, 0.9)
     return {"count": len(clean), "median": None if med is None else round(med, 3),
-            "p90": None if p90 is None else round(p90, 3), "unit": "days"}
+            "p90": None if p90 is None else round(p90, 3), "unit": "days", "excluded": excluded,
+            "excluded_reasons": {reason: excluded} if excluded else {}}
 
 
 def rate(numerator: int, denominator: int) -> dict[str, float | int | None]:

@@ -9,6 +9,14 @@ shipped back (``product_shipped``), received by pharmacy and stored
 The COI check compares what was scanned (or the message's correlation COI)
 with the pathway's COI known at that moment: ``match``, ``mismatch``,
 ``not_scanned`` (nothing to compare), or ``no_coi_yet``.
+
+Contract v2 adds: the product put in quarantine at receipt (``product_quarantined``,
+sent) and the manufacturer's ``quarantine_decision``; the product's disposition when
+it is not infused (``product_disposition``: the step is the disposition itself,
+``destroyed``, ``returned_to_manufacturer`` or ``kept``, at its ``at``); and the
+deviations recorded on the way (step ``deviation``, kept apart from the hand-offs
+by the report): an infusion outside the thaw window (``deviation_reason``), a
+tocilizumab dose over the 24-hour limit (``override_reason``).
 """
 from __future__ import annotations
 
@@ -32,7 +40,12 @@ TASK_HANDOFFS: dict[str, list[tuple[str, str | None, tuple[str, ...], str]]] = {
     "thaw_product": [("thawed", "thaw_ended_at", ("coi_scanned",), "pharmacy")],
     "infusion": [("infused", "infused_at", ("coi_wristband", "coi_bag"), "ward")],
 }
+DISPOSITIONS = frozenset({"destroyed", "returned_to_manufacturer", "kept"})
+# task name -> (deviation kind, the field that makes it one, the field giving its time)
+DEVIATIONS = {"infusion": ("thaw_to_infusion", "deviation_reason", "infused_at"),
+              "toxicity_treatment": ("tocilizumab_limit", "override_reason", "given_at")}
 MESSAGE_HANDOFFS: dict[str, tuple[str, str | None, str]] = {
+    "quarantine_decision": ("quarantine_decision", None, "manufacturer"),
     "apheresis_received": ("received_by_manufacturer", "received_at", "manufacturer"),
     "manufacturing_failed": ("manufacturing_failed", None, "manufacturer"),
     "product_released": ("released", "released_at", "manufacturer"),
@@ -57,7 +70,7 @@ class Batch:
 
 class CustodyView(View):
     name = "custody"
-    version = 1
+    version = 2
     tables = ("view_custody_pathways", "view_custody")
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_custody_pathways (pathway_id TEXT PRIMARY KEY, center TEXT, coi TEXT, "
@@ -104,7 +117,12 @@ class CustodyView(View):
         batch.touched.add(ev.pathway_id)
 
     def on_MessageSent(self, batch: Batch, ev: Event) -> None:
-        self._learn(batch, ev, ev.data.get("payload") or {})
+        payload = ev.data.get("payload") or {}
+        header = self._learn(batch, ev, payload)
+        if ev.data["name"] == "product_quarantined":
+            scanned = [str(payload["coi"])] if payload.get("coi") else []
+            self._add(batch, ev, "quarantined", None, f"{header['center']}/pharmacy", header["coi"], scanned,
+                      {**payload, "message_id": ev.data.get("message_id")})
 
     def on_TaskCompleted(self, batch: Batch, ev: Event) -> None:
         d = ev.data
@@ -120,6 +138,16 @@ class CustodyView(View):
                 place = f"{header['center']}/{where}"
             self._add(batch, ev, step, data.get(time_field) if time_field else None, place, header["coi"], scanned,
                       data)
+        if d["name"] == "product_disposition" and data.get("disposition") in DISPOSITIONS:
+            where = ((header["manufacturer"] or "manufacturer") if data["disposition"] == "returned_to_manufacturer"
+                     else f"{header['center']}/pharmacy")
+            self._add(batch, ev, data["disposition"], data.get("at"), where, header["coi"], [], data)
+        deviation = DEVIATIONS.get(d["name"])
+        if deviation is not None and data.get(deviation[1]):
+            kind, field, time_field = deviation
+            if kind != "tocilizumab_limit" or data.get("drug") == "tocilizumab":
+                self._add(batch, ev, "deviation", data.get(time_field), f"{header['center']}/ward", header["coi"], [],
+                          {"kind": kind, "task": d["name"], "reason": data[field]})
 
     def on_MessageReceived(self, batch: Batch, ev: Event) -> None:
         d = ev.data

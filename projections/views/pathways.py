@@ -8,11 +8,12 @@ the events.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from ..log import Event
 from ..store import Tx
-from ..times import utc
+from ..times import days_between, parse, utc
 from .base import Context, Table, View
 
 COLUMNS = (
@@ -24,12 +25,24 @@ COLUMNS = (
     "release_apheresis_at", "failure_count", "failed_before_release", "out_of_spec", "oos_refused", "product_shipped_at",
     "product_received_at", "temperature_ok", "lymphodepletion_at", "infused_at", "bridging", "crs_max",
     "icans_max", "icu_transfers", "discharged_at", "failed_at",
+    # contract v2
+    "first_round", "oos_releases", "oos_accepted", "quarantines", "quarantine_pending", "quarantine_unusable",
+    "failure_stopped", "deferral_stopped", "disposition", "died_at", "death_cause", "icu_admitted_at", "icu_stays",
+    "icu_days", "icu_excluded", "first_discharged_at", "readmissions", "first_readmitted_at", "thaw_deviations",
+    "tocilizumab_overrides",
 )
 _INTS = {"process_version", "apheresis_count", "adequate_apheresis_count", "release_count", "failure_count",
          "failed_before_release", "out_of_spec", "oos_refused", "temperature_ok", "bridging", "crs_max", "icans_max",
-         "icu_transfers"}
+         "icu_transfers", "oos_releases", "oos_accepted", "quarantines", "quarantine_pending", "quarantine_unusable",
+         "failure_stopped", "deferral_stopped", "icu_stays", "icu_excluded", "readmissions", "thaw_deviations",
+         "tocilizumab_overrides"}
+_REALS = {"icu_days"}
 _COUNTERS = ("apheresis_count", "adequate_apheresis_count", "release_count", "failure_count",
-             "failed_before_release", "out_of_spec", "oos_refused", "icu_transfers")
+             "failed_before_release", "out_of_spec", "oos_refused", "icu_transfers", "oos_releases", "oos_accepted",
+             "quarantines", "quarantine_pending", "quarantine_unusable", "failure_stopped", "deferral_stopped",
+             "icu_stays", "icu_excluded", "readmissions", "thaw_deviations", "tocilizumab_overrides")
+# A readmission counts for the KPI when it happens before this day after infusion (PATHWAY.md).
+READMISSION_DAYS = 28
 TABLE = Table("view_pathways", COLUMNS, ("pathway_id",))
 
 
@@ -38,12 +51,50 @@ def _flag(value: Any) -> int | None:
 
 
 MILESTONE_TASKS = frozenset({"place_order", "apheresis", "ship_apheresis", "oos_acceptance", "bridging_decision",
-                             "product_receipt", "lymphodepletion_start", "infusion", "icu_transfer", "discharge"})
+                             "product_receipt", "lymphodepletion_start", "infusion", "icu_transfer", "discharge",
+                             # contract v2
+                             "failure_decision", "deferral_decision", "product_disposition", "icu_discharge",
+                             "toxicity_treatment", "post_discharge_visit", "follow_up_visit"})
 MILESTONE_MESSAGES = frozenset({"slot_confirmed", "apheresis_received", "manufacturing_failed", "product_released",
-                                "product_shipped"})
+                                "product_shipped", "quarantine_decision"})
 # Events that may need the pathway's row (the others are filtered out before any lookup).
 _LOAD_FOR = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
                        "PathwayEnded"})
+
+
+def _sql_type(column: str) -> str:
+    return "BIGINT" if column in _INTS else "DOUBLE PRECISION" if column in _REALS else "TEXT"
+
+
+def _died(row: dict[str, Any], death_date: Any, recorded_at: str, cause: Any) -> None:
+    """A death ends whatever stay is open (ICU, inpatient): the first recorded death counts.
+
+    ``death_date`` is a day: the death counts at the end of that day, or when it was recorded
+    if that is earlier (a patient admitted to ICU at 10:00 who dies that day did not die at
+    midnight, before admission); a v1 cancel has no date and its recording time is the death's."""
+    day = parse(death_date)
+    when = recorded_at
+    if day is not None:
+        end_of_day = utc(day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1, microseconds=-1))
+        when = min(end_of_day, recorded_at)
+    if row["died_at"] is None:
+        row["died_at"] = when
+        row["death_cause"] = cause
+        _close_icu_stay(row, when)
+
+
+def _close_icu_stay(row: dict[str, Any], until: str) -> None:
+    admitted = row["icu_admitted_at"]
+    if admitted is None:
+        return
+    stay = days_between(admitted, until)
+    row["icu_admitted_at"] = None
+    row["icu_stays"] += 1
+    if stay is None or stay < 0:
+        # Facts out of order (old stores): kept out of the ICU length of stay, and counted.
+        row["icu_excluded"] += 1
+    else:
+        row["icu_days"] = (row["icu_days"] or 0.0) + stay
 
 
 class Facts:
@@ -54,11 +105,11 @@ class Facts:
 
 class PathwaysView(View):
     name = "pathways"
-    version = 3
+    version = 4
     tables = ("view_pathways",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_pathways (pathway_id TEXT PRIMARY KEY, "
-        + ", ".join(f"{c} {'BIGINT' if c in _INTS else 'TEXT'}" for c in COLUMNS[1:]) + ")",
+        + ", ".join(f"{c} {_sql_type(c)}" for c in COLUMNS[1:]) + ")",
         "CREATE INDEX IF NOT EXISTS view_pathways_center ON view_pathways (center, product)",
         "CREATE INDEX IF NOT EXISTS view_pathways_status ON view_pathways (status, center)",
     )
@@ -120,6 +171,14 @@ class PathwaysView(View):
             row["oos_refused"] += 1
             if row["release_count"] == 1:
                 row["failed_before_release"] = 1
+        elif name == "oos_acceptance" and data.get("accept"):
+            row["oos_accepted"] += 1
+        elif name == "failure_decision" and data.get("option") == "stop":
+            row["failure_stopped"] = 1
+        elif name == "deferral_decision" and data.get("option") == "stop":
+            row["deferral_stopped"] = 1
+        elif name == "product_disposition":
+            row["disposition"] = data.get("disposition")
         elif name == "bridging_decision":
             row["bridging"] = _flag(data.get("bridging"))
         elif name == "product_receipt":
@@ -132,11 +191,32 @@ class PathwaysView(View):
         elif name == "infusion":
             row["infused_at"] = utc(data.get("infused_at")) or at
             row["stage"] = "infused"
+            if data.get("deviation_reason"):
+                row["thaw_deviations"] += 1
         elif name == "icu_transfer":
             row["icu_transfers"] += 1
+            row["icu_admitted_at"] = utc(data.get("admitted_at")) or at
+        elif name == "icu_discharge":
+            _close_icu_stay(row, utc(data.get("discharged_at")) or at)
+        elif name == "toxicity_treatment":
+            if data.get("override_reason") and data.get("drug") == "tocilizumab":
+                row["tocilizumab_overrides"] += 1
         elif name == "discharge":
+            # ``discharged_at`` is the current discharge (a readmission clears it: capacity counts
+            # the patient in again); the index stay of the length-of-stay KPI ends at the first one.
             row["discharged_at"] = utc(data.get("discharged_at")) or at
+            row["first_discharged_at"] = row["first_discharged_at"] or row["discharged_at"]
             row["stage"] = "discharged"
+        elif name == "post_discharge_visit" and data.get("readmit"):
+            when = utc(data.get("visit_date")) or at
+            since = days_between(row["infused_at"], when)
+            if since is not None and 0 <= since < READMISSION_DAYS:
+                row["readmissions"] += 1
+                row["first_readmitted_at"] = row["first_readmitted_at"] or when
+            row["discharged_at"] = None
+            row["stage"] = "readmitted"
+        elif name == "follow_up_visit" and data.get("alive") is False:
+            _died(row, data.get("death_date"), at, data.get("death_cause"))
 
     def on_MessageReceived(self, facts, ev: Event) -> None:
         d = ev.data
@@ -156,10 +236,15 @@ class PathwaysView(View):
         elif name == "manufacturing_failed":
             row["failure_count"] += 1
             row["failed_at"] = at
+            row["first_round"] = row["first_round"] or "failed"
             if row["release_count"] == 0:
                 row["failed_before_release"] = 1
             row["stage"] = "manufacturing_failed"
         elif name == "product_released":
+            if row["first_round"] is None:
+                row["first_round"] = "out_of_spec" if payload.get("out_of_spec") else "in_spec"
+            if payload.get("out_of_spec"):
+                row["oos_releases"] += 1
             row["release_count"] += 1
             if row["first_released_at"] is None:
                 row["first_released_at"] = utc(payload.get("released_at")) or at
@@ -170,10 +255,20 @@ class PathwaysView(View):
         elif name == "product_shipped":
             row["product_shipped_at"] = utc(payload.get("shipped_at")) or at
             row["stage"] = "shipped"
+        elif name == "quarantine_decision":
+            row["quarantine_pending"] = 0
+            if payload.get("usable") is False:
+                row["quarantine_unusable"] += 1
+            row["stage"] = "quarantine_decided"
 
     def on_MessageSent(self, facts, ev: Event) -> None:
         payload = ev.data.get("payload") or {}
         row = facts.rows[ev.pathway_id]
+        if ev.data["name"] == "product_quarantined":
+            row = self._row(facts, ev)
+            row["quarantines"] += 1
+            row["quarantine_pending"] = 1
+            row["stage"] = "quarantined"
         if ev.data["name"] != "order_placed" and (row["coi"] or not payload.get("coi")):
             return
         row = self._row(facts, ev)
@@ -197,7 +292,12 @@ class PathwaysView(View):
                     self._row(facts, ev)[column] = int(grade)
 
     def on_Cancelled(self, facts, ev: Event) -> None:
-        self._row(facts, ev)["cancel_reason"] = ev.data.get("reason")
+        d = ev.data
+        row = self._row(facts, ev)
+        row["cancel_reason"] = d.get("reason")
+        if d.get("reason") == "death":
+            # v2 cancels carry death_date (a date: the day counts from its midnight UTC); v1 only the time.
+            _died(row, d.get("death_date"), ev.at, d.get("death_cause"))
 
     def on_PathwayEnded(self, facts, ev: Event) -> None:
         row = self._row(facts, ev)

@@ -26,6 +26,7 @@ INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled"})
 END_SQL = "UPDATE view_timeline SET done_at = ?, how = 'ended' WHERE pathway_id = ? AND done_at IS NULL"
 
 
+_NOT_CANCEL_DATA = frozenset({"at", "actor", "timestamp", "originator_id", "originator_version", "class_version"})
 # Positions in a row (rows are lists in TABLE's column order until written).
 ACTOR, DONE_AT, HOW, DATA = 6, 8, 9, 11
 
@@ -45,7 +46,7 @@ class Steps:
 
 class TimelineView(View):
     name = "timeline"
-    version = 2
+    version = 3
     tables = ("view_timeline",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_timeline (pathway_id TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
@@ -151,8 +152,9 @@ class TimelineView(View):
             self._step(steps, ev, "decision", name=ev.data.get("node_id"), data=result)
 
     def on_Cancelled(self, steps: Steps, ev: Event) -> None:
+        # Every field the cancel recorded (v2: death_date, death_cause), whatever its version.
         self._step(steps, ev, "cancelled", name=ev.data.get("reason"),
-                   data={"reason": ev.data.get("reason"), "comment": ev.data.get("comment")})
+                   data={k: v for k, v in ev.data.items() if k not in _NOT_CANCEL_DATA})
 
     def on_TimersFired(self, steps: Steps, ev: Event) -> None:
         steps.commands.add(ev.pathway_id)  # an input: the timer's own step closes on WaitEnded

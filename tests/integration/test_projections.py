@@ -250,7 +250,7 @@ def test_views_of_the_bundled_cart_pathway_driven_by_the_demo(env):
     runner.prepare()
     runner.catch_up()
     reports = Reports(runner.store)
-    kpis = reports.kpis()
+    kpis = reports.kpis(now=app.clock.now())
     assert kpis["pathways"] == 4
     assert kpis["kpis"]["vein_to_vein"]["count"] == summary["infused"]
     if summary["vein_to_vein_median_days"] is not None:

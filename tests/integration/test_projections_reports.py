@@ -14,6 +14,7 @@ from cartpath.projections.runner import Runner
 from tests.support.sample import Story
 
 D0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+NOW = D0 + timedelta(days=200)  # when the KPI reports are made: every pathway ordered 90+ days before
 
 
 def day(n: float) -> datetime:
@@ -101,37 +102,51 @@ def cohort(app):
 
 
 def test_every_kpi_of_pathway_md_by_hand(cohort):
-    report = cohort["reports"].kpis()
+    report = cohort["reports"].kpis(now=NOW)
     k = report["kpis"]
     assert report["pathways"] == 5
-    assert k["vein_to_vein"] == {"count": 2, "median": 35.75, "p90": 39.95, "unit": "days"}
-    assert k["order_to_infusion"] == {"count": 2, "median": 44.25, "p90": 48.85, "unit": "days"}
-    assert k["manufacturing_turnaround"] == {"count": 2, "median": 26.5, "p90": 31.7, "unit": "days"}
+    assert k["vein_to_vein"] == {"count": 2, "median": 35.75, "p90": 39.95, "unit": "days",
+                                 "excluded": 0, "excluded_reasons": {}}
+    assert k["order_to_infusion"] == {"count": 2, "median": 44.25, "p90": 48.85, "unit": "days",
+                                      "excluded": 0, "excluded_reasons": {}}
+    assert k["manufacturing_turnaround"] == {"count": 2, "median": 26.5, "p90": 31.7, "unit": "days",
+                                             "excluded": 0, "excluded_reasons": {}}
     assert k["first_pass_success"] == {"rate": 0.5, "numerator": 1, "denominator": 2}
-    assert k["delivery_success"] == {"rate": 0.6667, "numerator": 2, "denominator": 3}
-    assert k["drop_out"] == {"rate": 0.3333, "numerator": 1, "denominator": 3,
-                             "by_reason": {"death": {"count": 1, "rate": 0.3333}}}
+    assert k["oos_rate"] == {"rate": 0.0, "numerator": 0, "denominator": 2}
+    # c died before any release: not a delivery failure
+    assert k["delivery_success"] == {"rate": 1.0, "numerator": 2, "denominator": 2, "excluded": 0}
+    # a, b, e ordered 90+ days before NOW, c ended: 4 judged, c dropped out (death)
+    assert k["drop_out"]["rate"] == 0.25 and (k["drop_out"]["numerator"], k["drop_out"]["denominator"]) == (1, 4)
+    assert k["drop_out"]["by_category"]["death"] == {"rate": 0.25, "numerator": 1, "denominator": 4}
+    assert sum(c["numerator"] for c in k["drop_out"]["by_category"].values()) == 1
     assert k["bridging_rate"] == {"rate": 0.5, "numerator": 1, "denominator": 2}
     assert k["crs_max_grade"]["distribution"] == {"2": 1, "3": 1}
     assert k["icans_max_grade"] == {"count": 2, "distribution": {"0": 1, "2": 1}, "share": {"0": 0.5, "2": 0.5}}
     assert k["icu_transfer_rate"] == {"rate": 0.5, "numerator": 1, "denominator": 2}
-    assert k["length_of_stay"] == {"count": 2, "median": 17.5, "p90": 19.5, "unit": "days"}
+    assert k["length_of_stay"] == {"count": 2, "median": 17.5, "p90": 19.5, "unit": "days", "excluded": 0,
+                                   "excluded_reasons": {}}
+    assert k["icu_length_of_stay"]["count"] == 0  # b is still in ICU (no icu_discharge)
+    assert k["readmission_rate"] == {"rate": 0.0, "numerator": 0, "denominator": 2}
+    assert k["deviations"] == {"rate": 0.0, "numerator": 0, "denominator": 2,
+                               "by_kind": {"thaw_to_infusion": 0, "tocilizumab_limit": 0}}
     assert set(report["definitions"]) == set(k)
 
 
 def test_kpis_per_centre_product_and_period(cohort):
     reports = cohort["reports"]
-    groups = {(g["center"], g["product"]): g for g in reports.kpis()["by_center_product"]}
+    groups = {(g["center"], g["product"]): g for g in reports.kpis(now=NOW)["by_center_product"]}
     assert set(groups) == {("FR-01", "axi-cel"), ("FR-02", "tisa-cel")}
-    assert groups[("FR-02", "tisa-cel")]["kpis"]["drop_out"]["by_reason"] == {"death": {"count": 1, "rate": 1.0}}
-    fr2 = reports.kpis(center="FR-02")
+    assert groups[("FR-02", "tisa-cel")]["kpis"]["drop_out"]["by_category"]["death"] == \
+        {"rate": 1.0, "numerator": 1, "denominator": 1}
+    fr2 = reports.kpis(now=NOW, center="FR-02")
     assert fr2["pathways"] == 2 and fr2["kpis"]["vein_to_vein"]["count"] == 0
-    assert reports.kpis(product="axi-cel")["kpis"]["vein_to_vein"]["count"] == 2
-    period = reports.kpis(start=iso(1), end=iso(3))  # started on day 1 (b) and day 2 (c)
+    assert reports.kpis(now=NOW, product="axi-cel")["kpis"]["vein_to_vein"]["count"] == 2
+    period = reports.kpis(now=NOW, start=iso(1), end=iso(3))  # started on day 1 (b) and day 2 (c)
     assert period["pathways"] == 2 and period["cohort"] == "pathways started in [from, to)"
-    assert period["kpis"]["vein_to_vein"] == {"count": 1, "median": 41.0, "p90": 41.0, "unit": "days"}
-    assert reports.kpis(centers={"FR-02"})["pathways"] == 2  # a user's centres restrict like a filter
-    assert reports.kpis(centers=set())["pathways"] == 0
+    assert period["kpis"]["vein_to_vein"] == {"count": 1, "median": 41.0, "p90": 41.0, "unit": "days",
+                                              "excluded": 0, "excluded_reasons": {}}
+    assert reports.kpis(now=NOW, centers={"FR-02"})["pathways"] == 2  # a user's centres restrict like a filter
+    assert reports.kpis(now=NOW, centers=set())["pathways"] == 0
 
 
 def test_custody_lists_every_hand_off_with_its_coi_check(cohort):
@@ -241,8 +256,8 @@ def test_a_refused_out_of_spec_release_is_not_a_first_pass_success(app):
     runner.prepare()
     runner.catch_up()
     reports = Reports(runner.store)
-    assert reports.kpis()["kpis"]["first_pass_success"] == {"rate": 0.5, "numerator": 1, "denominator": 2}
-    assert reports.kpis()["kpis"]["manufacturing_turnaround"]["median"] == 21.0  # first releases: 20 and 22 days
+    assert reports.kpis(now=NOW)["kpis"]["first_pass_success"] == {"rate": 0.5, "numerator": 1, "denominator": 2}
+    assert reports.kpis(now=NOW)["kpis"]["manufacturing_turnaround"]["median"] == 21.0  # first releases: 20 and 22 days
     [kite] = reports.manufacturers()["manufacturers"]
     assert (kite["out_of_spec"], kite["out_of_spec_refused"], kite["failures"]) == (1, 1, 0)
     assert kite["failure_rate"] == {"rate": 0.5, "numerator": 1, "denominator": 2}
