@@ -100,14 +100,41 @@ class CoiCheckSchema(Schema):
 class HandoffSchema(Schema):
     step, at, recorded_at, place, actor = _S(), _T(allow_none=True), _T(), _S(allow_none=True), _S(allow_none=True)
     coi_check = fields.Nested(CoiCheckSchema)
+    order_check = _S(validate=validate.OneOf(["in_order", "out_of_order"]), metadata={
+        "description": "out_of_order: this hand-off's time is before an earlier hand-off's"})
     data = fields.Raw(allow_none=True)
+
+
+class QuarantineDecisionSchema(Schema):
+    at, usable, assessment_ref = _S(), _B(allow_none=True), _S(allow_none=True)
+
+
+class QuarantineSchema(Schema):
+    at, reason, datalogger_ref = _S(), _S(allow_none=True), _S(allow_none=True)
+    decision = fields.Nested(QuarantineDecisionSchema, allow_none=True, metadata={
+        "description": "the manufacturer's quarantine_decision; null while awaited"})
+
+
+class DispositionSchema(Schema):
+    disposition = _S(validate=validate.OneOf(["destroyed", "returned_to_manufacturer", "kept"]))
+    at, actor = _S(allow_none=True), _S(allow_none=True)
+
+
+class DeviationSchema(Schema):
+    kind, task, reason, at, recorded_at, actor = _S(), _S(), _S(), _S(allow_none=True), _S(), _S(allow_none=True)
 
 
 class CustodySchema(Schema):
     pathway_id, center = _S(), _S()
     coi, order_id, manufacturer = _S(allow_none=True), _S(allow_none=True), _S(allow_none=True)
     handoffs = fields.List(fields.Nested(HandoffSchema))
-    chain_intact, position = _B(), _I()
+    quarantines = fields.List(fields.Nested(QuarantineSchema))
+    disposition = fields.Nested(DispositionSchema, allow_none=True)
+    deviations = fields.List(fields.Nested(DeviationSchema))
+    chain_intact = _B(metadata={"description": "false when a COI scan mismatches, a hand-off is out of order, or a "
+                                               "quarantine awaits its decision (chain_issues says which)"})
+    chain_issues = fields.List(_S())
+    position = _I()
 
 
 class WorkTaskSchema(Schema):
@@ -127,12 +154,71 @@ class WorklistSchema(Schema):
     by_lane = fields.List(fields.Nested(LaneLoadSchema))
 
 
+class DurationSchema(Schema):
+    count, median, p90, unit = _I(), _F(allow_none=True), _F(allow_none=True), _S()
+    excluded = _I(metadata={"description": "durations left out because their two facts are out of order"})
+    excluded_reasons = fields.Dict(keys=_S(), values=_I())
+
+
+class RateSchema(Schema):
+    rate, numerator, denominator = _F(allow_none=True), _I(), _I()
+
+
+class DeliverySchema(RateSchema):
+    excluded = _I(metadata={"description": "released products not received because the patient died or progressed, "
+                                           "or the out-of-spec product was refused"})
+
+
+class DropOutCategoriesSchema(Schema):
+    death, progression, manufacturing_failure = (fields.Nested(RateSchema), fields.Nested(RateSchema),
+                                                 fields.Nested(RateSchema))
+    no_apheresis, patient_decision = fields.Nested(RateSchema), fields.Nested(RateSchema)
+    physician_decision, other = fields.Nested(RateSchema), fields.Nested(RateSchema)
+
+
+class DropOutSchema(RateSchema):
+    by_category = fields.Nested(DropOutCategoriesSchema)
+
+
+class DeviationCountsSchema(Schema):
+    thaw_to_infusion, tocilizumab_24h_limit = _I(), _I()
+
+
+class DeviationsSchema(RateSchema):
+    by_kind = fields.Nested(DeviationCountsSchema)
+
+
+class DistributionSchema(Schema):
+    count = _I()
+    distribution = fields.Dict(keys=_S(), values=_I(), metadata={"description": "grade -> pathways"})
+    share = fields.Dict(keys=_S(), values=_F())
+
+
+class KpiSetSchema(Schema):
+    """The KPIs of PATHWAY.md v2; ``definitions`` in the answer says how each is computed."""
+    vein_to_vein, order_to_infusion = fields.Nested(DurationSchema), fields.Nested(DurationSchema)
+    manufacturing_turnaround = fields.Nested(DurationSchema)
+    first_pass_success, oos_rate = fields.Nested(RateSchema), fields.Nested(RateSchema)
+    delivery_success = fields.Nested(DeliverySchema)
+    drop_out = fields.Nested(DropOutSchema)
+    bridging_rate = fields.Nested(RateSchema)
+    crs_max_grade, icans_max_grade = fields.Nested(DistributionSchema), fields.Nested(DistributionSchema)
+    icu_transfer_rate = fields.Nested(RateSchema)
+    icu_length_of_stay, length_of_stay = fields.Nested(DurationSchema), fields.Nested(DurationSchema)
+    readmission_rate = fields.Nested(RateSchema)
+    deviations = fields.Nested(DeviationsSchema)
+
+
 class KpiGroupSchema(Schema):
-    center, product, pathways, kpis = _S(), _S(), _I(), _Obj()
+    center, product, pathways = _S(), _S(), _I()
+    kpis = fields.Nested(KpiSetSchema)
 
 
 class KpiSchema(Schema):
-    filters, cohort, pathways, kpis, definitions = _Obj(), _S(), _I(), _Obj(), _Obj()
+    filters, cohort, pathways = _Obj(), _S(), _I()
+    period_end = _S(metadata={"description": "the period's end: 'to' if given and earlier than now, else now"})
+    kpis = fields.Nested(KpiSetSchema)
+    definitions = fields.Dict(keys=_S(), values=_S())
     by_center_product = fields.List(fields.Nested(KpiGroupSchema))
     position = _I()
 

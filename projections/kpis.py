@@ -23,7 +23,7 @@ DROP_OUT_MATURITY_DAYS = 90
 READMISSION_DAYS = 28
 DROP_OUT_CATEGORIES = ("death", "progression", "manufacturing_failure", "no_apheresis", "patient_decision",
                        "physician_decision", "other")
-DEVIATION_KINDS = {"thaw_to_infusion": "thaw_deviations", "tocilizumab_limit": "tocilizumab_overrides"}
+DEVIATION_KINDS = {"thaw_to_infusion": "thaw_deviations", "tocilizumab_24h_limit": "tocilizumab_overrides"}
 
 DEFINITIONS = {
     "vein_to_vein": "first adequate apheresis.collection_date -> infusion.infused_at (days), infused pathways",
@@ -54,7 +54,7 @@ DEFINITIONS = {
                         f"{READMISSION_DAYS} lies before the end of the period",
     "deviations": "infused pathways with at least one recorded deviation / infused pathways; by kind: "
                   "thaw_to_infusion (infusion outside the product's thaw window, with deviation_reason), "
-                  "tocilizumab_limit (a tocilizumab dose over the 24-hour limit, with override_reason)",
+                  "tocilizumab_24h_limit (a tocilizumab dose over the 24-hour limit, with override_reason)",
 }
 KPI_COLUMNS = ("pathway_id", "center", "product", "started_at", "status", "outcome", "cancel_reason",
                "ordered_at", "first_apheresis_at", "adequate_apheresis_count", "release_apheresis_at",

@@ -43,7 +43,7 @@ TASK_HANDOFFS: dict[str, list[tuple[str, str | None, tuple[str, ...], str]]] = {
 DISPOSITIONS = frozenset({"destroyed", "returned_to_manufacturer", "kept"})
 # task name -> (deviation kind, the field that makes it one, the field giving its time)
 DEVIATIONS = {"infusion": ("thaw_to_infusion", "deviation_reason", "infused_at"),
-              "toxicity_treatment": ("tocilizumab_limit", "override_reason", "given_at")}
+              "toxicity_treatment": ("tocilizumab_24h_limit", "override_reason", "given_at")}
 MESSAGE_HANDOFFS: dict[str, tuple[str, str | None, str]] = {
     "quarantine_decision": ("quarantine_decision", None, "manufacturer"),
     "apheresis_received": ("received_by_manufacturer", "received_at", "manufacturer"),
@@ -145,7 +145,7 @@ class CustodyView(View):
         deviation = DEVIATIONS.get(d["name"])
         if deviation is not None and data.get(deviation[1]):
             kind, field, time_field = deviation
-            if kind != "tocilizumab_limit" or data.get("drug") == "tocilizumab":
+            if kind != "tocilizumab_24h_limit" or data.get("drug") == "tocilizumab":
                 self._add(batch, ev, "deviation", data.get(time_field), f"{header['center']}/ward", header["coi"], [],
                           {"kind": kind, "task": d["name"], "reason": data[field]})
 

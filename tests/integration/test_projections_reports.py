@@ -128,7 +128,7 @@ def test_every_kpi_of_pathway_md_by_hand(cohort):
     assert k["icu_length_of_stay"]["count"] == 0  # b is still in ICU (no icu_discharge)
     assert k["readmission_rate"] == {"rate": 0.0, "numerator": 0, "denominator": 2}
     assert k["deviations"] == {"rate": 0.0, "numerator": 0, "denominator": 2,
-                               "by_kind": {"thaw_to_infusion": 0, "tocilizumab_limit": 0}}
+                               "by_kind": {"thaw_to_infusion": 0, "tocilizumab_24h_limit": 0}}
     assert set(report["definitions"]) == set(k)
 
 

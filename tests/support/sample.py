@@ -9,6 +9,7 @@ as a real store would hold them.
 from __future__ import annotations
 
 import heapq
+import inspect
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,13 @@ LANES = {"rcp_eligibility": "hematology", "patient_consent": "coordination", "pl
          "lymphodepletion_start": "ward", "pre_infusion_check": "ward", "thaw_product": "pharmacy",
          "infusion": "ward", "daily_assessment": "ward", "icu_transfer": "icu", "icu_discharge": "icu",
          "discharge": "ward", "follow_up_visit": "hematology", "registry_report": "coordination",
-         "chase_slot": "coordination", "chase_manufacturer": "coordination"}
+         "chase_slot": "coordination", "chase_manufacturer": "coordination",
+         # contract v2
+         "lymphodepletion_end": "ward", "tocilizumab_reservation": "pharmacy", "deferral_decision": "hematology",
+         "product_disposition": "pharmacy", "toxicity_treatment": "ward", "icu_review": "icu",
+         "icu_assessment": "icu", "post_discharge_visit": "hematology"}
+# Cancelled gained death_date and death_cause in contract v2; a store written before has neither.
+_CANCEL_V2 = "death_date" in inspect.signature(Pathway._cancelled).parameters
 
 
 def staff(lane: str, center: str) -> dict[str, Any]:
@@ -104,17 +111,44 @@ class Story:
     def decide(self, node_id: str, result: dict[str, Any], at: datetime) -> None:
         self.pathway._node_completed(node_id=node_id, kind="businessRuleTask", flows=[], at=at, result=result)
 
-    def cancel(self, reason: str, at: datetime) -> None:
-        self.pathway._cancelled(reason=reason, comment=None, actor=staff("hematology", self.center), at=at)
+    def cancel(self, reason: str, at: datetime, *, death_date: str | None = None, death_cause: str | None = None) -> None:
+        """A cancel; for a death, ``death_date`` and ``death_cause`` (v2) when the engine's event has them."""
+        extra = {}
+        if reason == "death" and _CANCEL_V2:
+            extra = {"death_date": death_date or at.date().isoformat(), "death_cause": death_cause or "other"}
+        self.pathway._cancelled(reason=reason, comment=None, actor=staff("hematology", self.center), at=at, **extra)
         for task_id, ready in list(self.pathway.ready.items()):
             self.pathway._task_withdrawn(task_id=task_id, name=ready["name"], at=at)
         for task_id, wait in list(self.pathway.waiting.items()):
             self.end_wait(task_id, "cancelled", at)
-        self.end("deceased" if self.pathway.infused else "cancelled", at)
+        handover = reason in ("lost_to_follow_up", "transferred")
+        self.end(("follow_up_handover" if handover else "deceased") if self.pathway.infused else "cancelled", at)
 
     def end(self, outcome: str, at: datetime) -> None:
         self.pathway._ended(outcome=outcome, end_node=None if outcome in ("cancelled", "deceased") else f"end_{outcome}",
                             at=at)
+
+    # -- contract v2 facts ----------------------------------------------------------------------
+    def assess(self, crs: int, icans: int, at: datetime, *, task: str = "daily_assessment") -> None:
+        """A daily (ward) or ICU assessment and its two grades (``task``: ``icu_assessment`` in ICU)."""
+        self.task(task, {"temperature_c": 38.5 if crs else 37.0, "hypotension": "none" if crs < 2 else
+                         "fluids" if crs == 2 else "one_vasopressor" if crs == 3 else "multiple_vasopressors",
+                         "oxygen": "none", "ice_score": max(0, 10 - 3 * icans), "seizure": False,
+                         "cerebral_edema": "none", "assessed_at": at.isoformat()}, at, at)
+        self.decide("crs_grade", {"crs_grade": crs}, at)
+        self.decide("icans_grade", {"icans_grade": icans}, at)
+
+    def quarantine(self, reason: str, at: datetime) -> str:
+        """The product put in quarantine at receipt; returns the wait for the manufacturer's decision."""
+        self.send("product_quarantined", {"coi": self.coi, "order_id": self.order_id, "reason": reason,
+                                          "datalogger_ref": f"DL-{self.order_id}"}, at)
+        return self.wait_message("quarantine_decision", at)
+
+    def treat(self, drug: str, at: datetime, *, override_reason: str | None = None) -> None:
+        data = {"drug": drug, "dose": "8 mg/kg" if drug == "tocilizumab" else "10 mg", "given_at": at.isoformat()}
+        if override_reason:
+            data["override_reason"] = override_reason
+        self.task("toxicity_treatment", data, at, at)
 
     # -- the manufacturer handshake -----------------------------------------------------------------
     def order(self, order_id: str, manufacturer: str, at: datetime) -> None:
@@ -214,7 +248,8 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
             at += _days(rng, 1, 4)
             yield at
             option = rng.choice(["remanufacture", "stop"])
-            s.complete("failure_decision", {"option": option}, at)
+            s.complete("failure_decision", {"option": option, **({"reason": "no product" } if option == "stop" else {})},
+                       at)
             if option == "stop":
                 s.end("not_infused", at)
                 return
@@ -228,7 +263,8 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
             s.ready("oos_acceptance", at)
             at += _days(rng, 0.5, 2)
             yield at
-            s.complete("oos_acceptance", {"accept": True, "reason": "within clinical tolerance"}, at)
+            s.complete("oos_acceptance", {"accept": True, "reason": "within clinical tolerance",
+                                          "failed_specification": "viability", "patient_informed": True}, at)
         break
     wait = s.wait_message("product_shipped", at)
     at += _days(rng, 1, 3)
@@ -242,20 +278,47 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
                                    "received_at": at.isoformat()}, at)
     s.send("product_received", {"coi": s.coi, "order_id": s.order_id, "received_at": at.isoformat(),
                                 "temperature_ok": True}, at)
+    if rng.random() < 0.04:  # (v2) a datalogger excursion: quarantine until the manufacturer decides
+        wait = s.quarantine("datalogger excursion", at)
+        at += _days(rng, 1, 4)
+        yield at
+        usable = rng.random() < 0.8
+        s.receive("quarantine_decision", {"usable": usable, "assessment_ref": f"QA-{n}"}, at)
+        s.end_wait(wait, "done", at)
+        if not usable:
+            s.task("failure_decision", {"option": "stop", "reason": "product unusable after quarantine"}, at, at)
+            s.task("product_disposition", {"disposition": "returned_to_manufacturer", "at": at.isoformat()}, at, at)
+            s.end("not_infused", at)
+            return
     if rng.random() < 0.04:
         at += _days(rng, 1, 6)
         yield at
-        s.cancel(rng.choice(["death", "progression", "physician_decision", "patient_decision"]), at)
+        s.cancel(rng.choice(["death", "progression", "physician_decision", "patient_decision"]), at,
+                 death_cause="progression")
         return
     s.ready("lymphodepletion_start", at)
     at += _days(rng, 1, 7)
     yield at
     s.complete("lymphodepletion_start", {"start_date": at.date().isoformat(), "regimen": "flu/cy"}, at)
     timer = s.arm_timer("infusion_day", at + timedelta(days=5), at)
+    s.task("lymphodepletion_end", {"end_date": (at + timedelta(days=3)).date().isoformat(), "completed": True},
+           at, at + timedelta(days=3))
+    s.task("tocilizumab_reservation", {"doses": 2}, at, at + timedelta(days=3))
     at += timedelta(days=5, seconds=1)
     yield at
     s.fire_timers(at)
     s.end_wait(timer, "done", at)
+    if rng.random() < 0.03:  # (v2) deferred, then not infused: the released product is destroyed
+        s.task("pre_infusion_check", {"active_infection": True, "uncontrolled_arrhythmia": False,
+                                      "vasopressor_hypotension": False, "organ_dysfunction_g3": False,
+                                      "clinical_worsening": False}, at, at)
+        s.decide("infusion_deferral", {"defer": True}, at)
+        at += _days(rng, 1, 3)
+        yield at
+        s.task("deferral_decision", {"option": "stop", "reason": "persistent infection"}, at, at)
+        s.task("product_disposition", {"disposition": "destroyed", "at": at.isoformat()}, at, at)
+        s.end("not_infused", at)
+        return
     s.task("pre_infusion_check", {"active_infection": False, "uncontrolled_arrhythmia": False,
                                   "vasopressor_hypotension": False, "organ_dysfunction_g3": False,
                                   "clinical_worsening": False, "tocilizumab_doses_on_site": 2}, at, at)
@@ -263,29 +326,56 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
     s.task("thaw_product", {"coi_scanned": s.coi, "thaw_started_at": at.isoformat(),
                             "thaw_ended_at": (at + timedelta(minutes=20)).isoformat()}, at, at + timedelta(minutes=20))
     at += timedelta(minutes=40)
-    s.task("infusion", {"coi_wristband": s.coi, "coi_bag": s.coi, "infused_at": at.isoformat()}, at, at)
+    infusion = {"coi_wristband": s.coi, "coi_bag": s.coi, "infused_at": at.isoformat()}
+    if rng.random() < 0.02:  # (v2) infused past the thaw window, with the reason recorded
+        infusion["deviation_reason"] = "patient transferred from radiology"
+    s.task("infusion", infusion, at, at)
     s.send("infusion_done", {"coi": s.coi, "order_id": s.order_id, "infused_at": at.isoformat()}, at)
+    infused = at
+    s.task("registry_report", {"registry": "DESCAR-T", "submitted_at": at.isoformat(), "timepoint": "day0"}, at, at)
     stay = rng.randint(12, 24)
     severe_day = rng.randint(2, 6) if rng.random() < 0.1 else None
-    for day in range(1, stay + 1):
+    day = 0
+    while day < stay:
+        day += 1
         at += timedelta(days=1)
         yield at
-        crs = 3 if day == severe_day else rng.choice([0, 0, 0, 1, 1, 2]) if day < 8 else 0
+        crs = 2 if day == severe_day else rng.choice([0, 0, 0, 1, 1, 2]) if day < 8 else 0
         icans = rng.choice([0, 0, 0, 0, 1, 2]) if day < 8 else 0
-        s.task("daily_assessment", {"temperature_c": 38.5 if crs else 37.0, "hypotension": "none", "oxygen": "none",
-                                    "ice_score": 10 - icans, "seizure": False, "cerebral_edema": "none"}, at, at)
-        s.decide("crs_grade", {"crs_grade": crs}, at)
-        s.decide("icans_grade", {"icans_grade": icans}, at)
+        s.assess(crs, icans, at)
+        if crs >= 2:
+            s.treat("tocilizumab", at, override_reason="refractory CRS" if rng.random() < 0.02 else None)
         if day == severe_day:
+            # (v2) an ICU review, a transfer, and the worst grades seen in ICU (icu_assessment)
+            s.task("icu_review", {"reviewed_at": at.isoformat(), "transfer_now": True}, at, at)
             s.task("icu_transfer", {"admitted_at": at.isoformat(), "tocilizumab_given": True, "steroids_given": False},
                    at, at)
-            if rng.random() < 0.15:
-                at += _days(rng, 1, 4)
+            icu_days = rng.randint(1, 4)
+            for _ in range(icu_days):
+                at += timedelta(days=1)
                 yield at
-                s.cancel("death", at)
+                s.assess(rng.choice([3, 3, 4]), rng.choice([0, 2, 3, 4]), at, task="icu_assessment")
+                s.treat("dexamethasone", at)
+            if rng.random() < 0.15:  # (v2) death in ICU: ends the stay
+                at += _days(rng, 0, 1)
+                yield at
+                s.cancel("death", at, death_date=at.date().isoformat(), death_cause="crs")
                 return
-            s.task("icu_discharge", {"discharged_at": (at + timedelta(days=2)).isoformat()}, at, at + timedelta(days=2))
-    s.task("discharge", {"discharged_at": at.isoformat()}, at, at)
+            s.task("icu_discharge", {"discharged_at": at.isoformat()}, at, at)
+            day += icu_days
+    s.task("discharge", {"discharged_at": at.isoformat(), "caregiver_24h": True, "lodging_within_2h": True,
+                         "driving_advice_given": True, "alert_card_given": True}, at, at)
+    if rng.random() < 0.1:  # (v2) readmitted at a weekly visit before day 28, then home again
+        at = max(at + timedelta(days=2), infused + timedelta(days=day + 3))
+        yield at
+        s.task("post_discharge_visit", {"visit_date": at.date().isoformat(), "readmit": True, "reason": "fever"},
+               at, at)
+        for _ in range(rng.randint(2, 5)):
+            at += timedelta(days=1)
+            yield at
+            s.assess(rng.choice([0, 1]), 0, at)
+        s.task("discharge", {"discharged_at": at.isoformat(), "caregiver_24h": True, "lodging_within_2h": True,
+                             "driving_advice_given": True, "alert_card_given": True}, at, at)
     timer = s.arm_timer("follow_up_m1", at + timedelta(days=30), at)
     at += timedelta(days=30)
     yield at
@@ -294,8 +384,16 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
     s.ready("follow_up_visit", at)
     at += _days(rng, 0, 3)
     yield at
+    if rng.random() < 0.04:  # (v2) died before the month-1 visit: end deceased after the registry report
+        s.complete("follow_up_visit", {"alive": False, "death_date": (at - timedelta(days=2)).date().isoformat(),
+                                       "death_cause": "progression"}, at)
+        s.task("registry_report", {"registry": "DESCAR-T", "submitted_at": at.isoformat(), "timepoint": "end"},
+               at, at + timedelta(days=1))
+        s.end("deceased", at + timedelta(days=1))
+        return
     s.complete("follow_up_visit", {"response": rng.choice(["CR", "CR", "PR", "SD", "PD"]), "alive": True}, at)
-    s.task("registry_report", {"registry": "DESCAR-T", "submitted_at": at.isoformat()}, at, at + timedelta(days=1))
+    s.task("registry_report", {"registry": "DESCAR-T", "submitted_at": at.isoformat(), "timepoint": "day100"},
+           at, at + timedelta(days=1))
     s.end("follow_up_handover", at + timedelta(days=1))
 
 
