@@ -200,7 +200,7 @@ class Reports:
         where, params = self._where({"manufacturer": manufacturer}, centers)
         cols = ("manufacturer", "status", "ordered_at", "slot_confirmed_at", "apheresis_shipped_at",
                 "release_apheresis_at", "first_released_at", "release_count", "failure_count", "failed_before_release",
-                "out_of_spec", "oos_refused", "product_received_at")
+                "out_of_spec", "oos_refused", "product_received_at", "first_round", "oos_releases")
         where = (where + " AND " if where else " WHERE ") + "order_id IS NOT NULL"
         rows = self._rows(f"SELECT {', '.join(cols)} FROM view_pathways{where}", params, cols)
         groups: dict[str, list[dict[str, Any]]] = {}
@@ -222,14 +222,16 @@ class Reports:
                 "failures": sum(r["failure_count"] for r in g),
                 "out_of_spec_refused": sum(r["oos_refused"] for r in g),
                 "failure_rate": rate(sum(1 for r in made if r["failure_count"] or r["oos_refused"]), len(made)),
-                "first_pass_success": rate(sum(1 for r in made if r["release_count"] and not r["failed_before_release"]),
-                                           len(made)),
+                "first_pass_success": kpi_report.first_pass_success(g),
+                "oos_rate": kpi_report.oos_rate(g),
             })
         return {"manufacturers": out,
                 "definitions": {"turnaround": kpi_report.DEFINITIONS["manufacturing_turnaround"],
                                 "failure_rate": "orders with at least one manufacturing_failed or refused out-of-spec "
                                                 "release / orders with a manufacturing outcome (released or failed)",
-                                "order_to_slot": "place_order completion -> slot_confirmed received (days)"}}
+                                "order_to_slot": "place_order completion -> slot_confirmed received (days)",
+                                "first_pass_success": kpi_report.DEFINITIONS["first_pass_success"],
+                                "oos_rate": kpi_report.DEFINITIONS["oos_rate"]}}
 
 
 def _not_before(step: dict[str, Any], latest: dict[str, Any]) -> bool:
