@@ -106,22 +106,22 @@ class HandoffSchema(Schema):
 
 
 class QuarantineDecisionSchema(Schema):
-    at, usable, assessment_ref = _S(), _B(allow_none=True), _S(allow_none=True)
+    at, usable, assessment_ref = _T(), _B(allow_none=True), _S(allow_none=True)
 
 
 class QuarantineSchema(Schema):
-    at, reason, datalogger_ref = _S(), _S(allow_none=True), _S(allow_none=True)
+    at, reason, datalogger_ref = _T(), _S(allow_none=True), _S(allow_none=True)
     decision = fields.Nested(QuarantineDecisionSchema, allow_none=True, metadata={
         "description": "the manufacturer's quarantine_decision; null while awaited"})
 
 
 class DispositionSchema(Schema):
     disposition = _S(validate=validate.OneOf(["destroyed", "returned_to_manufacturer", "kept"]))
-    at, actor = _S(allow_none=True), _S(allow_none=True)
+    at, actor = _T(allow_none=True), _S(allow_none=True)
 
 
 class DeviationSchema(Schema):
-    kind, task, reason, at, recorded_at, actor = _S(), _S(), _S(), _S(allow_none=True), _S(), _S(allow_none=True)
+    kind, task, reason, at, recorded_at, actor = _S(), _S(), _S(), _T(allow_none=True), _T(), _S(allow_none=True)
 
 
 class CustodySchema(Schema):
@@ -216,7 +216,7 @@ class KpiGroupSchema(Schema):
 
 class KpiSchema(Schema):
     filters, cohort, pathways = _Obj(), _S(), _I()
-    period_end = _S(metadata={"description": "the period's end: 'to' if given and earlier than now, else now"})
+    period_end = _T(metadata={"description": "the period's end: 'to' if given and earlier than now, else now"})
     kpis = fields.Nested(KpiSetSchema)
     definitions = fields.Dict(keys=_S(), values=_S())
     by_center_product = fields.List(fields.Nested(KpiGroupSchema))
