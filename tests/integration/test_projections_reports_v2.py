@@ -182,3 +182,34 @@ def test_v2_views_incremental_equal_rebuild(v2):
     runner.reset([v.name for v in runner.views])
     runner.catch_up()
     assert {v.name: v.dump(runner.store) for v in runner.views} == before
+
+
+def test_reports_v2_on_a_store_written_by_the_first_main(tmp_path):
+    """Version-1 pathways (fixtures/stores, contract v1 model) read by the v2 views: nothing negative,
+    every infused pathway counted or excluded with a reason, custody and titles for each."""
+    import shutil
+
+    from cartpath.engine.application import CartPath
+    from tests.integration.test_old_stores import STORE
+    copy = tmp_path / "cartpath.sqlite3"
+    shutil.copyfile(STORE, copy)
+    app = CartPath(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(copy),
+                        "CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual"})
+    runner = Runner(app)
+    runner.prepare()
+    runner.catch_up()
+    reports = Reports(runner.store)
+    k = reports.kpis(now=app.clock.now())["kpis"]
+    assert k["vein_to_vein"]["count"] + k["vein_to_vein"]["excluded"] == 6  # six infused, as the store's outcomes
+    for name, figure in k.items():
+        if "median" in figure:
+            assert figure["median"] is None or figure["median"] >= 0, name
+            assert figure["p90"] is None or figure["p90"] >= 0, name
+        if "rate" in figure:
+            assert figure["rate"] is None or 0 <= figure["rate"] <= 1, name
+    assert k["oos_rate"]["denominator"] >= 6 and k["drop_out"]["denominator"] >= 1
+    for pid in app.pathway_ids():
+        custody = reports.custody(str(pid))
+        assert custody["quarantines"] == [] and custody["disposition"] is None
+        steps = reports.timeline(str(pid), now=app.clock.now())["steps"]
+        assert all(s["title"] for s in steps), [s for s in steps if not s["title"]]
