@@ -231,6 +231,17 @@ def test_children_stop_when_serve_is_killed_outright(tmp_path):
         _kill(server)
 
 
+def _read_until(stream, text: str) -> str:
+    """Lines of a child's stderr up to the one that contains TEXT (or its end)."""
+    said = ""
+    while text not in said:
+        line = stream.readline()
+        if not line:
+            break
+        said += line
+    return said
+
+
 @pytest.mark.slow
 def test_scheduler_fires_due_timers_on_the_system_clock(tmp_path):
     manual = store_env(tmp_path) | {"CARTPATH_CLOCK_START": "2020-01-06T08:00:00+00:00"}
@@ -251,20 +262,23 @@ def test_scheduler_fires_due_timers_on_the_system_clock(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     standby = None
     try:
-        time.sleep(0.5)
+        # The second scheduler starts once the first holds the role: the manual-clock scheduler's
+        # database session may release the role a moment after that process has exited.
+        live_said = _read_until(live.stderr, "firing due timers")
         standby = subprocess.Popen(_cartpath("scheduler", "--tick", "0.1"), env={**env, "CARTPATH_CLOCK": "system"},
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(100):
             if CartPath(env=manual).get_pathway(p["id"]).ready:
                 break
             time.sleep(0.1)
-        time.sleep(1.5)
+        standby_said = _read_until(standby.stderr, "standby")  # it has started, and only waits
+        time.sleep(1.0)
     finally:
         for proc in (live, standby):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(timeout=10) == 0
     [task] = CartPath(env=manual).get_pathway(p["id"]).ready.values()
-    assert task["name"] == "check" and "fired 1 timer" in live.stderr.read()
-    waited = standby.stderr.read()  # one scheduler per store: the second one only waits
+    assert task["name"] == "check" and "fired 1 timer" in live_said + live.stderr.read()
+    waited = standby_said + standby.stderr.read()  # one scheduler per store: the second one only waits
     assert "standby" in waited and "timer-scheduler" in waited and "fired" not in waited
