@@ -91,9 +91,27 @@ class Pathway(Aggregate):
         self.last_at = max(self.last_at, at)
 
     # -- outcomes -------------------------------------------------------------
-    @event("TaskBecameReady")
-    def _task_ready(self, task_id: str, name: str, lane: str | None, title: str, at: datetime) -> None:
-        self.ready[task_id] = {"id": task_id, "name": name, "lane": lane, "title": title, "ready_since": at}
+    class TaskBecameReady(Aggregate.Event):
+        """A user task is ready; ``due_at`` (version 2) is its deadline, if its form declares one."""
+
+        class_version = 2
+        task_id: str
+        name: str
+        lane: str | None
+        title: str
+        due_at: str | None
+        at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Recorded before deadlines were: the model is not the event's to read, so none.
+            state["due_at"] = None
+
+    @event(TaskBecameReady)
+    def _task_ready(self, task_id: str, name: str, lane: str | None, title: str, due_at: str | None,
+                    at: datetime) -> None:
+        self.ready[task_id] = {"id": task_id, "name": name, "lane": lane, "title": title, "ready_since": at,
+                               "due_at": due_at}
 
     @event("TaskWithdrawn")
     def _task_withdrawn(self, task_id: str, name: str, at: datetime) -> None:

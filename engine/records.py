@@ -22,16 +22,11 @@ def event_record(ev) -> dict[str, Any]:
 
 def task_view(pathway: Pathway, ready: dict[str, Any], model: ProcessModel) -> dict[str, Any]:
     form = model.forms.get(ready["name"])
-    due = None
-    if form is not None and form.due:
-        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-        due = (ready["ready_since"] + TimerEventDefinition.get_timedelta_from_start(
-            TimerEventDefinition.parse_iso_duration(form.due), ready["ready_since"])).isoformat()
     return {
         "id": f"{pathway.id}:{ready['id']}", "task_id": ready["id"], "pathway_id": str(pathway.id),
         "name": ready["name"], "lane": ready["lane"], "title": ready["title"],
         "center": pathway.center, "patient_ref": pathway.patient_ref,
-        "ready_since": ready["ready_since"], "due_at": due,
+        "ready_since": ready["ready_since"], "due_at": ready.get("due_at"),
         "signed": bool(form and form.signed),
         "fields": form.describe() if form is not None else [],
     }

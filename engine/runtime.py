@@ -53,6 +53,16 @@ def _utc_iso(value: Any) -> str | None:
     return parse_instant(value if isinstance(value, datetime) else str(value), naive_is_utc=True).isoformat()
 
 
+def due_after(ready_since: datetime, duration: str | None) -> str | None:
+    """The deadline a user task declares with ``<cartpath:due duration="P2D"/>``, counted from
+    the moment it became ready (recorded on ``TaskBecameReady``: readers never parse the model)."""
+    if not duration:
+        return None
+    delta = TimerEventDefinition.get_timedelta_from_start(TimerEventDefinition.parse_iso_duration(duration),
+                                                          ready_since)
+    return (ready_since + delta).isoformat()
+
+
 def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -243,9 +253,11 @@ class Runtime:
                 if prev == WAITING:
                     out.append(Outcome("WaitEnded", {"task_id": tid, "node_id": node, "how": "done"}))
             elif state == READY and task.task_spec.manual:
+                form = model.forms.get(node)
                 out.append(Outcome("TaskBecameReady", {
                     "task_id": tid, "name": node, "lane": model.lanes.get(node) or getattr(task.task_spec, "lane", None),
                     "title": model.titles.get(node, node),
+                    "due_at": due_after(determinism.current_time(), form.due) if form is not None else None,
                 }))
             elif state == WAITING and prev != WAITING:
                 out += self._waits(task, node, tid)

@@ -61,6 +61,8 @@ def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> 
         for k in range(max(len(recorded), len(outcomes))):
             got = _expected(outcomes[k]) if k < len(outcomes) else None
             want = _recorded(recorded[k]) if k < len(recorded) else None
+            if got and want and got[0] == "TaskBecameReady" and "due_at" not in want[1]:
+                got[1].pop("due_at", None)  # recorded before deadlines were (upcast: none); nothing to compare
             if got != want:
                 at = recorded[k] if k < len(recorded) else ev
                 return _diverged(pathway_id, at, "outcome differs from re-execution", want, got)

@@ -5,8 +5,8 @@ notifications through the application's recorder (so SQLite and PostgreSQL
 behave the same) and decodes their JSON state directly into dicts, with the
 transcoder's typed values (datetimes, dates, UUIDs) kept as their ISO/hex
 strings. Building domain event objects would cost more than all the views'
-work together. An event stored with an upcastable ``class_version`` goes
-through the application's mapper, so old event versions still read right.
+work together. An event stored at an older ``class_version`` than its class's
+goes through the application's mapper, so its class upcasts it.
 """
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ EVENT_KINDS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Ca
                "PathwayEnded")
 KIND_OF_TOPIC = {get_topic(getattr(Pathway, kind)): kind for kind in EVENT_KINDS}
 TOPICS = tuple(KIND_OF_TOPIC)
+# The version each event class is at now: a stored event of an older one is upcast by its class.
+VERSION_OF_TOPIC = {topic: getattr(getattr(Pathway, kind), "class_version", 1) for topic, kind in KIND_OF_TOPIC.items()}
 
 
 class Event:
@@ -118,7 +120,7 @@ class EventLog:
     def decode(self, rows: Sequence[tuple]) -> list[Event]:
         scan, loads_typed, mapper, ident = self._scan, self._loads_typed, self.mapper, self._id
         cipher, compressor = mapper.cipher, mapper.compressor
-        kinds = KIND_OF_TOPIC
+        kinds, versions = KIND_OF_TOPIC, VERSION_OF_TOPIC
         out = []
         append = out.append
         for position, originator_id, version, topic, state in rows:
@@ -148,7 +150,7 @@ class EventLog:
             value = data["at"]
             if len(value) != 32 or not value.endswith("+00:00"):
                 data["at"] = utc(value)
-            if "class_version" in data:
+            if data.pop("class_version", 1) != versions[topic]:
                 data = _via_mapper(mapper, ident(originator_id), version, topic, state)
             append(Event(position, ident(originator_id), version, kinds[topic], data))
         return out

@@ -26,33 +26,11 @@ class EventFailed(Exception):
 
 
 class Context:
-    """What a view may look up besides events: process models (immutable per version)."""
+    """What a view may look up besides events: the application (views read events only;
+    nothing of the process model, whose facts the engine records on the events)."""
 
     def __init__(self, app: Any = None):
         self.app = app
-        self._dues: dict[tuple[str, int, str], str | None] = {}
-        self.unknown_definitions: set[tuple[str, int]] = set()
-
-    def due(self, key: str, version: int, task_name: str) -> str | None:
-        """The ISO 8601 duration a user task declares with ``<cartpath:due>``, if any."""
-        slot = (key, version, task_name)
-        if slot not in self._dues:
-            self._dues[slot] = self._lookup_due(key, version, task_name)
-        return self._dues[slot]
-
-    def _lookup_due(self, key: str, version: int, task_name: str) -> str | None:
-        if self.app is None:
-            return None
-        from cartpath.engine.errors import UnknownDefinition
-        try:
-            model = self.app.model(key, version)
-        except UnknownDefinition:
-            # A pathway whose definition is not in the store was not written by the engine
-            # (synthetic data): it has no declared deadlines rather than a broken view.
-            self.unknown_definitions.add((key, version))
-            return None
-        form = model.forms.get(task_name)
-        return form.due if form is not None and form.due else None
 
 
 class Table:

@@ -1,9 +1,8 @@
 """Ready tasks, per lane and centre: the coordinating nurse's and the pharmacy's worklists.
 
 A row exists while its task is ready: ``TaskBecameReady`` adds it; completion,
-withdrawal, a wait ending or the pathway ending remove it. The deadline comes
-from the model (``<cartpath:due duration="P2D"/>`` on the user task), computed
-from the moment the task became ready, as the engine's task view does.
+withdrawal, a wait ending or the pathway ending remove it. The deadline is the
+one the engine recorded on ``TaskBecameReady`` (``due_at``): the view never reads the model.
 """
 from __future__ import annotations
 
@@ -11,22 +10,13 @@ from typing import Any
 
 from ..log import Event
 from ..store import Tx
-from ..times import parse, utc
+from ..times import utc
 from .base import Context, Table, View
 
 HEADER = Table("view_worklist_pathways", ("pathway_id", "process_key", "process_version", "center", "patient_ref"),
                ("pathway_id",))
 TASKS = Table("view_worklist", ("pathway_id", "task_id", "name", "lane", "title", "center", "patient_ref",
                                 "ready_since", "due_at"), ("pathway_id", "task_id"))
-
-
-def due_at(ready_since: str, duration: str | None) -> str | None:
-    if not duration:
-        return None
-    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-    start = parse(ready_since)
-    delta = TimerEventDefinition.get_timedelta_from_start(TimerEventDefinition.parse_iso_duration(duration), start)
-    return utc(start + delta)
 
 
 class Batch:
@@ -76,11 +66,10 @@ class WorklistsView(View):
         header = batch.headers[ev.pathway_id]  # KeyError: a task of a pathway that never started
         d = ev.data
         ready_since = ev.at
-        duration = batch.ctx.due(header["process_key"], header["process_version"], d["name"])
         batch.ready.setdefault(ev.pathway_id, {})[d["task_id"]] = {
             "pathway_id": ev.pathway_id, "task_id": d["task_id"], "name": d["name"], "lane": d.get("lane"),
             "title": d.get("title"), "center": header["center"], "patient_ref": header["patient_ref"],
-            "ready_since": ready_since, "due_at": due_at(ready_since, duration)}
+            "ready_since": ready_since, "due_at": utc(d.get("due_at"))}
 
     def _gone(self, batch: Batch, ev: Event) -> None:
         task_id = ev.data["task_id"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 from cartpath.engine.application import CartPath
@@ -42,3 +43,26 @@ def test_new_events_keep_the_topics_of_the_first_stores(tmp_path):
                                               (started.pathway.id.hex,))}
     assert mine and all(t.startswith("engine.pathway:Pathway") for t in mine), mine
     assert not any(t.startswith("cartpath.") for t in topics), topics
+
+
+def test_ready_tasks_recorded_before_deadlines_were_read_with_none_and_new_ones_record_theirs(tmp_path):
+    from cartpath.projections.log import EventLog
+    app = _open(tmp_path)
+    with sqlite3.connect(tmp_path / "cartpath.sqlite3") as db:
+        states = [row[0] for row in db.execute("SELECT state FROM stored_events WHERE topic = ?",
+                                               ("engine.pathway:Pathway.TaskBecameReady",))]
+    assert states and not any(b"due_at" in s or b"class_version" in s for s in states)
+    old = [ev for pid in app.pathway_ids() for ev in app.events.get(pid) if type(ev).__name__ == "TaskBecameReady"]
+    assert len(old) == len(states) and all(ev.due_at is None for ev in old)   # upcast from version 1
+    log = EventLog(app)
+    read, _ = log.read(0, 1_000_000, log.head())
+    assert [ev.data["due_at"] for ev in read if ev.kind == "TaskBecameReady"] == [None] * len(states)
+
+    app.deploy_bundled()
+    started = app.start_pathway("PSN-0042", "FR-01", "DLBCL", "axi-cel")
+    [task] = app.ready_tasks(started.pathway.id)
+    assert task["name"] == "rcp_eligibility"
+    assert task["due_at"] == (started.pathway.started_at + timedelta(days=14)).isoformat()  # <cartpath:due P14D>
+    read, _ = log.read(0, 1_000_000, log.head())
+    assert read[-1].kind == "TaskBecameReady" and read[-1].data["due_at"] == task["due_at"]
+    assert app.verify(started.pathway.id)["ok"]

@@ -69,6 +69,7 @@ class Story:
     def ready(self, name: str, at: datetime) -> str:
         task_id = str(self._uuid())
         self.pathway._task_ready(task_id=task_id, name=name, lane=LANES.get(name), title=name.replace("_", " ").title(),
+                                 due_at=None,
                                  at=at)
         return task_id
 
