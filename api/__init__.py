@@ -57,8 +57,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     for server workers: `cartpath serve` deploys once before starting them)."""
     from .auth import TokenVerifier, auth_settings
     from .conventions import install
-    from .directory import Directory
-    from .feeds import ManufacturerOf
+    from cartpath.projections.directory import Directory
+    from cartpath.projections.feeds import ManufacturerOf
     from .openapi import OPENAPI_CONFIG, ProblemApi
 
     app = CartpathFlask("cartpath")
@@ -75,7 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     app.extensions["cartpath"] = cartpath
     app.extensions["cartpath_tokens"] = TokenVerifier(auth_settings(env))
     app.extensions["cartpath_directory"] = Directory(cartpath)
-    app.extensions["cartpath_manufacturers"] = ManufacturerOf()
+    app.extensions["cartpath_manufacturers"] = ManufacturerOf(cartpath)
 
     api = ProblemApi(app)
     from . import definitions, feeds, health, messages, pathways, tasks, timers

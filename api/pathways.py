@@ -12,7 +12,7 @@ from . import schemas as s
 from .auth import CANCEL_ROLES, START_ROLES, check_center, require, require_reader, sees_center, visible
 from .conventions import (LOCATION, PATHWAY_HEADERS, PATHWAY_WRITE_HEADERS, consumes, expected_version, operation_id,
                           reads_if_match, refusals)
-from .directory import page
+from cartpath.projections.directory import page
 from .views import engine, history_item, pathway_view, summary, with_position
 
 blp = Blueprint("pathways", __name__, url_prefix="/api/v1/pathways",

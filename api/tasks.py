@@ -14,7 +14,7 @@ from cartpath.engine.errors import UnknownTask
 from . import schemas as s
 from .auth import check_center, require, require_reader, sees_center, staff_lanes, visible
 from .conventions import PATHWAY_WRITE_HEADERS, consumes, expected_version, operation_id, reads_if_match, refusals
-from .directory import page
+from cartpath.projections.directory import page
 from .pathways import pathway_response
 from .views import engine, listed_task, public_task
 

@@ -10,7 +10,7 @@ from cartpath.engine.application import CartPath
 from cartpath.engine.records import event_record, task_view
 from cartpath.engine.pathway import Pathway
 
-from .directory import PathwayEntry, ReadyTask
+from cartpath.projections.directory import PathwayEntry, ReadyTask
 
 POSITION_HEADER = "X-Cartpath-Position"
 
@@ -48,7 +48,7 @@ def listed_task(app: CartPath, entry: PathwayEntry, task: ReadyTask) -> dict[str
     model = app.model(entry.definition["key"], entry.definition["version"])
     shell = SimpleNamespace(id=entry.id, center=entry.center, patient_ref=entry.patient_ref)
     ready = {"id": task.task_id, "name": task.name, "lane": task.lane, "title": task.title,
-             "ready_since": task.ready_since}
+             "ready_since": task.ready_since, "due_at": task.due_at}
     return public_task(task_view(shell, ready, model))
 
 

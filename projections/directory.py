@@ -4,8 +4,8 @@ The list endpoints (`GET /pathways`, `GET /tasks`) need to filter across
 pathways without loading each one. This index follows the outcome events
 (the same ones the aggregate applies to its ``ready`` set and status), in log
 order, and catches up on each request, so a client that has just written
-reads its write. It lives in each server process; projections (read models
-in the database) are the place for heavier reports.
+reads its write. It lives in each server process (the API's list endpoints);
+the views in the database are the place for heavier reports.
 """
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class ReadyTask:
     lane: str | None
     title: str
     ready_since: datetime
+    due_at: str | None = None
 
 
 class Directory:
@@ -84,7 +85,7 @@ class Directory:
             return
         if kind == "TaskBecameReady":
             entry.ready[ev.task_id] = position
-            self.tasks[position] = ReadyTask(position, pid, ev.task_id, ev.name, ev.lane, ev.title, ev.at)
+            self.tasks[position] = ReadyTask(position, pid, ev.task_id, ev.name, ev.lane, ev.title, ev.at, ev.due_at)
         elif kind in ("TaskCompleted", "TaskWithdrawn", "WaitEnded"):
             self.tasks.pop(entry.ready.pop(ev.task_id, -1), None)
         elif kind == "PathwayEnded":
