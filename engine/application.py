@@ -149,7 +149,7 @@ class CartPath(Application):
             outcomes = runtime.start(start)
         pathway = Pathway(id=pathway_id, definition={"key": model.key, "version": model.version, "sha256": model.sha256},
                           start=start, business_key=business_key, actor=actor or SYSTEM_ACTOR, at=at)
-        pathway._apply_outcomes(outcomes, at)
+        pathway.apply_outcomes(outcomes, at)
         try:
             self._save(pathway, runtime=runtime)
         except ConcurrentUpdate:

@@ -8,7 +8,6 @@ so a pathway can always be re-executed against the exact bytes it ran on, and
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,10 +55,6 @@ class ProcessModel:
     incoming: dict[str, list[str]]
     message_keys: dict[str, set[str]]
     timer_nodes: set[str] = field(default_factory=set)
-
-    @property
-    def flow_nodes(self) -> set[str]:
-        return set(self.kinds)
 
     def describe(self) -> dict[str, Any]:
         return {"key": self.key, "version": self.version, "sha256": self.sha256, "files": sorted(self.files)}
@@ -231,10 +226,6 @@ def check_deployable(files: dict[str, bytes], lanes) -> list[str]:
         except UnicodeDecodeError:
             raise DefinitionRejected(f"{name} is not UTF-8", [{"file": name, "line": None, "message": "not UTF-8"}]) from None
     return keys
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 pin_topics("definitions", ProcessDefinition, DefinitionCatalog)

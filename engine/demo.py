@@ -17,12 +17,13 @@ import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
 from .application import CartPath
 from .errors import CartpathError, MessageNotCorrelated
 from .forms import TaskForm
+from .times import parse_instant
 
 # (indication, product, manufacturer org, share, manufacturing failure rate)
 PRODUCT_MIX = [
@@ -148,7 +149,7 @@ class Simulation:
             return True
         due = pathway.next_due()
         if due is not None:
-            self.at(max(datetime.fromisoformat(due) + timedelta(minutes=1), now), "act", pathway_id)
+            self.at(max(parse_instant(due) + timedelta(minutes=1), now), "act", pathway_id)
         return False
 
     def cancel(self, pathway_id: uuid.UUID, reason: str, now: datetime) -> None:
@@ -314,10 +315,7 @@ def _days(a: Any, b: Any) -> float:
 
 
 def _moment(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else datetime.combine(value, datetime.min.time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parse_instant(value, naive_is_utc=True)
 
 
 def run_demo(app: CartPath, patients: int, seed: int = 1, progress=None) -> dict[str, Any]:

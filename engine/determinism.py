@@ -63,6 +63,11 @@ def current_time() -> datetime:
     return _run().now
 
 
+def next_id() -> uuid.UUID:
+    """The next id of this engine run (message ids): the same on every replay."""
+    return _run().next_id()
+
+
 class _EngineDatetime(datetime):
     """``datetime`` whose ``now`` is the current engine run's time."""
 
@@ -85,7 +90,7 @@ class _EngineTime:
 
 
 def _engine_uuid4() -> uuid.UUID:
-    return _run().next_id()
+    return next_id()
 
 
 def install() -> None:

@@ -173,7 +173,7 @@ class Pathway(Aggregate):
         clean = form.validate(data, what=f"data for {name}") if form is not None else dict(data)
         self._check_coi(name, form, clean)
         self._task_completed(task_id=task_id, name=name, lane=ready["lane"], data=clean, actor=actor, at=at)
-        self._apply_outcomes(runtime.complete(task_id, name, clean), at)
+        self.apply_outcomes(runtime.complete(task_id, name, clean), at)
 
     def receive_message(self, runtime: Runtime | None, name: str, message_id: str, correlation: dict[str, Any],
                         payload: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
@@ -181,12 +181,12 @@ class Pathway(Aggregate):
         self._message_received(name=name, message_id=message_id, correlation=correlation, payload=payload,
                                delivered=runtime is not None, actor=actor, at=at)
         if runtime is not None:
-            self._apply_outcomes(runtime.deliver(name, {**payload, **correlation}), at)
+            self.apply_outcomes(runtime.deliver(name, {**payload, **correlation}), at)
 
     def fire_timers(self, runtime: Runtime, at: datetime) -> None:
         self._require_active()
         self._timers_fired(at=at)
-        self._apply_outcomes(runtime.fire_timers(), at)
+        self.apply_outcomes(runtime.fire_timers(), at)
 
     def cancel(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime) -> None:
         self._require_active()
@@ -195,7 +195,7 @@ class Pathway(Aggregate):
         if self.infused and reason != "death":
             raise CancelRefused("after infusion a pathway can only be ended for reason 'death'")
         self._cancelled(reason=reason, comment=comment, actor=actor, at=at)
-        self._apply_outcomes(self.cancellation_outcomes(), at)
+        self.apply_outcomes(self.cancellation_outcomes(), at)
 
     def cancellation_outcomes(self) -> list[Outcome]:
         out = [Outcome("TaskWithdrawn", {"task_id": t, "name": r["name"]}) for t, r in self.ready.items()]
@@ -238,13 +238,9 @@ class Pathway(Aggregate):
         "MessageSent": "_message_sent", "PathwayEnded": "_ended",
     }
 
-    def _apply_outcomes(self, outcomes: list[Outcome], at: datetime) -> None:
+    def apply_outcomes(self, outcomes: list[Outcome], at: datetime) -> None:
         for outcome in outcomes:
             getattr(self, self._APPLY[outcome.kind])(**outcome.data, at=at)
-
-
-def pathway_id_for(business_key: str) -> uuid.UUID:
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"cartpath:business-key:{business_key}")
 
 
 pin_topics("pathway", Pathway)

@@ -269,7 +269,7 @@ class Runtime:
         for thrown in self.workflow.get_events():
             out.append(Outcome("MessageSent", {
                 "name": thrown.event_definition.name,
-                "message_id": str(determinism._run().next_id()),
+                "message_id": str(determinism.next_id()),
                 "payload": _json_safe(thrown.payload or {}),
             }))
         if self.workflow.is_completed():

@@ -10,7 +10,7 @@ Everything assumed is returned with the figures, with its source.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from .stats import quantile
@@ -149,8 +149,3 @@ def report(rows: Iterable[dict[str, Any]], tasks: list[tuple], *, now: datetime,
             "days": "calendar days in UTC; a patient counts on every day from admission up to the day before discharge",
         },
     }
-
-
-def as_date(value: Any) -> date | None:
-    moment = parse(value)
-    return None if moment is None else moment.date()

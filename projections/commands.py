@@ -7,7 +7,6 @@ alive it lets that runner do the work and follows its progress.
 """
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading

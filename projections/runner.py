@@ -243,7 +243,7 @@ class Waiter:
         if store.dialect == "postgres" and channel:
             try:
                 from psycopg import sql
-                self.conn = store._connect()
+                self.conn = store.connect()
                 self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             except Exception:  # polling still works; waking early is an optimisation
                 self.conn = None

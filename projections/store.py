@@ -115,7 +115,7 @@ class ViewStore:
         events_db = events_db.removeprefix("file:").split("?", 1)[0]
         return cls("sqlite", path=Path(events_db).parent / "projections.sqlite3", env=env)
 
-    def _connect(self) -> Any:
+    def connect(self) -> Any:
         if self.dialect == "sqlite":
             assert self.path is not None
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ class ViewStore:
     def conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None or (self.dialect == "postgres" and conn.closed):
-            conn = self._local.conn = self._connect()
+            conn = self._local.conn = self.connect()
         return conn
 
     def close(self) -> None:

@@ -5,26 +5,21 @@ midnight UTC of that day, which is what a day-granular KPI needs.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-UTC = timezone.utc
+from cartpath.engine.times import parse_instant
 DAY_SECONDS = 86400.0
 
 
 def parse(value: Any) -> datetime | None:
+    """The engine's parser, lenient as a view must be: absent or unreadable is None, no offset is UTC."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return parse_instant(value if isinstance(value, datetime) else str(value), naive_is_utc=True)
+    except ValueError:
+        return None
 
 
 def utc(value: Any) -> str | None:

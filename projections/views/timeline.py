@@ -12,7 +12,6 @@ from typing import Any
 
 from ..log import Event
 from ..store import Tx
-from ..times import utc
 from .base import Context, Table, View, actor_of, to_json
 
 COLUMNS = ("pathway_id", "seq", "kind", "name", "lane", "title", "actor", "ready_at", "done_at", "how",
