@@ -17,6 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from . import inventory
 from .definitions import ModelCache, ProcessDefinition, ProcessModel
 from .errors import CartpathError, ConcurrentUpdate, UnknownDefinition, UnknownPathway
 from .pathway import Pathway
@@ -111,8 +112,9 @@ class UnitOfWork:
                 extra = act(pathway, runtime)
                 saving = True
                 self.save(pathway, *extra, runtime=runtime)
-            except CartpathError:
-                if cached and trust_cache and self.newer_than(pathway.id, loaded):
+            except CartpathError as err:
+                # a stock conflict, or a refusal (e.g. no dose left) decided on a pathway that had moved on
+                if trust_cache and (isinstance(err, inventory.StockChanged) or self.newer_than(pathway.id, loaded)):
                     continue
                 if not saving and not pathway.pending_events:
                     self.checkin(pathway, runtime)  # refused before anything changed: still good
@@ -172,12 +174,16 @@ class UnitOfWork:
 
     def save(self, *aggregates: Aggregate, runtime: Runtime | None = None) -> None:
         before = {a.id: a.version - len(a.pending_events) for a in aggregates if isinstance(a, Pathway)}
+        aggregates = (*aggregates, *inventory.stock_changes(self.app, aggregates))  # the same transaction
         try:
             recordings = self.app.save(*aggregates)
         except IntegrityError:
             for agg in aggregates:
                 if isinstance(agg, Pathway):
                     self.forget(agg.id)
+            if any(isinstance(agg, inventory.TocilizumabStock) for agg in aggregates):
+                raise inventory.StockChanged("the centre's tocilizumab stock was changed by another request; "
+                                             "try again") from None
             raise ConcurrentUpdate("the pathway was changed by another request; reload it and try again") from None
         self._positions.value = max((r.notification.id for r in recordings), default=None)
         for agg in aggregates:
