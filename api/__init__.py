@@ -83,6 +83,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
         api.register_blueprint(blp)
     from . import reports  # the read side (projections)
     api.register_blueprint(reports.blp)
+    from . import inventory
+    api.register_blueprint(inventory.blp)
     register_error_handlers(app)
     install(app)
     return app

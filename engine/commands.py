@@ -197,3 +197,7 @@ def demo_cmd(patients, seed, start_at) -> None:
 
 COMMANDS = [lint_cmd, deploy_cmd, definitions_cmd, start_cmd, tasks_cmd, complete_cmd, cancel_cmd, message_cmd,
             tick_cmd, history_cmd, verify_cmd, demo_cmd]
+
+from .inventory_commands import COMMANDS as _INVENTORY_COMMANDS  # noqa: E402  (its own module: one concept)
+
+COMMANDS += _INVENTORY_COMMANDS

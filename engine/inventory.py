@@ -230,7 +230,7 @@ def receive(app, center: Any, doses: Any, lot: Any, expires_on: Any,
     center, doses, lot, expiry = check_receipt(center, doses, lot, expires_on)
     for attempt in range(RECEIPT_ATTEMPTS):
         at = app.clock.now()
-        stock = _load(app, center) or TocilizumabStock(center=center, at=at)
+        stock = _load(app, center, snapshot=True) or TocilizumabStock(center=center, at=at)
         stock.receive(lot, doses, expiry, actor or {"sub": "system", "roles": ["system"]}, at)
         try:
             app.save(stock)
