@@ -182,3 +182,35 @@ def test_the_stock_of_another_process_is_the_same_stock(toci, env):
     with pytest.raises(InsufficientStock):
         complete(toci, b, "tocilizumab_reservation", {"doses": 1})
     assert totals(other) == totals(toci) == (1, 1, 0)
+
+
+class Interleaved(CartPath):
+    """A second server process whose next save is preceded by another process's command: the
+    moment between deciding on a stock and saving it, made to happen every time."""
+
+    meanwhile = None
+
+    def save(self, *aggregates, **kwargs):
+        if self.meanwhile is not None:
+            run, self.meanwhile = self.meanwhile, None
+            run()
+        return super().save(*aggregates, **kwargs)
+
+
+@pytest.mark.parametrize("doses_in_stock, b_gets_one", [(1, False), (2, True)])
+def test_a_reservation_that_lost_the_race_is_decided_again_on_fresh_stock(toci, env, doses_in_stock, b_gets_one):
+    inventory.receive(toci, "FR-01", doses_in_stock, "L1", "2026-06-01")
+    a, b = start(toci, "P-1"), start(toci, "P-2")
+    late = Interleaved(env=env)
+    late.meanwhile = lambda: complete(toci, a, "tocilizumab_reservation", {"doses": 1})
+    if b_gets_one:
+        complete(late, b, "tocilizumab_reservation", {"doses": 1})  # conflict, then saved on the fresh stock
+    else:
+        with pytest.raises(InsufficientStock) as refused:
+            complete(late, b, "tocilizumab_reservation", {"doses": 1})
+        assert refused.value.extra["available"] == 0
+    held = {r["pathway_id"] for r in inventory.show(toci, "FR-01")["reservations"]}
+    assert held == ({str(a.id), str(b.id)} if b_gets_one else {str(a.id)})
+    assert stock_events(toci) == ["Opened", "Received", "Reserved"] + (["Reserved"] if b_gets_one else [])
+    assert toci.verify(a.id)["ok"] and toci.verify(b.id)["ok"]
+    assert ("tocilizumab_reservation" in toci.get_pathway(b.id).data) is b_gets_one
