@@ -188,6 +188,7 @@ class Interleaved(CartPath):
     """A second server process whose next save is preceded by another process's command: the
     moment between deciding on a stock and saving it, made to happen every time."""
 
+    name = CartPath.name  # the same tables (eventsourcing names an Application subclass after itself)
     meanwhile = None
 
     def save(self, *aggregates, **kwargs):
