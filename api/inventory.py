@@ -16,7 +16,7 @@ from werkzeug.exceptions import Forbidden
 from cartpath.engine import inventory
 
 from .auth import AUDITOR, check_center, require
-from .conventions import consumes, refusals
+from .conventions import POSITION_HEADERS, consumes, operation_id, refusals
 from .views import engine, with_position
 
 RECEIVE_ROLES = ("pharmacy",)
@@ -81,8 +81,9 @@ class StockSchema(Schema):
 
 @blp.route("/tocilizumab/receipts", methods=["POST"])
 @consumes("json")
+@operation_id(blp, "receiveTocilizumab")
 @blp.arguments(ReceiptSchema)
-@blp.response(201, StockSchema, description="The centre's stock after the receipt")
+@blp.response(201, StockSchema, description="The centre's stock after the receipt", headers=POSITION_HEADERS)
 @refusals(blp, "BAD_REQUEST", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
 def receive(body: dict[str, Any]):
     """Record tocilizumab vials received by a centre's pharmacy (pharmacy of that centre, admin)."""
@@ -97,6 +98,7 @@ def receive(body: dict[str, Any]):
 
 
 @blp.route("/tocilizumab", methods=["GET"])
+@operation_id(blp, "getTocilizumabStock")
 @blp.arguments(StockQuerySchema, location="query")
 @blp.response(200, StockSchema)
 @refusals(blp, "UNPROCESSABLE_ENTITY")
