@@ -67,7 +67,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     app.config.update(config or {})
     if cartpath is None:
         from cartpath.engine.config import open_app
-        cartpath = open_app(deploy_bundled=app.config.get("DEPLOY_BUNDLED", True))
+        # no probe: a worker (re)started while the database restarts answers 503s until it is back
+        cartpath = open_app(deploy_bundled=app.config.get("DEPLOY_BUNDLED", True), probe=False)
     env = settings_env(app.config, cartpath)
     app.config["MAX_CONTENT_LENGTH"] = int(env.get("CARTPATH_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
     if env.get("CARTPATH_SWAGGER_UI_URL"):

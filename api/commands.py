@@ -11,7 +11,7 @@ from functools import partial
 
 import click
 
-from cartpath.engine.console import refusals
+from cartpath.engine.console import create_data_dir, refusals
 
 log = logging.getLogger("cartpath.serve")
 
@@ -43,7 +43,7 @@ def _deploy_bundled_once() -> None:
     if not BUNDLED_PROCESSES.is_dir() or not read_paths([BUNDLED_PROCESSES]):
         log.warning("no bundled process files in %s: nothing deployed", BUNDLED_PROCESSES)
         return
-    for result in open_app().deploy_bundled():
+    for result in open_app(writes=True).deploy_bundled():
         log.info("process %s version %s %s", result["key"], result["version"],
                  "deployed" if result["created"] else "already deployed")
 
@@ -59,6 +59,7 @@ def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:
     """Run the API (gunicorn), the timer scheduler and the projection runner; stop them all together."""
     from .auth import auth_settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    create_data_dir()
     auth_settings(os.environ)  # creates the local JWT secret before any worker races for it
     _create_tables_once()      # once here: every child starts with CREATE_TABLE=false
     # eventsourcing tries a statement 10 times, each waiting this long for a pooled connection: with
@@ -183,7 +184,7 @@ def scheduler_cmd(tick: float | None) -> None:
     stop: list[bool] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(True))
-    run_scheduler(open_app(), interval, stop, logging.getLogger("cartpath.scheduler"))
+    run_scheduler(open_app(probe=False), interval, stop, logging.getLogger("cartpath.scheduler"))
 
 
 @click.command("token")
@@ -197,9 +198,22 @@ def scheduler_cmd(tick: float | None) -> None:
 @refusals
 def token_cmd(sub, roles, centers, org, name, ttl) -> None:
     """Mint a bearer token with the locally configured key (see README, "REST API")."""
-    from .auth import mint_token, signing_key
-    if "manufacturer" in roles and not org:
-        raise ValueError("a manufacturer token needs --org (the org id recorded at place_order)")
+    from cartpath.engine.settings import BadSetting, configured_lanes, require_data_dir
+    from .auth import ADMIN, AUDITOR, MANUFACTURER, PROCESS_OWNER, SYMMETRIC, mint_token, signing_key
+    lanes = [lane for lane in configured_lanes() if lane != MANUFACTURER]
+    allowed = [*lanes, PROCESS_OWNER, AUDITOR, ADMIN, MANUFACTURER]
+    for role in roles:
+        if role not in allowed:
+            raise BadSetting(f"--role {role!r} is not a role: expected one of {', '.join(allowed)} "
+                             "(more lanes: CARTPATH_EXTRA_LANES)")
+    lane_roles = [role for role in roles if role in lanes]
+    if lane_roles and not centers:
+        raise BadSetting(f"--role {lane_roles[0]} is a lane role: name the centre(s) it works for with --center")
+    if MANUFACTURER in roles and not org:
+        raise BadSetting("a manufacturer token needs --org (the org id recorded at place_order)")
+    if (os.environ.get("CARTPATH_JWT_ALGORITHM") or "HS256").upper() in SYMMETRIC \
+            and not os.environ.get("CARTPATH_JWT_SECRET"):
+        require_data_dir()  # the local secret lives there; a new one in a mistyped directory signs useless tokens
     algorithm, key = signing_key(os.environ)
     click.echo(mint_token(key, algorithm, sub=sub, roles=roles, centers=centers, name=name, org=org,
                           ttl_seconds=ttl, issuer=os.environ.get("CARTPATH_JWT_ISSUER") or None,

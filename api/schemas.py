@@ -156,6 +156,8 @@ class WaitingSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(("message", "timer")))
     name = fields.String(required=True)
     due_at = iso_datetime(allow_none=True)
+    title = fields.String(metadata={"description": "timers: what the wait means for a person, e.g. "
+                                                   "'5 days without answer' (the BPMN event's name)"})
 
 
 class CancellationSchema(Schema):

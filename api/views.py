@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, current_app
 
 from cartpath.engine.application import CartPath
-from cartpath.engine.records import event_record, task_view
+from cartpath.engine.records import history_item, task_view
 from cartpath.engine.pathway import Pathway
 
 from cartpath.projections.directory import PathwayEntry, ReadyTask
@@ -33,7 +33,8 @@ def pathway_view(app: CartPath, pathway: Pathway) -> dict[str, Any]:
         "started_at": pathway.started_at, "ended_at": pathway.ended_at, "cancellation": cancellation,
         "correlation": {k: v for k, v in pathway.correlation.items() if v is not None},
         "tasks": [public_task(task_view(pathway, ready, model)) for ready in pathway.ready.values()],
-        "waiting": [{"kind": w["kind"], "name": w["name"], "due_at": w.get("due_at")}
+        "waiting": [{"kind": w["kind"], "name": w["name"], "due_at": w.get("due_at"),
+                     **({"title": w.get("title") or w["name"]} if w["kind"] == "timer" else {})}
                     for w in pathway.waiting.values()],
         "data": pathway.data, "version": pathway.version,
     }
@@ -57,13 +58,6 @@ def summary(entry: PathwayEntry) -> dict[str, Any]:
             "patient_ref": entry.patient_ref, "center": entry.center, "indication": entry.indication,
             "product": entry.product, "definition": entry.definition, "status": entry.status,
             "outcome": entry.outcome, "started_at": entry.started_at, "ended_at": entry.ended_at}
-
-
-def history_item(ev) -> dict[str, Any]:
-    record = event_record(ev)
-    data = {k: v for k, v in record["data"].items() if k not in ("at", "actor")}
-    return {"position": record["version"], "type": record["type"], "kind": record["kind"], "at": record["at"],
-            "recorded_at": record["recorded_at"], "actor": record["actor"], "data": data}
 
 
 def feed_item(position: int, ev) -> dict[str, Any]:

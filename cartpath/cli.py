@@ -9,7 +9,7 @@ import click
 
 from cartpath.api.commands import COMMANDS as API_COMMANDS
 from cartpath.engine.commands import COMMANDS as ENGINE_COMMANDS
-from cartpath.engine.console import out, refusals
+from cartpath.engine.console import create_data_dir, out, refusals
 from cartpath.projections.commands import COMMANDS as PROJECTION_COMMANDS
 
 
@@ -28,6 +28,7 @@ def db_group() -> None:
 def db_init_cmd() -> None:
     """Create every table (a deploy step; start workers afterwards with CREATE_TABLE=false)."""
     from cartpath.projections.tables import create_tables
+    create_data_dir()
     out(create_tables())
 
 

@@ -34,6 +34,7 @@ from .indexes import DateAsISO, MessageReceipt, OrderIndex, message_receipt_id, 
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
+from .settings import clock_kind, clock_start
 from .store import default_persistence
 from .times import parse_instant
 from .timers import TimerIndex, fire_due_timers
@@ -67,9 +68,8 @@ class CartPath(Application):
         extra_lanes = [s.strip() for s in (self.env.get("CARTPATH_EXTRA_LANES") or "").split(",") if s.strip()]
         self.lanes = tuple(lanes or DEFAULT_LANES) + tuple(extra_lanes)
         self.unit_of_work = UnitOfWork(self, int(self.env.get("CARTPATH_LIVE_CACHE", "512")))
-        if (self.env.get("CARTPATH_CLOCK") or "system").lower() == "manual":
-            start = parse_instant(self.env.get("CARTPATH_CLOCK_START") or "2026-01-05T08:00:00+00:00")
-            self.clock: ManualClock | SystemClock = ManualClock(self, start)
+        if clock_kind(env) == "manual":
+            self.clock: ManualClock | SystemClock = ManualClock(self, clock_start(env))
         else:
             self.clock = SystemClock()
         self.timers = TimerIndex(self)

@@ -11,9 +11,11 @@ from datetime import datetime, timezone
 
 from eventsourcing.domain import Aggregate, event
 
+from .errors import CartpathError
 from .topics import pin_topics
 
 MANUAL_CLOCK_ID = uuid.uuid5(uuid.NAMESPACE_URL, "cartpath:manual-clock")
+CLOCK_KIND_ID = uuid.uuid5(uuid.NAMESPACE_URL, "cartpath:clock-kind")
 
 
 class ManualClockState(Aggregate):
@@ -28,6 +30,54 @@ class ManualClockState(Aggregate):
     @event("Advanced")
     def advance(self, to: datetime) -> None:
         self.now = to
+
+
+class ClockKind(Aggregate):
+    """Which clock a store runs on, recorded once: simulated and real time must not mix in one
+    store (a manual-clock demo's timers would all fire at once on the system clock, and a real
+    pathway's deadlines would stop moving on a manual one)."""
+
+    @staticmethod
+    def create_id(kind: str):
+        return CLOCK_KIND_ID
+
+    @event("Recorded")
+    def __init__(self, kind: str):
+        self.kind = kind
+
+
+class ClockMismatch(CartpathError):
+    code = "clock-mismatch"
+
+
+def store_clock_kind(app) -> str | None:
+    """The kind the store recorded; stores from before the record: ``manual`` if a manual clock
+    was ever moved in it, else unknown (None)."""
+    for aggregate_id in (CLOCK_KIND_ID, MANUAL_CLOCK_ID):
+        try:
+            state = app.repository.get(aggregate_id)
+        except Exception as err:  # AggregateNotFoundError
+            if type(err).__name__ != "AggregateNotFoundError":
+                raise
+            continue
+        return state.kind if isinstance(state, ClockKind) else "manual"
+    return None
+
+
+def check_clock_kind(app, *, record: bool) -> None:
+    """Refuse a command whose CARTPATH_CLOCK is not the store's; ``record`` (commands that write)
+    records the kind if the store has none yet."""
+    from eventsourcing.persistence import IntegrityError
+    kind = "manual" if app.clock.manual else "system"
+    known = store_clock_kind(app)
+    if known is not None and known != kind:
+        raise ClockMismatch(f"this store runs on the {known} clock, but CARTPATH_CLOCK={kind}: set "
+                            f"CARTPATH_CLOCK={known}, or use another CARTPATH_DATA_DIR for {kind} time")
+    if record and CLOCK_KIND_ID not in app.repository:
+        try:
+            app.save(ClockKind(kind=kind))
+        except IntegrityError:  # another process recorded it at the same moment: check against theirs
+            check_clock_kind(app, record=False)
 
 
 class SystemClock:
@@ -89,4 +139,4 @@ class ManualClock:
         raise RuntimeError("the manual clock kept changing under us")
 
 
-pin_topics("clock", ManualClockState)
+pin_topics("clock", ManualClockState, ClockKind)

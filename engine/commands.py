@@ -10,12 +10,12 @@ import sys
 import click
 
 from .times import parse_instant
-from .console import json_arg, out, refusals
+from .console import create_data_dir, iso_default, json_arg, out, refusals
 
 
-def _app(deploy: bool = True):
+def _app(deploy: bool = True, writes: bool = False):
     from .config import open_app
-    return open_app(deploy_bundled=deploy)
+    return open_app(deploy_bundled=deploy, writes=writes)
 
 
 @click.command("lint")
@@ -23,11 +23,10 @@ def _app(deploy: bool = True):
 @refusals
 def lint_cmd(paths) -> None:
     """Check BPMN/DMN files against cartpath's conventions (what deploy checks)."""
-    from .config import open_app
     from .lint import lint_files, read_paths
+    from .settings import configured_lanes
     files = read_paths(paths)
-    lanes = open_app().lanes
-    problems = lint_files(files, lanes)
+    problems = lint_files(files, configured_lanes())  # a check of files: it needs no store
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
@@ -42,7 +41,7 @@ def lint_cmd(paths) -> None:
 def deploy_cmd(paths) -> None:
     """Deploy BPMN/DMN files (default: the bundled processes/) as a new version."""
     from .lint import read_paths
-    app = _app(deploy=False)
+    app = _app(deploy=False, writes=True)
     files = read_paths(paths) if paths else None
     out(app.deploy(files) if files else app.deploy_bundled())
 
@@ -95,16 +94,28 @@ def complete_cmd(pathway_id, task, data, actor) -> None:
 
 
 def _resolve_task(app, pathway_id: str, task: str) -> str:
+    """A ready task by id (with or without the pathway's prefix) or by name; a refusal says why not
+    (done already, several of that name, or unknown) and lists what is ready."""
+    from .errors import TaskNotReady
     pathway = app.get_pathway(pathway_id)
-    if ":" in task:
-        task = task.split(":", 1)[1]
-    if task in pathway.ready:
-        return task
-    named = [t for t, r in pathway.ready.items() if r["name"] == task]
+    wanted = task.split(":", 1)[1] if ":" in task else task
+    if wanted in pathway.ready:
+        return wanted
+    named = [t for t, r in pathway.ready.items() if r["name"] == wanted]
     if len(named) == 1:
         return named[0]
-    from .errors import TaskNotReady
-    raise TaskNotReady(f"no single ready task {task!r} in pathway {pathway_id}")
+    ready = "; ".join(f"{r['name']} ({pathway.id}:{t})" for t, r in pathway.ready.items())
+    if not ready:
+        ready = "none" + (f" (the pathway has ended: {pathway.outcome})" if pathway.status != "active" else "")
+    if named:
+        raise TaskNotReady(f"{len(named)} tasks named {wanted!r} are ready in pathway {pathway.id}: give the id of "
+                           f"one; ready: {ready}")
+    done = [ev for ev in app.events.get(pathway.id) if type(ev).__name__ == "TaskCompleted"
+            and wanted in (getattr(ev, "task_id", None), getattr(ev, "name", None))]
+    if done:
+        what = f"task {wanted!r}" + (f" ({done[-1].name})" if done[-1].name != wanted else "")
+        raise TaskNotReady(f"{what} of pathway {pathway.id} is already done; ready: {ready}")
+    raise TaskNotReady(f"no task {wanted!r} is ready in pathway {pathway.id}; ready: {ready}")
 
 
 @click.command("cancel")
@@ -139,8 +150,18 @@ def message_cmd(name, message_id, order_id, coi, payload) -> None:
 @refusals
 def tick_cmd(now) -> None:
     """Fire every timer due by NOW (on a manual clock this also moves the clock)."""
-    app = _app()
-    moment = parse_instant(now) if now else None
+    from .settings import BadSetting
+    moment = None
+    if now:
+        try:
+            moment = parse_instant(now)
+        except ValueError:
+            raise BadSetting(f"--now {now!r} is not an ISO 8601 time with a UTC offset "
+                             "(e.g. 2026-03-09T08:00:00Z)") from None
+    app = _app(writes=True)
+    if moment is not None and app.clock.manual and moment < app.clock.now():
+        raise BadSetting(f"--now {moment.isoformat()} is earlier than the manual clock "
+                         f"({app.clock.now().isoformat()}): time only moves forward")
     fired = app.fire_due_timers(moment)
     out({"fired": fired, "now": app.clock.now()})
 
@@ -149,8 +170,11 @@ def tick_cmd(now) -> None:
 @click.argument("pathway_id")
 @refusals
 def history_cmd(pathway_id) -> None:
-    """Every event of a pathway, oldest first."""
-    out(_app(deploy=False).history(pathway_id))
+    """Every event of a pathway, oldest first (as GET /pathways/{id}/history answers them)."""
+    from .records import history_item
+    app = _app(deploy=False)
+    pathway = app.get_pathway(pathway_id)
+    out([history_item(ev) for ev in app.events.get(pathway.id)])
 
 
 @click.command("verify")
@@ -173,7 +197,7 @@ def verify_cmd(pathway_id, verify_all) -> None:
             ok += 1
         else:
             failed += 1
-            click.echo(json.dumps(result, default=str), err=True)
+            click.echo(json.dumps(result, default=iso_default), err=True)
     click.echo(f"verified {ok + failed} pathways: {ok} ok, {failed} diverged")
     sys.exit(0 if failed == 0 else 1)
 
@@ -182,16 +206,31 @@ def verify_cmd(pathway_id, verify_all) -> None:
 @click.option("--patients", default=20, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--seed", default=1, show_default=True)
 @click.option("--start", "start_at", default="2026-01-05T08:00:00+00:00", show_default=True)
+@click.option("--force", is_flag=True, help="run even on a store that holds system-clock (real) pathways")
 @refusals
-def demo_cmd(patients, seed, start_at) -> None:
+def demo_cmd(patients, seed, start_at, force) -> None:
     """Drive simulated patients through the bundled pathway with a simulated manufacturer."""
     import os
+    from .clock import check_clock_kind, store_clock_kind
+    from .config import open_app
     from .demo import run_demo
+    from .settings import BadSetting
     if (os.environ.get("CARTPATH_CLOCK") or "manual").lower() != "manual":
-        raise ValueError("the demo runs on simulated time: unset CARTPATH_CLOCK or set it to manual")
+        raise BadSetting("the demo runs on simulated time: unset CARTPATH_CLOCK or set it to manual")
     os.environ["CARTPATH_CLOCK"] = "manual"
     os.environ.setdefault("CARTPATH_CLOCK_START", start_at)
-    summary = run_demo(_app(), patients=patients, seed=seed, progress=lambda msg: click.echo(msg, err=True))
+    create_data_dir()
+    app = open_app(check_clock=False)
+    if not force:
+        # simulated patients in a store of real ones would be counted in its KPIs and worklists
+        kind = store_clock_kind(app)
+        real = len(app.pathway_ids()) if kind in (None, "system") else 0
+        if kind == "system" or real:
+            raise BadSetting(f"this store runs on the system clock ({real} pathway(s) in real time): the demo writes "
+                             "simulated patients; use another CARTPATH_DATA_DIR, or --force to add them anyway")
+        check_clock_kind(app, record=True)
+    app.deploy_bundled()
+    summary = run_demo(app, patients=patients, seed=seed, progress=lambda msg: click.echo(msg, err=True))
     out(summary)
 
 

@@ -5,6 +5,9 @@ import os
 from typing import Mapping
 
 from .application import CartPath
+from .clock import check_clock_kind
+from .reachability import check_reachable
+from .settings import check_store_driver, clock_kind, clock_start, require_data_dir, uses_data_dir
 
 ENV_KEYS_DOC = {
     "CARTPATH_DATA_DIR": "directory of the SQLite store (default ./var)",
@@ -15,11 +18,29 @@ ENV_KEYS_DOC = {
 }
 
 
-def open_app(overrides: Mapping[str, str] | None = None, *, deploy_bundled: bool = False) -> CartPath:
-    """A CartPath on the store the environment names; optionally with the bundled processes deployed."""
+def open_app(overrides: Mapping[str, str] | None = None, *, deploy_bundled: bool = False,
+             writes: bool = False, probe: bool = True, check_clock: bool = True) -> CartPath:
+    """A CartPath on the store the environment names, its settings checked first; optionally with
+    the bundled processes deployed. The store's clock kind is checked against CARTPATH_CLOCK, and
+    recorded when ``writes`` (or ``deploy_bundled``) and the store has none yet. ``probe`` connects to
+    PostgreSQL once first, to refuse an unreachable server at once with its reason (long-running
+    processes that ride out a database restart pass False)."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_", "CREATE_TABLE"))}
     env.update(overrides or {})
+    clock_kind(env)
+    clock_start(env)
+    check_store_driver(env)
+    if probe:
+        check_reachable(env)
+    if uses_data_dir(env):
+        require_data_dir(env)
     app = CartPath(env=env)
-    if deploy_bundled:
-        app.deploy_bundled()
+    try:
+        if check_clock:
+            check_clock_kind(app, record=writes or deploy_bundled)
+        if deploy_bundled:
+            app.deploy_bundled()
+    except BaseException:
+        app.close()
+        raise
     return app

@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any, Callable, TypeVar
 
 import click
+from eventsourcing.persistence import PersistenceError
 
 from .errors import CartpathError, DefinitionRejected
 
@@ -15,10 +16,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def out(value: Any) -> None:
     """Print a command's result as JSON (ISO 8601 times, as the API writes them)."""
-    click.echo(json.dumps(value, indent=2, default=_json_default, sort_keys=False))
+    click.echo(json.dumps(value, indent=2, default=iso_default, sort_keys=False))
 
 
-def _json_default(value: Any) -> Any:
+def iso_default(value: Any) -> Any:
+    """``json.dumps`` default: times as ISO 8601 with ``T`` (as the API writes them), the rest as text."""
     isoformat = getattr(value, "isoformat", None)
     if callable(isoformat):
         return isoformat()
@@ -39,10 +41,24 @@ def refusals(func: F) -> F:
         except CartpathError as err:
             click.echo(f"error: {err.detail}", err=True)
             sys.exit(1)
+        except PersistenceError as err:  # the store failed under us (e.g. PostgreSQL went away)
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            click.echo(f"error: the store refused or could not be reached ({type(err).__name__}: {first})", err=True)
+            sys.exit(1)
         except (ValueError, OSError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
+
+
+def create_data_dir() -> None:
+    """For the commands that may start a new store (serve, db init, demo): create CARTPATH_DATA_DIR
+    if the store lives there and it is missing, and say so (every other command refuses it)."""
+    from .settings import ensure_data_dir, uses_data_dir
+    if uses_data_dir():
+        created = ensure_data_dir()
+        if created is not None:
+            click.echo(f"cartpath: created CARTPATH_DATA_DIR {str(created)!r} (a new, empty store)", err=True)
 
 
 def json_arg(text: str, what: str) -> Any:

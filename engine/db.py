@@ -10,13 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Mapping
 
-from .errors import CartpathError
-
-
-class StoreUnavailable(CartpathError):
-    """The database cannot be reached, or refuses our settings."""
-
-    code = "store-unavailable"
+from .reachability import StoreUnavailable, unreachable
 
 
 def create_tables(overrides: Mapping[str, str] | None = None,
@@ -68,8 +62,7 @@ def _create_schema(overrides: Mapping[str, str]) -> None:
             if schema and schema != "public":
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     except psycopg.Error as err:
-        raise StoreUnavailable(f"PostgreSQL at {settings['host']}:{settings['port']} database {settings['dbname']!r} "
-                               f"as {settings['user']!r}: {_first_line(err)}") from None
+        raise unreachable(settings, err) from None
 
 
 def _describe(app) -> dict[str, Any]:

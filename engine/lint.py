@@ -264,7 +264,11 @@ def read_paths(paths: Iterable[str | Path]) -> dict[str, bytes]:
     for raw in paths:
         path = Path(raw)
         candidates = sorted(p for p in path.iterdir() if p.suffix in (".bpmn", ".dmn")) if path.is_dir() else [path]
+        if path.is_dir() and not candidates:
+            raise ValueError(f"{raw}: no .bpmn or .dmn file in this directory")
         for p in candidates:
+            if p.suffix not in (".bpmn", ".dmn"):
+                raise ValueError(f"{raw}: not a process file (expected a .bpmn or .dmn file, or a directory of them)")
             if p.name in files:
                 raise ValueError(f"two files named {p.name}")
             files[p.name] = p.read_bytes()

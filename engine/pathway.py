@@ -125,9 +125,12 @@ class Pathway(Aggregate):
             self.data.setdefault("decisions", {})[node_id] = result
 
     @event("TimerArmed")
-    def _timer_armed(self, task_id: str, node_id: str, due_at: str | None, at: datetime) -> None:
+    def _timer_armed(self, task_id: str, node_id: str, due_at: str | None, at: datetime,
+                     title: str | None = None) -> None:
+        # ``title`` came later: events recorded before it have none, and readers show the node id
         self.waiting[f"{task_id}/timer/{node_id}"] = {"kind": "timer", "name": node_id, "due_at": due_at,
-                                                      "task_id": task_id, "node_id": node_id}
+                                                      "task_id": task_id, "node_id": node_id,
+                                                      "title": title or node_id}
 
     @event("MessageAwaited")
     def _message_awaited(self, task_id: str, node_id: str, message: str, at: datetime) -> None:

@@ -20,6 +20,15 @@ def event_record(ev) -> dict[str, Any]:
     }
 
 
+def history_item(ev) -> dict[str, Any]:
+    """One event as the API's history shows it (and the CLI prints it): ``position`` is its number
+    in the pathway (1 first); ``at`` and ``actor`` are lifted out of ``data``."""
+    record = event_record(ev)
+    data = {k: v for k, v in record["data"].items() if k not in ("at", "actor")}
+    return {"position": record["version"], "type": record["type"], "kind": record["kind"], "at": record["at"],
+            "recorded_at": record["recorded_at"], "actor": record["actor"], "data": data}
+
+
 def task_view(pathway: Pathway, ready: dict[str, Any], model: ProcessModel) -> dict[str, Any]:
     form = model.forms.get(ready["name"])
     return {

@@ -287,7 +287,8 @@ class Runtime:
         for item in _event_definitions(definition):
             if isinstance(item, TimerEventDefinition):
                 due = _utc_iso(task._get_internal_data("event_value"))
-                out.append(Outcome("TimerArmed", {"task_id": tid, "node_id": node, "due_at": due}))
+                out.append(Outcome("TimerArmed", {"task_id": tid, "node_id": node, "due_at": due,
+                                                   "title": _timer_title(task, item)}))
             elif isinstance(item, MessageEventDefinition):
                 out.append(Outcome("MessageAwaited", {"task_id": tid, "node_id": node, "message": item.name}))
         return out
@@ -330,6 +331,21 @@ def _workflow_converter():
     registry = SERIALIZER.registry
     restore = registry.convert_from_dict[registry.typenames[BpmnWorkflow]]
     return restore.args[0].__self__  # a partial(_obj_from_dict, converter.from_dict)
+
+
+def _timer_title(task, timer) -> str | None:
+    """A person's name for a timer ("5 days without answer"): the timer event's documentation, else
+    its name. Recorded with TimerArmed so that readers never parse BPMN. Behind an event-based
+    gateway the waiting task is the gateway's: SpiffWorkflow moves the events that follow it onto
+    the gateway, in the order of its outgoing flows, so the timer's own event is at the same place."""
+    spec = task.task_spec
+    moved = list(getattr(spec.event_definition, "event_definitions", None) or [])
+    outputs = list(getattr(spec, "outputs", None) or [])
+    place = next((i for i, d in enumerate(moved) if d is timer), None)
+    if place is not None and len(moved) == len(outputs):
+        spec = outputs[place]
+    text = (getattr(spec, "documentation", None) or getattr(spec, "bpmn_name", None) or "").strip()
+    return " ".join(text.split()) or None
 
 
 def _event_definitions(definition) -> list:

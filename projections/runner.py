@@ -20,6 +20,7 @@ import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
 from .log import Event, EventLog
@@ -279,7 +280,9 @@ def status(app: Any, store: ViewStore | None = None, views: Iterable[View] | Non
                     "state": "stopped" if row["error"] else ("current" if row["position"] >= head else "behind"),
                     "error": row["error"].splitlines()[0] if row["error"] else None,
                     "error_position": row["error_position"], "error_event": row["error_event"],
-                    "updated_at": row["updated_at"]})
+                    # stored as epoch seconds (a number both dialects keep exactly); shown as ISO 8601 like every time
+                    "updated_at": datetime.fromtimestamp(row["updated_at"], timezone.utc).isoformat()
+                    if row["updated_at"] is not None else None})
     return {"head": head, "runner_running": store.runner_running(), "views": out,
             "store": store.dialect, "size_bytes": store.size_bytes() if tracking else None}
 

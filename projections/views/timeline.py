@@ -45,7 +45,7 @@ class Steps:
 
 class TimelineView(View):
     name = "timeline"
-    version = 3
+    version = 4  # 3: tasks carry their recorded due_at; 4: timers carry a title
     tables = ("view_timeline",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_timeline (pathway_id TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
@@ -122,8 +122,8 @@ class TimelineView(View):
 
     def on_TimerArmed(self, steps: Steps, ev: Event) -> None:
         d = ev.data
-        self._step(steps, ev, "timer", name=d.get("node_id"), task_id=d["task_id"], data={"due_at": d.get("due_at")},
-                   instant=False)
+        self._step(steps, ev, "timer", name=d.get("node_id"), title=d.get("title") or d.get("node_id"),
+                   task_id=d["task_id"], data={"due_at": d.get("due_at")}, instant=False)
 
     def on_MessageAwaited(self, steps: Steps, ev: Event) -> None:
         d = ev.data

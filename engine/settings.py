@@ -1,0 +1,104 @@
+"""The environment's settings, read once and checked: a bad value is one refusal naming
+the variable (CLI: one ``error:`` line; server: it does not start), never a traceback
+from deep inside a library.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping
+
+from .errors import CartpathError
+
+CLOCK_KINDS = ("system", "manual")
+DEFAULT_CLOCK_START = "2026-01-05T08:00:00+00:00"
+DEFAULT_DATA_DIR = "./var"
+POSTGRES_MODULE = "eventsourcing.postgres"
+SQLITE_MODULE = "eventsourcing.sqlite"
+
+
+class BadSetting(CartpathError):
+    """A setting of the environment (or a command's option) that cannot be used as given."""
+
+    code = "bad-setting"
+
+
+def _merged(env: Mapping[str, str] | None) -> dict[str, str]:
+    return {**os.environ, **(env or {})}
+
+
+def configured_lanes(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """PATHWAY.md's lanes plus CARTPATH_EXTRA_LANES (what lint, deploy and tokens accept)."""
+    from .lint import DEFAULT_LANES
+    extra = [s.strip() for s in (_merged(env).get("CARTPATH_EXTRA_LANES") or "").split(",") if s.strip()]
+    return tuple(DEFAULT_LANES) + tuple(lane for lane in extra if lane not in DEFAULT_LANES)
+
+
+def clock_kind(env: Mapping[str, str] | None = None) -> str:
+    """``system`` (default) or ``manual``; anything else is refused."""
+    raw = (_merged(env).get("CARTPATH_CLOCK") or "system").strip()
+    if raw.lower() not in CLOCK_KINDS:
+        raise BadSetting(f"CARTPATH_CLOCK={raw!r} is not a clock: expected one of {', '.join(CLOCK_KINDS)}")
+    return raw.lower()
+
+
+def clock_start(env: Mapping[str, str] | None = None) -> datetime:
+    """Where a manual clock starts (ISO 8601 with a UTC offset or Z)."""
+    from .times import parse_instant
+    raw = (_merged(env).get("CARTPATH_CLOCK_START") or DEFAULT_CLOCK_START).strip()
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        raise BadSetting(f"CARTPATH_CLOCK_START={raw!r} is not an ISO 8601 time with a UTC offset "
+                         "(e.g. 2026-03-02T08:00:00Z)") from None
+
+
+def persistence_module(env: Mapping[str, str] | None = None) -> str:
+    return (_merged(env).get("PERSISTENCE_MODULE") or "").strip() or SQLITE_MODULE
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    return Path(_merged(env).get("CARTPATH_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def uses_data_dir(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the store lives in CARTPATH_DATA_DIR: SQLite, unless SQLITE_DBNAME puts it elsewhere."""
+    merged = _merged(env)
+    return persistence_module(merged) == SQLITE_MODULE and not merged.get("SQLITE_DBNAME")
+
+
+def require_data_dir(env: Mapping[str, str] | None = None) -> None:
+    """A missing data directory is a typo or the wrong working directory far more often than a
+    wish for a new, empty store: only ``serve``, ``db init`` and ``demo`` create one."""
+    path = data_dir(env)
+    if not path.is_dir():
+        raise BadSetting(f"CARTPATH_DATA_DIR {str(path)!r} does not exist (run `cartpath db init` to create "
+                         "a store there, or point CARTPATH_DATA_DIR at an existing one)")
+
+
+def ensure_data_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """Create the data directory if missing; the path created, or None if it was there."""
+    path = data_dir(env)
+    if path.is_dir():
+        return None
+    try:
+        path.mkdir(parents=True)
+    except OSError as err:
+        raise BadSetting(f"CARTPATH_DATA_DIR {str(path)!r} cannot be created: {err.strerror}") from None
+    return path
+
+
+def check_store_driver(env: Mapping[str, str] | None = None) -> None:
+    """PostgreSQL selected: its driver must be installed (an optional extra)."""
+    module = persistence_module(env)
+    if module == POSTGRES_MODULE:
+        try:
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
+        except ImportError as err:
+            raise BadSetting(f"PERSISTENCE_MODULE={module} needs the PostgreSQL driver ({err.name} is not installed): "
+                             "pip install 'cartpath[postgres]'") from None
+    elif module not in (SQLITE_MODULE, "eventsourcing.popo"):
+        raise BadSetting(f"PERSISTENCE_MODULE={module!r} is not a store cartpath runs on: "
+                         f"expected {SQLITE_MODULE} (default) or {POSTGRES_MODULE}")
