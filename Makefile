@@ -23,8 +23,12 @@ $(TS_STAMP): $(STAMP) $(TS_TOOLS)/package.json $(TS_TOOLS)/package-lock.json
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/npm ci --prefix $(VENV)/ts --no-audit --no-fund --loglevel=error
 	touch $(TS_STAMP)
 
+# `make run PORT=8010 HOST=0.0.0.0` serves elsewhere than 127.0.0.1:8000
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
 run: $(STAMP)
-	$(BIN)/cartpath serve
+	$(BIN)/cartpath serve --host $(HOST) --port $(PORT)
 
 # `make test`: the whole suite on SQLite, then again on PostgreSQL when a test server is
 # configured (CARTPATH_TEST_POSTGRES_HOST...; `bash .ci/run` sets one up and calls this).

@@ -88,4 +88,11 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     api.register_blueprint(inventory.blp)
     register_error_handlers(app)
     install(app)
+    for path in ("/", "/api/v1", "/api/v1/"):  # a person who types the address lands on the docs
+        app.add_url_rule(path, f"to_docs{path}", _to_docs, strict_slashes=False)
     return app
+
+
+def _to_docs():
+    from flask import redirect
+    return redirect("/api/v1/docs", code=302)

@@ -21,7 +21,7 @@ from cartpath.projections.store import ProjectionsUnavailable, ViewStore
 from .auth import require_reader, sees_center
 from .conventions import POSITION_HEADERS, operation_id, refusals
 from .errors import PROBLEM_TYPE_BASE, problem
-from .schemas import iso_datetime
+from .schemas import iso_datetime, known_lane
 from .views import POSITION_HEADER, engine
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1",
@@ -37,7 +37,7 @@ class ReportQuerySchema(Schema):
 
 class WorklistQuerySchema(ReportQuerySchema):
     center = fields.String(validate=validate.Length(min=1, max=200))
-    lane = fields.String(validate=validate.Length(min=1, max=200))
+    lane = fields.String(validate=[validate.Length(min=1, max=200), known_lane])
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
 
 
@@ -249,6 +249,12 @@ def _visible_centers(principal, center: str | None) -> set[str] | None:
 
 
 def _answer(report: str, min_position: int | None, build) -> Any:
+    head = (engine().recorder.max_notification_id() or 0) if min_position is not None else 0
+    if min_position is not None and min_position > head:
+        # no write answered this position: waiting for it would never end, so it is not "retry shortly"
+        return problem(422, "Unprocessable Entity", f"min_position {min_position} is beyond the log's head ({head}): "
+                       "pass the X-Cartpath-Position a write answered", PROBLEM_TYPE_BASE + "validation-failed",
+                       errors={"min_position": [f"beyond the log's head ({head})"]})
     r = reports()
     try:
         wait = float(current_app.config.get("CARTPATH_REPORT_WAIT_SECONDS", WAIT_SECONDS))

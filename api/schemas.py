@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 from flask_smorest.fields import Upload
 
 from cartpath.engine.forms import FIELD_TYPES
@@ -95,8 +95,17 @@ class PathwayQuerySchema(PageQuerySchema):
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
 
 
+def known_lane(value: str) -> None:
+    """Lanes are the deployment's (PATHWAY.md's plus CARTPATH_EXTRA_LANES): an unknown one is refused
+    like any other unknown filter value, naming the allowed ones, rather than answering nothing."""
+    from flask import current_app
+    lanes = current_app.extensions["cartpath"].lanes
+    if value not in lanes:
+        raise ValidationError(f"Must be one of: {', '.join(lanes)}.")
+
+
 class TaskQuerySchema(PageQuerySchema):
-    lane = fields.String(validate=_id)
+    lane = fields.String(validate=[_id, known_lane])
     center = fields.String(validate=_id)
     pathway_id = fields.UUID()
 

@@ -197,7 +197,8 @@ class CartPath(Application):
         if receipt is not None:
             return dict(receipt.answer, duplicate=True)
         order_id, coi = correlation_rules.check_message(name, correlation)
-        clean_payload = INBOUND[name].validate(payload or {}, what=f"payload of {name}")
+        clean_payload = INBOUND[name].validate(correlation_rules.without_correlation(payload or {}, correlation),
+                                               what=f"payload of {name}")
         index = self._get_or_none(order_index_id(order_id))
         if index is None:
             raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")

@@ -39,6 +39,22 @@ def check_message(name: str, correlation: Any) -> tuple[str, str]:
     return order_id, coi
 
 
+def without_correlation(payload: Any, correlation: dict[str, Any]) -> Any:
+    """PATHWAY.md lists ``order_id`` and ``coi`` in the payloads as well: a payload may repeat them
+    when they equal the correlation (they are kept there, once); one that differs is refused, since
+    it would say two things about which patient the message is for."""
+    if not isinstance(payload, dict):
+        return payload
+    clean = dict(payload)
+    for key in CORRELATION_KEYS:
+        if key in clean:
+            if clean[key] != correlation.get(key):
+                raise InvalidMessage(f"payload.{key} {clean[key]!r} differs from correlation.{key} "
+                                     f"{correlation.get(key)!r}", {f"payload.{key}": [f"differs from correlation.{key}"]})
+            del clean[key]
+    return clean
+
+
 def check_pathway(pathway: Pathway, name: str, order_id: str, coi: str,
                   expected_manufacturer: str | None = None) -> None:
     """MessageNotCorrelated unless this (active) pathway is the one the message names."""

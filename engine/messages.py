@@ -23,3 +23,4 @@ INBOUND: dict[str, TaskForm] = {
 INFORMATIVE = frozenset({"apheresis_received", "manufacturing_status"})
 OUTBOUND = frozenset({"order_placed", "apheresis_shipped", "product_received", "infusion_done"})
 CORRELATION_KEYS = ("order_id", "coi")
+
