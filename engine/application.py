@@ -36,7 +36,6 @@ from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
 from .settings import clock_kind, clock_start
 from .store import default_persistence
-from .times import parse_instant
 from .timers import TimerIndex, fire_due_timers
 from .unit_of_work import UnitOfWork
 
