@@ -31,6 +31,5 @@ def check_reachable(overrides: Mapping[str, str] | None = None) -> None:
 
 def unreachable(settings: Mapping[str, Any], err: BaseException) -> StoreUnavailable:
     """The refusal for a server that did not answer: where we tried, as whom, and its first line of why."""
-    return StoreUnavailable(f"PostgreSQL (PERSISTENCE_MODULE=eventsourcing.postgres) at {settings['host']}:"
-                            f"{settings['port']} database {settings['dbname']!r} as {settings['user']!r} "
-                            f"cannot be reached: {(str(err).strip().splitlines() or [type(err).__name__])[0]}")
+    return StoreUnavailable(f"PostgreSQL at {settings['host']}:{settings['port']} database {settings['dbname']!r} "
+                            f"as {settings['user']!r} (PERSISTENCE_MODULE=eventsourcing.postgres) cannot be reached: {(str(err).strip().splitlines() or [type(err).__name__])[0]}")
