@@ -78,8 +78,8 @@ def title(kind: str, name: str | None, stored: str | None, data: Any) -> str:
         return f"Waiting: {text[0].lower()}{text[1:]}" if kind == "wait" else text
     if kind == "decision":
         return _decision(data) or _words(name)
-    if kind == "timer":
-        return f"Timer: {_words(name).lower()}"
+    if kind == "timer":  # the BPMN event's own wording, recorded with TimerArmed; older events have none
+        return stored if stored and stored != name else f"Timer: {_words(name).lower()}"
     if kind == "cancelled":
         reason = CANCEL_REASONS.get(name or "", _words(name).lower())
         if name == "death":

@@ -107,7 +107,7 @@ def test_timers_recorded_before_titles_show_their_node_id(tmp_path):
     reports = Reports(ViewStore.for_app(app))
     timers = [s for pid in app.pathway_ids() for s in reports.timeline(str(pid), now=app.clock.now())["steps"]
               if s["kind"] == "timer"]
-    assert timers and all(s["title"] == s["name"] for s in timers)
+    assert timers and all(s["title"] == "Timer: " + s["name"].replace("_", " ") for s in timers)
     assert all(app.verify(pid)["ok"] for pid in app.pathway_ids())  # re-executing now gives titles: not a divergence
 
 
