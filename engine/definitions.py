@@ -55,6 +55,7 @@ class ProcessModel:
     incoming: dict[str, list[str]]
     message_keys: dict[str, set[str]]
     timer_nodes: set[str] = field(default_factory=set)
+    decisions: dict[str, str] = field(default_factory=dict)  # business rule task -> decision id
 
     def describe(self) -> dict[str, Any]:
         return {"key": self.key, "version": self.version, "sha256": self.sha256, "files": sorted(self.files)}
@@ -106,7 +107,7 @@ def parse_model(key: str, version: int, files: dict[str, bytes]) -> ProcessModel
     return ProcessModel(key=key, version=version, sha256=fingerprint(files), files=files, spec=spec,
                         subprocess_specs=subprocess_specs, forms=forms, lanes=lanes, titles=titles, kinds=kinds,
                         outcomes=outcomes, flows=flows, incoming=incoming, message_keys=message_keys,
-                        timer_nodes=timer_nodes)
+                        timer_nodes=timer_nodes, decisions=_called_decisions(files))
 
 
 def _read_extensions(root, forms, lanes, titles, kinds, outcomes, flows, incoming, message_keys, timer_nodes) -> None:
@@ -136,6 +137,19 @@ def _read_extensions(root, forms, lanes, titles, kinds, outcomes, flows, incomin
             mark = el.find(f"bpmn:extensionElements/{{{CARTPATH_NS}}}outcome", NS)
             if mark is not None:
                 outcomes[node_id] = mark.get("value")
+
+
+def _called_decisions(files: dict[str, bytes]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in sorted(files):
+        if not name.endswith(".bpmn"):
+            continue
+        root, _ = parse_xml(name, files[name])
+        for el in root.iter(f"{{{BPMN_NS}}}businessRuleTask"):
+            called = el.find("bpmn:extensionElements/spiff:calledDecisionId", NS)
+            if called is not None and called.text:
+                found[el.get("id")] = called.text.strip()
+    return found
 
 
 _NODE_TAGS = {

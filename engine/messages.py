@@ -18,9 +18,12 @@ INBOUND: dict[str, TaskForm] = {
     "manufacturing_failed": _form(("reason", _S)),
     "product_released": _form(("released_at", _T), ("out_of_spec", _B), ("certificate_ref", _S)),
     "product_shipped": _form(("shipper_id", _S), ("tracking", _S), ("shipped_at", _T)),
+    # (v2) the manufacturer's answer to a quarantined product
+    "quarantine_decision": _form(("usable", _B), ("assessment_ref", _S)),
 }
 # Recorded, never delivered to the process model: they must not block or reorder it.
 INFORMATIVE = frozenset({"apheresis_received", "manufacturing_status"})
-OUTBOUND = frozenset({"order_placed", "apheresis_shipped", "product_received", "infusion_done"})
+OUTBOUND = frozenset({"order_placed", "apheresis_shipped", "product_received", "product_quarantined",
+                      "infusion_done"})
 CORRELATION_KEYS = ("order_id", "coi")
 

@@ -28,6 +28,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from . import determinism
+from .clinical_facts import FILLED_INPUTS, GRADES, ClinicalFacts
 from .definitions import SERIALIZER, ProcessModel
 from .errors import EngineFailure, TaskNotReady, UnknownTask
 from .sandbox import SCRIPT_ENGINE, ScriptFailed, ScriptRefused
@@ -145,6 +146,7 @@ class Runtime:
         before = self._observe()
 
         def act():
+            ClinicalFacts.of(self.workflow).task_completed(name, data)
             task.data[name] = data
             task.run()
         return self._step(before, act)
@@ -182,12 +184,24 @@ class Runtime:
     def _step(self, before: dict[uuid.UUID, int], act) -> list[Outcome]:
         try:
             act()
-            self.workflow.do_engine_steps()
+            self.workflow.do_engine_steps(will_complete_task=self._fill_decision_inputs,
+                                          did_complete_task=self._note_grade)
         except (SpiffWorkflowException, ScriptFailed, ScriptRefused) as err:
             raise EngineFailure(f"the process model failed: {_first_line(err)}") from None
         outcomes = self._outcomes(before)
         self._compact()
         return outcomes
+
+    def _fill_decision_inputs(self, task) -> None:
+        """Right before a decision the engine feeds evaluates, put the derived inputs in its data."""
+        decision = self.model.decisions.get(getattr(task.task_spec, "bpmn_id", None))
+        if decision in FILLED_INPUTS:
+            task.data.update(ClinicalFacts.of(self.workflow).inputs_for(decision))
+
+    def _note_grade(self, task) -> None:
+        decision = self.model.decisions.get(getattr(task.task_spec, "bpmn_id", None))
+        if decision in GRADES:
+            ClinicalFacts.of(self.workflow).graded(decision, _json_safe(task.data.get(decision)))
 
     # Kinds whose completed instances carry nothing later steps look at once their
     # successor has completed too (joins and subprocess hosts are never removed).
@@ -267,6 +281,10 @@ class Runtime:
             if task_id not in seen and prev in (READY, WAITING):
                 out.append(Outcome("WaitEnded", {"task_id": str(task_id), "node_id": None, "how": "removed"}))
         for thrown in self.workflow.get_events():
+            if not isinstance(thrown.event_definition, MessageEventDefinition):
+                # a terminate end event inside a subprocess (SpiffWorkflow 3.2) throws its event up
+                # to the top workflow, which nothing catches: it lands here, but is no message
+                continue
             out.append(Outcome("MessageSent", {
                 "name": thrown.event_definition.name,
                 "message_id": str(determinism.next_id()),
