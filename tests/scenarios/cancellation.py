@@ -76,15 +76,15 @@ def death_after_infusion(app, variant):
     j = Journey(app)
     j.to_infused()
     j.assess(0)
-    j.next_day()
     if variant == "in_icu":
         j.assess(1, temperature_c=39.5, hypotension="multiple_vasopressors")
         j.complete("icu_transfer", {"admitted_at": j.now().isoformat(), "tocilizumab_given": True,
                                     "steroids_given": True})
+        assert j.ready() == ["icu_assessment", "icu_discharge"], j.ready()
     elif variant == "during_follow_up":
         j.monitor(1, 14)
         j.discharge()
-        j.wait(days=40)
+        j.at_day(31)
         j.complete("follow_up_visit", {"response": "PD", "alive": True})
     count = j.count_events()
     for reason in REASONS[1:]:  # after infusion only death ends the pathway

@@ -41,6 +41,7 @@ def coi_mismatch(app, variant):
         _refused(j, lambda: j.receive(coi=OTHER_COI), "coi_scanned")
         assert [m["name"] for m in j.sent()] == ["order_placed", "apheresis_shipped"]  # no receipt told
     j.receive()
+    j.reserve()
     j.to_infusion_day()
     j.pre_check()
     if variant == "thaw_product":

@@ -31,12 +31,17 @@ OUTBOX_FIELDS = {
     "order_placed": {"order_id", "manufacturer", "patient_ref", "product", "center", "requested_apheresis_date"},
     "apheresis_shipped": {"coi", "order_id", "shipper_id", "pickup_at"},
     "product_received": {"coi", "order_id", "received_at", "temperature_ok"},
+    "product_quarantined": {"coi", "order_id", "reason", "datalogger_ref"},
     "infusion_done": {"coi", "order_id", "infused_at"},
 }
 CALM_DAY = {"temperature_c": 37.0, "hypotension": "none", "oxygen": "none", "ice_score": 10, "seizure": False,
             "cerebral_edema": "none"}
 FIT_FOR_INFUSION = {"active_infection": False, "uncontrolled_arrhythmia": False, "vasopressor_hypotension": False,
-                    "organ_dysfunction_g3": False, "clinical_worsening": False, "tocilizumab_doses_on_site": 2}
+                    "organ_dysfunction_g3": False, "clinical_worsening": False}
+READY_FOR_HOME = {"caregiver_24h": True, "lodging_within_2h": True, "driving_advice_given": True,
+                  "alert_card_given": True}
+# Always open from infusion to discharge (treatments are recorded when given): left out of ready().
+ALWAYS_OPEN = {"toxicity_treatment"}
 _message_ids = itertools.count(1)
 
 
@@ -62,6 +67,10 @@ class Journey:
         return self.app.get_pathway(self.id)
 
     def ready(self) -> list[str]:
+        """Ready tasks, but for the treatment record that stays open from infusion to discharge."""
+        return sorted(r["name"] for r in self.pathway.ready.values() if r["name"] not in ALWAYS_OPEN)
+
+    def all_ready(self) -> list[str]:
         return sorted(r["name"] for r in self.pathway.ready.values())
 
     def waiting_for(self) -> set[str]:
@@ -102,8 +111,8 @@ class Journey:
     def wait_until(self, moment: datetime) -> int:
         return self.app.fire_due_timers(moment)
 
-    def wait(self, days: float = 0, hours: float = 0) -> int:
-        return self.wait_until(self.now() + timedelta(days=days, hours=hours))
+    def wait(self, days: float = 0, hours: float = 0, minutes: float = 0) -> int:
+        return self.wait_until(self.now() + timedelta(days=days, hours=hours, minutes=minutes))
 
     # -- the pathway, step by step ---------------------------------------------------------
     def eligible(self, eligible: bool = True):
@@ -148,9 +157,9 @@ class Journey:
         self.tell("product_shipped", {"shipper_id": "SHP-9", "tracking": "TRK-123", "shipped_at": iso(self.now())})
         assert "product_receipt" in self.ready(), self.ready()
 
-    def receive(self, temperature_ok: bool = True, coi: str | None = None):
+    def receive(self, temperature_ok: bool = True, coi: str | None = None, **more: Any):
         return self.complete("product_receipt", {"coi_scanned": coi or self.coi, "temperature_ok": temperature_ok,
-                                                 "storage_location": "LN2-3", "received_at": iso(self.now())})
+                                                 "storage_location": "LN2-3", "received_at": iso(self.now()), **more})
 
     def manufacture(self, *, bridging_first: bool = True):
         """One good manufacturing round: released in spec, shipped, received cold."""
@@ -166,7 +175,12 @@ class Journey:
         if not bridging_first:
             assert self.ready() == ["bridging_decision"], self.ready()
             self.bridge(False)
+        assert self.ready() == ["tocilizumab_reservation"], self.ready()
+        self.reserve()
         assert self.ready() == ["lymphodepletion_start"], self.ready()
+
+    def reserve(self, doses: int = 2):
+        return self.complete("tocilizumab_reservation", {"doses": doses})
 
     def to_product_on_site(self):
         self.to_apheresis()
@@ -174,14 +188,20 @@ class Journey:
         self.ship()
         self.manufacture()
 
-    def lymphodepletion(self) -> datetime:
-        """Start lymphodepletion today; returns infusion day (start date + 5 days, UTC midnight)."""
+    def lymphodepletion(self, completed: bool = True, window_min_days: int = 5) -> datetime:
+        """Lymphodepletion from today for 3 days; returns infusion day (start date + the
+        product's minimum window, 5 days for axi-cel, UTC midnight)."""
         start = self.now().date()
         self.complete("lymphodepletion_start", {"start_date": start.isoformat()})
         assert self.pathway.data["lymphodepletion_start"]["regimen"] == "flu/cy"  # the form's default
-        return datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=5)
+        assert self.ready() == ["lymphodepletion_end"], self.ready()
+        self.wait(days=2)
+        self.complete("lymphodepletion_end", {"end_date": self.today(), "completed": completed})
+        return datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=window_min_days)
 
     def to_infusion_day(self):
+        if "tocilizumab_reservation" in self.ready():
+            self.reserve()
         infusion_day = self.lymphodepletion()
         self.wait_until(infusion_day - timedelta(hours=1))
         assert self.ready() == [], self.ready()
@@ -193,14 +213,20 @@ class Journey:
 
     def thaw(self, coi: str | None = None):
         start = self.now()
+        self.wait(hours=0.5)  # thawing takes its time; no time recorded lies in the future
         return self.complete("thaw_product", {"coi_scanned": coi or self.coi, "thaw_started_at": iso(start),
                                               "thaw_ended_at": iso(start + timedelta(minutes=20))})
 
-    def infuse(self, wristband: str | None = None, bag: str | None = None):
-        infused_at = self.now() + timedelta(minutes=40)
+    def infuse(self, wristband: str | None = None, bag: str | None = None, *, day0_report: bool = True):
+        """Infuse now; the day-0 registry report falls due at once and is sent (unless told not to)."""
+        infused_at = self.now()
         p = self.complete("infusion", {"coi_wristband": wristband or self.coi, "coi_bag": bag or self.coi,
                                        "infused_at": iso(infused_at)})
         self.day0 = infused_at.date()
+        if day0_report and self.pathway.status == "active":
+            self.wait(minutes=5)
+            assert "registry_report" in self.ready(), self.ready()
+            self.registry("day0")
         return p
 
     def to_infused(self):
@@ -210,17 +236,20 @@ class Journey:
         self.thaw()
         self.infuse()
         assert self.ready() == ["daily_assessment"], self.ready()
+        assert self.all_ready() == ["daily_assessment", "toxicity_treatment"], self.all_ready()
 
-    def assess(self, day: int, **signs: Any):
-        """The ward's assessment on ``day`` after infusion (day 0 = infusion day)."""
-        assert self.ready() == ["daily_assessment"], (day, self.ready())
-        on = self.day0 + timedelta(days=day)
-        return self.complete("daily_assessment", dict(CALM_DAY, assessed_on=on.isoformat(), **signs))
+    def at_day(self, day: int, hour: int = 9) -> None:
+        """Move the clock to ``hour`` o'clock (UTC) on ``day`` after infusion, if it is earlier."""
+        moment = datetime(self.day0.year, self.day0.month, self.day0.day, hour, tzinfo=UTC) + timedelta(days=day)
+        if moment > self.now():
+            self.wait_until(moment)
 
-    def next_day(self):
-        """The next day's assessment falls due (the monitoring timer is 1 day)."""
-        assert self.ready() == [], self.ready()
-        self.wait(days=1, hours=1)
+    def assess(self, day: int, task: str = "daily_assessment", hour: int = 9, **signs: Any):
+        """The ward's (or the ICU's) assessment at ``hour`` on ``day`` after infusion (day 0 =
+        infusion day): the recorded clock says when; no date is typed to count days."""
+        self.at_day(day, hour)
+        assert task in self.ready(), (day, self.ready())
+        return self.complete(task, dict(CALM_DAY, **signs))
 
     def monitor(self, first_day: int, last_day: int, signs: dict[int, dict[str, Any]] | None = None) -> None:
         """Assess every day from ``first_day`` to ``last_day``; no discharge offered before the last."""
@@ -228,24 +257,53 @@ class Journey:
             self.assess(day, **(signs or {}).get(day, {}))
             if day < last_day:
                 assert "discharge" not in self.ready(), f"discharge offered on day {day}"
-                self.next_day()
         assert self.ready() == ["discharge"], (last_day, self.ready())
 
-    def discharge(self):
-        return self.complete("discharge", {"discharged_at": iso(self.now())})
+    def treat(self, drug: str = "tocilizumab", **more: Any):
+        return self.complete("toxicity_treatment", {"drug": drug, "dose": "8 mg/kg", "given_at": iso(self.now()),
+                                                    **more})
 
-    def follow_up(self, responses=("CR", "CR", "CR", "PR")):
-        infused_at = datetime.fromisoformat(self.pathway.data["infusion"]["infused_at"])
-        for days, response in zip((30, 91, 182, 365), responses):
-            self.wait_until(infused_at + timedelta(days=days) - timedelta(hours=2))
-            assert self.ready() == [], (days, self.ready())
-            self.wait_until(infused_at + timedelta(days=days, hours=1))
-            assert self.ready() == ["follow_up_visit"], (days, self.ready())
-            self.complete("follow_up_visit", {"response": response, "alive": True})
-        assert self.ready() == ["registry_report"], self.ready()
+    def discharge(self, **checklist: Any):
+        return self.complete("discharge", {"discharged_at": iso(self.now()), **READY_FOR_HOME, **checklist})
 
-    def registry(self):
-        return self.complete("registry_report", {"registry": "DESCAR-T", "submitted_at": iso(self.now())})
+    def follow_up(self, responses=("CR", "CR", "CR", "PR"), readmit_at: int | None = None) -> list[str]:
+        """Post-discharge visits, follow-up visits and registry reports as each falls due, until
+        the month-12 report is all that is left; returns what was done, in order."""
+        responses, done = list(responses), []
+        for _ in range(40):
+            ready = self.ready()
+            if "post_discharge_visit" in ready:
+                visit = len([d for d in done if d == "post_discharge_visit"])
+                self.complete("post_discharge_visit", {"visit_date": self.today(), "readmit": visit == readmit_at})
+                done.append("post_discharge_visit")
+                if visit == readmit_at:
+                    return done
+            elif "follow_up_visit" in ready:
+                self.complete("follow_up_visit", {"response": responses.pop(0), "alive": True})
+                done.append("follow_up_visit")
+            elif "registry_report" in ready:
+                timepoint = self.due_registry_timepoint()
+                if timepoint == "month12":
+                    return done
+                self.registry(timepoint)
+                done.append(f"registry_report:{timepoint}")
+            else:
+                assert ready == [], ready
+                due = self.pathway.next_due()
+                assert due is not None, "nothing to wait for"
+                self.wait_until(datetime.fromisoformat(due) + timedelta(hours=1))
+        raise AssertionError(f"follow-up did not reach month 12: {done}")
+
+    def due_registry_timepoint(self) -> str:
+        """The timepoint the model scheduled (what the coordinator reads in the worklist)."""
+        recorded = [h["data"]["data"].get("timepoint") for h in self.history()
+                    if h["type"] == "TaskCompleted" and h["data"]["name"] == "registry_report"]
+        order = ["day0", "day100", "month6", "month12"]
+        return next(t for t in order if t not in recorded)
+
+    def registry(self, timepoint: str = "month12"):
+        return self.complete("registry_report", {"registry": "DESCAR-T", "submitted_at": iso(self.now()),
+                                                 "timepoint": timepoint})
 
     # -- checks ----------------------------------------------------------------------
     def assert_outbox(self, *names: str) -> None:
@@ -273,6 +331,7 @@ class Journey:
                                      "requested_apheresis_date": latest["place_order"]["requested_apheresis_date"]},
             "apheresis_shipped": lambda: {k: latest["ship_apheresis"][k] for k in ("shipper_id", "pickup_at")},
             "product_received": lambda: {k: latest["product_receipt"][k] for k in ("received_at", "temperature_ok")},
+            "product_quarantined": lambda: {"datalogger_ref": latest["product_receipt"].get("datalogger_ref")},
             "infusion_done": lambda: {"infused_at": latest["infusion"]["infused_at"]},
         }[name]()
         assert {k: payload[k] for k in expected} == expected, (name, payload, expected)

@@ -29,8 +29,9 @@ def manufacturing_failure(app, variant):
     j.wait(days=18)
     _fail(j)
     assert j.ready() == ["failure_decision"]
-    j.complete("failure_decision", {"option": variant, "comment": "RCP of the week"})
+    j.complete("failure_decision", {"option": variant, "comment": "RCP of the week", "reason": "patient choice"})
     if variant == "stop":
+        j.registry("end")
         j.assert_ended("not_infused")
         j.assert_outbox("order_placed", "apheresis_shipped")
         return
@@ -95,24 +96,28 @@ def out_of_spec_product(app, variant):
     assert view["signed"] is True and view["lane"] == "hematology"
     assert j.waiting_for() == set()  # nothing is shipped before the decision
     accept = variant == "accepted"
-    j.complete("oos_acceptance", {"accept": accept, "reason": "viability 68% (spec 70%)"})
+    j.complete("oos_acceptance", {"accept": accept, "reason": "viability 68% (spec 70%)",
+                                  "failed_specification": "viability >= 70%", "patient_informed": accept})
     if accept:
         assert j.waiting_for() == {"product_shipped"}
         j.wait(days=2)
         j.product_shipped()
         j.receive()
-        assert j.ready() == ["lymphodepletion_start"]
+        assert j.ready() == ["tocilizumab_reservation"]
         j.assert_outbox("order_placed", "apheresis_shipped", "product_received")
         j.assert_verified()
         return
     assert j.ready() == ["failure_decision"], j.ready()
-    j.complete("failure_decision", {"option": "stop"})
+    j.complete("failure_decision", {"option": "stop", "reason": "no acceptable product"})
+    j.registry("end")
     j.assert_ended("not_infused")
     j.assert_outbox("order_placed", "apheresis_shipped")
 
 
-@scenario()
-def temperature_excursion_at_receipt(app):
+@scenario("temperature_not_usable", "seal_broken_usable")
+def quarantine_at_receipt(app, variant):
+    """A temperature excursion or a broken shipper seal puts the product in quarantine: the
+    manufacturer is told, and its decision says whether the product can be used."""
     j = Journey(app)
     j.to_apheresis()
     j.collect()
@@ -122,14 +127,31 @@ def temperature_excursion_at_receipt(app):
     j.release()
     j.wait(days=2)
     j.product_shipped()
-    j.receive(temperature_ok=False)
-    assert j.ready() == ["failure_decision"], j.ready()
-    # the manufacturer is told at once, with the excursion in the message
+    usable = variant == "seal_broken_usable"
+    if usable:
+        j.receive(shipper_seal_intact=False, datalogger_ref="DL-77", bags=2)
+    else:
+        j.receive(temperature_ok=False)
+    assert j.ready() == [] and j.waiting_for() == {"quarantine_decision"}, (j.ready(), j.pathway.waiting)
+    # the manufacturer is told at once: receipt (with the temperature) and quarantine (with the reason)
     [received] = [m for m in j.sent() if m["name"] == "product_received"]
-    assert received["payload"]["temperature_ok"] is False
+    assert received["payload"]["temperature_ok"] is usable  # the seal case had a good temperature log
+    [quarantined] = [m for m in j.sent() if m["name"] == "product_quarantined"]
+    assert quarantined["payload"]["reason"] == ("shipper seal broken" if usable else "temperature excursion")
+    assert quarantined["payload"]["datalogger_ref"] == ("DL-77" if usable else None)
+    j.wait(days=1)
+    j.tell("quarantine_decision", {"usable": usable, "assessment_ref": "QA-2026-9"})
+    if usable:
+        assert j.ready() == ["tocilizumab_reservation"], j.ready()
+        assert j.pathway.data["product_receipt"]["bags"] == 2
+        j.assert_outbox("order_placed", "apheresis_shipped", "product_received", "product_quarantined")
+        j.assert_verified()
+        return
+    assert j.ready() == ["failure_decision"], j.ready()
     j.complete("failure_decision", {"option": "remanufacture"})
     j.manufacture(bridging_first=False)
-    j.assert_outbox("order_placed", "apheresis_shipped", "product_received", "product_received")
+    j.assert_outbox("order_placed", "apheresis_shipped", "product_received", "product_quarantined",
+                    "product_received")
     j.assert_verified()
 
 
@@ -159,12 +181,13 @@ def manufacturer_silent_35_days(app, variant):
         assert j.waiting_for() == {"product_shipped"}
         j.product_shipped()
         j.receive()
-        assert j.ready() == ["lymphodepletion_start"]
+        assert j.ready() == ["tocilizumab_reservation"]
         j.assert_outbox("order_placed", "apheresis_shipped", "product_received")
         j.assert_verified()
         return
     _fail(j, "out of specification at expansion")
     assert j.pathway.closed_tasks[chase] == "withdrawn" and j.ready() == ["failure_decision"]
-    j.complete("failure_decision", {"option": "stop"})
+    j.complete("failure_decision", {"option": "stop", "reason": "second failure"})
+    j.registry("end")
     j.assert_ended("not_infused")
     j.assert_outbox("order_placed", "apheresis_shipped")

@@ -66,6 +66,9 @@ def apheresis_inadequate_4_times(app):
         assert j.ready() == ["apheresis"], (attempt, j.ready())
         j.wait(days=3)
         j.collect(adequate=False)
+    # ordered but never infused: the registry hears of the end, then the pathway ends
+    assert j.ready() == ["registry_report"], j.ready()
+    j.registry("end")
     j.assert_ended("not_infused")
     collections = [h for h in j.history() if h["type"] == "TaskCompleted" and h["data"]["name"] == "apheresis"]
     assert len(collections) == 4
