@@ -33,6 +33,7 @@ PRODUCT_MIX = [
     ("MCL", "brexu-cel", "kite", 0.07, 0.14), ("FL", "axi-cel", "kite", 0.05, 0.04),
 ]
 CENTERS = ["FR-01", "FR-02", "FR-03"]
+ASSESSMENTS = ("daily_assessment", "icu_assessment")
 DAY = timedelta(days=1)
 
 
@@ -59,6 +60,9 @@ class Plan:
     shipped_pending: bool = False
     infused_on: datetime | None = None
     last_grades: list[int] = field(default_factory=list)
+    last_assessed: datetime | None = None
+    registry_reports: int = 0
+    died_at_follow_up: bool = False
 
 
 class Simulation:
@@ -132,11 +136,18 @@ class Simulation:
 
     def act(self, pathway_id: uuid.UUID, now: datetime) -> bool:
         """The hospital works through every ready task of this pathway; True if it ended."""
+        plan = self.plans[pathway_id]
         for _ in range(50):
             pathway = self.app.get_pathway(pathway_id)
-            if pathway.status != "active" or not pathway.ready:
+            if pathway.status != "active":
                 break
-            task = min(pathway.ready.values(), key=lambda t: (t["ready_since"], t["name"]))
+            # treatments are recorded when given (never by the simulation); assessments at most daily
+            todo = [t for t in pathway.ready.values() if t["name"] != "toxicity_treatment"
+                    and not (t["name"] in ASSESSMENTS and plan.last_assessed is not None
+                             and now - plan.last_assessed < timedelta(hours=20))]
+            if not todo:
+                break
+            task = min(todo, key=lambda t: (t["ready_since"], t["name"]))
             model = self.app.model(pathway.definition["key"], pathway.definition["version"])
             data = self.task_data(task["name"], pathway, now, model.forms.get(task["name"]))
             self.app.complete_task(pathway_id, task["id"], data,
@@ -148,6 +159,9 @@ class Simulation:
         if pathway.status != "active":
             return True
         due = pathway.next_due()
+        if any(t["name"] in ASSESSMENTS for t in pathway.ready.values()):
+            tomorrow = (plan.last_assessed or now) + DAY
+            due = min(due, tomorrow.isoformat()) if due is not None else tomorrow.isoformat()
         if due is not None:
             self.at(max(parse_instant(due) + timedelta(minutes=1), now), "act", pathway_id)
         return False
@@ -162,6 +176,12 @@ class Simulation:
         plan = self.plans[pathway_id]
         if name == "failure_decision" and data.get("option") == "remanufacture":
             self.schedule_manufacturing(pathway_id, now)
+        if name in ASSESSMENTS:
+            plan.last_assessed = now
+        if name == "registry_report":
+            plan.registry_reports += 1
+        if name == "follow_up_visit" and not data.get("alive", True):
+            plan.died_at_follow_up = True
         if name == "infusion":
             plan.infused_on = now
             if plan.dies_after_infusion_day:
@@ -192,35 +212,54 @@ class Simulation:
             bridging = rng.random() < 0.62
             data = {"bridging": bridging} | ({"regimen": rng.choice(["R-GemOx", "radiotherapy", "Pola-BR"])} if bridging else {})
         elif name == "failure_decision":
-            data = {"option": rng.choices(["reapheresis", "remanufacture", "stop"], [0.35, 0.45, 0.20])[0]}
+            data = {"option": rng.choices(["reapheresis", "remanufacture", "stop"], [0.35, 0.45, 0.20])[0],
+                    "reason": "RCP decision"}
         elif name == "oos_acceptance":
-            data = {"accept": rng.random() < 0.8, "reason": "viability 68% vs 70% spec; benefit outweighs risk"}
+            data = {"accept": rng.random() < 0.8, "reason": "viability 68% vs 70% spec; benefit outweighs risk",
+                    "failed_specification": "viability >= 70%", "patient_informed": True}
         elif name == "product_receipt":
             data = {"coi_scanned": coi, "temperature_ok": rng.random() < 0.985,
                     "storage_location": f"LN2-{rng.randint(1, 4)}-{rng.randint(1, 40)}", "received_at": iso}
+        elif name == "tocilizumab_reservation":
+            data = {"doses": 2}
         elif name == "lymphodepletion_start":
             data = {"start_date": today, "regimen": "flu/cy"}
+        elif name == "lymphodepletion_end":
+            data = {"end_date": today, "completed": True}
         elif name == "pre_infusion_check":
             defer = rng.random() < 0.12
             data = {"active_infection": defer, "uncontrolled_arrhythmia": False, "vasopressor_hypotension": False,
-                    "organ_dysfunction_g3": False, "clinical_worsening": False, "tocilizumab_doses_on_site": 2}
+                    "organ_dysfunction_g3": False, "clinical_worsening": False}
+        elif name == "deferral_decision":
+            data = {"option": rng.choices(["continue_deferral", "stop"], [0.8, 0.2])[0], "reason": "RCP decision"}
+        elif name == "product_disposition":
+            data = {"disposition": "destroyed", "at": iso}
         elif name == "thaw_product":
             # the bag is thawed in the half hour before the infusion, which is recorded at `now`
             data = {"coi_scanned": coi, "thaw_started_at": (now - timedelta(minutes=45)).isoformat(),
                     "thaw_ended_at": (now - timedelta(minutes=32)).isoformat()}
         elif name == "infusion":
             data = {"coi_wristband": coi, "coi_bag": coi, "infused_at": iso}
-        elif name == "daily_assessment":
+        elif name in ASSESSMENTS:
             data = self.assessment(plan, now)
+        elif name == "icu_review":
+            data = {"reviewed_at": iso, "transfer_now": rng.random() < 0.3}
         elif name in ("icu_transfer",):
             data = {"admitted_at": iso, "tocilizumab_given": True, "steroids_given": plan.icans_peak >= 3}
             plan.crs_peak = plan.icans_peak = 0  # treated: the ward sees a recovering patient afterwards
-        elif name in ("icu_discharge", "discharge"):
+        elif name == "icu_discharge":
             data = {"discharged_at": iso}
+        elif name == "discharge":
+            data = {"discharged_at": iso, "caregiver_24h": True, "lodging_within_2h": True,
+                    "driving_advice_given": True, "alert_card_given": True}
+        elif name == "post_discharge_visit":
+            data = {"visit_date": today, "readmit": False}
         elif name == "follow_up_visit":
             data = {"response": rng.choices(["CR", "PR", "SD", "PD"], [0.55, 0.2, 0.05, 0.2])[0], "alive": True}
         elif name == "registry_report":
-            data = {"registry": "DESCAR-T", "submitted_at": iso}
+            ended = not pathway.infused or plan.died_at_follow_up
+            timepoint = "end" if ended else ["day0", "day100", "month6", "month12"][min(plan.registry_reports, 3)]
+            data = {"registry": "DESCAR-T", "submitted_at": iso, "timepoint": timepoint}
         return fill_form(form, data, now)
 
     def assessment(self, plan: Plan, now: datetime) -> dict[str, Any]:
@@ -253,6 +292,9 @@ class Simulation:
             self.at(now + timedelta(days=delay), "deliver", pathway_id, ("slot_confirmed", {
                 "apheresis_date": (now.date() + timedelta(days=9)).isoformat(),
                 "manufacturing_slot": f"SLOT-{rng.randint(100, 999)}"}))
+        elif name == "product_quarantined":
+            self.at(now + DAY, "deliver", pathway_id, ("quarantine_decision", {
+                "usable": rng.random() < 0.7, "assessment_ref": f"QA-{rng.randint(1000, 9999)}"}))
         elif name == "apheresis_shipped":
             self.at(now + DAY, "deliver", pathway_id, ("apheresis_received", {
                 "received_at": (now + DAY).isoformat(), "condition_ok": True}))
