@@ -20,7 +20,10 @@ ORDER, COI, ORG = "ORD-FULL-1", "W123426000042", "ACME"
 LANES = ("coordination", "hematology", "apheresis", "pharmacy", "cell_therapy_unit", "ward", "icu")
 
 
-def task_data(name: str, now: datetime) -> dict[str, Any]:
+REGISTRY_TIMEPOINTS = ("day0", "day100", "month6", "month12")
+
+
+def task_data(name: str, now: datetime, done: list[str]) -> dict[str, Any]:
     today, iso = now.date().isoformat(), now.isoformat()
     return {
         "rcp_eligibility": {"eligible": True, "rcp_date": today, "comment": "RCP 12/01: CAR-T third line"},
@@ -32,18 +35,23 @@ def task_data(name: str, now: datetime) -> dict[str, Any]:
         "bridging_decision": {"bridging": True, "regimen": "R-GemOx"},
         "product_receipt": {"coi_scanned": COI, "temperature_ok": True, "storage_location": "LN2-1-7",
                             "received_at": iso},
+        "tocilizumab_reservation": {"doses": 2},
         "lymphodepletion_start": {"start_date": today},
+        "lymphodepletion_end": {"end_date": today, "completed": True},
         "pre_infusion_check": {"active_infection": False, "uncontrolled_arrhythmia": False,
                                "vasopressor_hypotension": False, "organ_dysfunction_g3": False,
-                               "clinical_worsening": False, "tocilizumab_doses_on_site": 2},
-        "thaw_product": {"coi_scanned": COI, "thaw_started_at": iso,
-                         "thaw_ended_at": (now + timedelta(minutes=12)).isoformat()},
+                               "clinical_worsening": False},
+        "thaw_product": {"coi_scanned": COI, "thaw_started_at": (now - timedelta(minutes=30)).isoformat(),
+                         "thaw_ended_at": (now - timedelta(minutes=18)).isoformat()},
         "infusion": {"coi_wristband": COI, "coi_bag": COI, "infused_at": iso},
-        "daily_assessment": {"assessed_on": today, "temperature_c": 36.8, "hypotension": "none", "oxygen": "none",
+        "daily_assessment": {"temperature_c": 36.8, "hypotension": "none", "oxygen": "none",
                              "ice_score": 10, "seizure": False, "cerebral_edema": "none"},
-        "discharge": {"discharged_at": iso},
+        "discharge": {"discharged_at": iso, "caregiver_24h": True, "lodging_within_2h": True,
+                      "driving_advice_given": True, "alert_card_given": True},
+        "post_discharge_visit": {"visit_date": today, "readmit": False},
         "follow_up_visit": {"response": "CR", "alive": True},
-        "registry_report": {"registry": "DESCAR-T", "submitted_at": iso},
+        "registry_report": {"registry": "DESCAR-T", "submitted_at": iso,
+                            "timepoint": REGISTRY_TIMEPOINTS[done.count("registry_report")]},
     }[name]
 
 
@@ -86,19 +94,25 @@ def test_the_cart_pathway_from_eligibility_to_registry_over_http(bundled: Http):
     assert r.status_code == 201 and r.get_json()["definition"]["key"] == "cart_pathway"
     pathway_id = r.get_json()["id"]
     completed, sent, fired, informed = [], [], 0, False
+    assessed_at: datetime | None = None
 
     for _ in range(400):
         pathway = http.call("GET", f"/pathways/{pathway_id}", staff["coordination"]).get_json()
         if pathway["status"] == "ended":
             break
         now = datetime.fromisoformat(http.client.get("/api/v1/health").get_json()["now"])
-        if pathway["tasks"]:
-            task = min(pathway["tasks"], key=lambda t: (t["ready_since"], t["name"]))
+        # the ward records a treatment only when one is given, and assesses once a day here
+        tasks = [t for t in pathway["tasks"] if t["name"] != "toxicity_treatment"
+                 and not (t["name"] == "daily_assessment" and assessed_at and now - assessed_at < timedelta(hours=20))]
+        if tasks:
+            task = min(tasks, key=lambda t: (t["ready_since"], t["name"]))
             r = http.call("POST", f"/tasks/{task['id']}/complete", staff[task["lane"]],
                           headers={"If-Match": f'"{pathway["version"]}"'},
-                          json={"data": task_data(task["name"], now)})
+                          json={"data": task_data(task["name"], now, completed)})
             assert r.status_code == 200, (task["name"], r.get_json())
             completed.append(task["name"])
+            if task["name"] == "daily_assessment":
+                assessed_at = now
             continue
         if not informed and "ship_apheresis" in completed:
             for name, payload in (("apheresis_received", {"received_at": now.isoformat(), "condition_ok": True}),
@@ -118,20 +132,23 @@ def test_the_cart_pathway_from_eligibility_to_registry_over_http(bundled: Http):
             sent.append(name)
             continue
         dues = sorted(w["due_at"] for w in pathway["waiting"] if w["kind"] == "timer" and w.get("due_at"))
-        assert dues, f"stuck: nothing ready, nothing to answer, no timer: {pathway['waiting']}"
-        due = max(datetime.fromisoformat(dues[0]), now) + timedelta(minutes=1)
-        assert http.call("POST", "/timers/fire", admin, json={"now": due.isoformat()}).get_json()["fired"] >= 1
-        fired += 1
+        tomorrow = assessed_at + timedelta(days=1) if any(t["name"] == "daily_assessment" for t in pathway["tasks"]) \
+            else None
+        assert dues or tomorrow, f"stuck: nothing ready, nothing to answer, no timer: {pathway['waiting']}"
+        due = max(min([datetime.fromisoformat(d) for d in dues] + ([tomorrow] if tomorrow else [])), now)
+        due += timedelta(minutes=1)
+        fired += http.call("POST", "/timers/fire", admin, json={"now": due.isoformat()}).get_json()["fired"]
     else:
         raise AssertionError("the pathway did not end")
 
     assert (pathway["outcome"], pathway["status"]) == ("follow_up_handover", "ended")
     firsts = list(dict.fromkeys(completed))
     assert firsts == ["rcp_eligibility", "patient_consent", "place_order", "apheresis", "ship_apheresis",
-                      "bridging_decision", "product_receipt", "lymphodepletion_start", "pre_infusion_check",
-                      "thaw_product", "infusion", "daily_assessment", "discharge", "follow_up_visit",
-                      "registry_report"]
+                      "bridging_decision", "product_receipt", "tocilizumab_reservation", "lymphodepletion_start",
+                      "lymphodepletion_end", "pre_infusion_check", "thaw_product", "infusion", "daily_assessment",
+                      "registry_report", "discharge", "post_discharge_visit", "follow_up_visit"]
     assert completed.count("follow_up_visit") == 4 and completed.count("daily_assessment") >= 14
+    assert completed.count("registry_report") == 4
     assert sent == ["slot_confirmed", "product_released", "product_shipped"]
     outbox = http.call("GET", "/outbox?limit=100", acme).get_json()["items"]
     assert [m["name"] for m in outbox] == ["order_placed", "apheresis_shipped", "product_received", "infusion_done"]
