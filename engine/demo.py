@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
+from . import inventory
 from .application import CartPath
 from .errors import CartpathError, MessageNotCorrelated
 from .forms import TaskForm
@@ -83,6 +84,9 @@ class Simulation:
 
     def run(self, patients: int) -> None:
         start = self.app.clock.now()
+        for center in CENTERS:  # the pharmacies' tocilizumab: enough for every patient's reservation
+            inventory.receive(self.app, center, 2 * patients + 10, f"TCZ-{center}-1",
+                              (start + timedelta(days=800)).date().isoformat())
         for i in range(patients):
             self.at(start + timedelta(hours=11 * i + self.rng.uniform(0, 6)), "start", None, i)
         ended: set[uuid.UUID] = set()

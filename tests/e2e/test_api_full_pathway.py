@@ -93,6 +93,9 @@ def test_the_cart_pathway_from_eligibility_to_registry_over_http(bundled: Http):
         "business_key": "FR-01-2026-0042"})
     assert r.status_code == 201 and r.get_json()["definition"]["key"] == "cart_pathway"
     pathway_id = r.get_json()["id"]
+    r = http.call("POST", "/inventory/tocilizumab/receipts", staff["pharmacy"],
+                  json={"center": "FR-01", "doses": 4, "lot": "TCZ-2026-1", "expires_on": "2030-01-01"})
+    assert r.status_code in (200, 201), r.get_json()  # the doses tocilizumab_reservation will reserve
     completed, sent, fired, informed = [], [], 0, False
     assessed_at: datetime | None = None
 

@@ -12,6 +12,7 @@ import itertools
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from cartpath.engine import inventory
 from cartpath.engine.application import CartPath
 
 UTC = timezone.utc
@@ -180,6 +181,9 @@ class Journey:
         assert self.ready() == ["lymphodepletion_start"], self.ready()
 
     def reserve(self, doses: int = 2):
+        """The pharmacy receives a lot for this patient's centre, then reserves the doses from it."""
+        expires = (self.now() + timedelta(days=365)).date().isoformat()
+        inventory.receive(self.app, self.center, doses, f"LOT-{self.patient_ref}", expires)
         return self.complete("tocilizumab_reservation", {"doses": doses})
 
     def to_product_on_site(self):
