@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Mapping
 
 from flask import Flask
@@ -65,10 +66,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     app.json = JSONProvider(app)
     app.config.update(OPENAPI_CONFIG)
     app.config.update(config or {})
+    refused: str | None = None
     if cartpath is None:
+        from cartpath.engine.clock import ClockMismatch
         from cartpath.engine.config import open_app
         # no probe: a worker (re)started while the database restarts answers 503s until it is back
-        cartpath = open_app(deploy_bundled=app.config.get("DEPLOY_BUNDLED", True), probe=False)
+        try:
+            cartpath = open_app(deploy_bundled=app.config.get("DEPLOY_BUNDLED", True), probe=False)
+        except ClockMismatch as err:
+            # `cartpath serve` refuses to start on such a store; a WSGI server started by other means
+            # answers every request with the reason instead of crashing its workers at import
+            refused = err.detail
+            cartpath = open_app(probe=False, check_clock=False)
     env = settings_env(app.config, cartpath)
     app.config["MAX_CONTENT_LENGTH"] = int(env.get("CARTPATH_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
     if env.get("CARTPATH_SWAGGER_UI_URL"):
@@ -90,7 +99,14 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     install(app)
     for path in ("/", "/api/v1", "/api/v1/"):  # a person who types the address lands on the docs
         app.add_url_rule(path, f"to_docs{path}", _to_docs, strict_slashes=False)
+    if refused is not None:
+        app.before_request(partial(_refuse_all, refused))
     return app
+
+
+def _refuse_all(detail: str):
+    from .errors import PROBLEM_TYPE_BASE, problem
+    return problem(503, "Service Unavailable", detail, PROBLEM_TYPE_BASE + "clock-mismatch")
 
 
 def _to_docs():

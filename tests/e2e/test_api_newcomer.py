@@ -132,3 +132,20 @@ def test_a_payload_that_contradicts_the_correlation_is_refused(http, extra, fiel
     body = assert_problem(_message(http, extra), 422)
     assert field in body["errors"], body
     assert http.position() == before and http.engine.get_pathway(p["id"]).coi is None  # nothing recorded
+
+
+def test_an_api_on_a_store_of_the_other_clock_answers_503_naming_it(tmp_path, monkeypatch):
+    """`cartpath serve` refuses to start; a WSGI server started by other means answers every request so."""
+    from cartpath.api import create_app
+    from cartpath.engine.config import open_app
+    from tests.support.http import SECRET
+    from tests.support.store import store_env
+    env = store_env(tmp_path)
+    open_app(env, writes=True).close()  # the store is recorded as a manual-clock store
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CARTPATH_CLOCK")  # the server runs on the system clock
+    client = create_app({"DEPLOY_BUNDLED": False, "CARTPATH_JWT_SECRET": SECRET}).test_client()
+    for path in ("/api/v1/health", "/api/v1/pathways"):
+        body = assert_problem(client.get(path), 503, type_part="clock-mismatch")
+        assert "CARTPATH_CLOCK" in body["detail"] and "manual clock" in body["detail"]
