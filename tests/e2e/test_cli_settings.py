@@ -89,9 +89,9 @@ def test_demo_refuses_a_store_with_real_pathways_unless_forced(sqlite_env):
     assert summary["patients"] == 1
 
 
-def test_demo_runs_again_on_its_own_store(sqlite_env):
-    run(sqlite_env, "demo", "--patients", "1")
-    assert json.loads(run(sqlite_env, "demo", "--patients", "1", "--seed", "2").stdout)["patients"] == 1
+def test_demo_runs_on_a_store_of_simulated_pathways(manual):
+    run(manual, *START)  # a pathway on the manual clock: simulated, not a real patient's
+    assert json.loads(run(manual, "demo", "--patients", "1").stdout)["patients"] == 1
 
 
 @pytest.mark.parametrize("extra, args, needles", [
