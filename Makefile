@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test test-sqlite test-postgres bench demo lint clean
+.PHONY: run test check typecheck test-sqlite test-postgres bench demo lint clean
 
 TS_TOOLS := tests/support/typescript
 TS_STAMP := $(VENV)/ts/.installed-stamp
@@ -30,10 +30,11 @@ HOST ?= 127.0.0.1
 run: $(STAMP)
 	$(BIN)/cartpath serve --host $(HOST) --port $(PORT)
 
-# `make test`: the whole suite on SQLite, then again on PostgreSQL when a test server is
-# configured (CARTPATH_TEST_POSTGRES_HOST...; `bash .ci/run` sets one up and calls this).
+# `make test`: ruff and mypy first (either failing fails it, before any test runs), then the whole
+# suite on SQLite, then again on PostgreSQL when a test server is configured
+# (CARTPATH_TEST_POSTGRES_HOST...; `bash .ci/run` sets one up and calls this).
 # Both runs always happen; the exit status fails if either failed.
-test: $(STAMP) $(TS_STAMP)
+test: check $(TS_STAMP)
 	@status=0; \
 	$(MAKE) --no-print-directory test-sqlite || status=1; \
 	if [ -n "$$CARTPATH_TEST_POSTGRES_HOST" ]; then \
@@ -52,6 +53,18 @@ test-postgres: $(STAMP) $(TS_STAMP)
 	@test -n "$$CARTPATH_TEST_POSTGRES_RESTART_CLUSTER" || echo "test-postgres: CARTPATH_TEST_POSTGRES_RESTART_CLUSTER is not set: tests/test_pg_restart.py will fail (eval \"\$$(bash .ci/run --server-only)\" creates that cluster)" >&2
 	@echo "== test suite on PostgreSQL $$CARTPATH_TEST_POSTGRES_HOST:$${CARTPATH_TEST_POSTGRES_PORT:-5432} =="
 	CARTPATH_TEST_STORE=postgres $(BIN)/python -m pytest
+
+# Static checks: ruff (the whole repository) and mypy (cartpath and its three layers, checked under
+# their installed names through links in .venv/typecheck: mypy cannot follow the editable finder).
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
+
+typecheck: $(STAMP)
+	rm -rf $(VENV)/typecheck && mkdir -p $(VENV)/typecheck/cartpath
+	ln -s $(CURDIR)/cartpath/*.py $(VENV)/typecheck/cartpath/
+	for layer in engine api projections; do ln -s $(CURDIR)/$$layer $(VENV)/typecheck/cartpath/$$layer; done
+	cd $(VENV)/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p cartpath
 
 lint: $(STAMP)
 	$(BIN)/cartpath lint processes/
