@@ -121,7 +121,7 @@ def mint_token(key: str, algorithm: str, *, sub: str, roles: Iterable[str], cent
 class TokenVerifier:
     def __init__(self, settings: Mapping[str, Any]):
         self.algorithm = settings["algorithm"]
-        self.key = settings.get("key")
+        self.key: Any = settings.get("key")
         self.issuer = settings.get("issuer")
         self.audience = settings.get("audience")
         self.jwks = jwt.PyJWKClient(settings["jwks_url"]) if settings.get("jwks_url") else None

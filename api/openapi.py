@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http
+from typing import Any
 
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -37,7 +38,7 @@ class ProblemApi(Api):
     def _register_responses(self):
         """Default responses, with errors documented as application/problem+json."""
         for status in http.HTTPStatus:
-            response = {"description": status.phrase}
+            response: dict[str, Any] = {"description": status.phrase}
             content_type = PROBLEM_MIMETYPE if status >= 400 else self.DEFAULT_RESPONSE_CONTENT_TYPE
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA

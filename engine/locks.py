@@ -137,7 +137,7 @@ def _postgres_lock(env: Environment, name: str) -> Role | str:
     conn = psycopg.connect(**postgres_connect_kwargs(env), autocommit=True,
                            application_name=f"cartpath {name} ({_who()})"[:63])
     try:
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]  # type: ignore[index]  # one row
         if not got:
             row = conn.execute(
                 "SELECT a.application_name, a.client_addr FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
@@ -165,7 +165,7 @@ def _postgres_lock(env: Environment, name: str) -> Role | str:
             return bool(conn.execute(
                 "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
                 "AND classid = ((%s::bigint >> 32) & 4294967295)::oid AND objid = (%s::bigint & 4294967295)::oid)",
-                (key, key)).fetchone()[0])
+                (key, key)).fetchone()[0])  # type: ignore[index]  # SELECT EXISTS: one row
         except psycopg.Error:
             return False
 

@@ -76,7 +76,7 @@ _CMPOPS = {
     ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not,
 }
-_UNARY = {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}
 _SAFE_VALUES = (str, int, float, bool, type(None), list, dict, tuple, set)
 
 
@@ -188,7 +188,7 @@ class _Interpreter:
         if isinstance(node, ast.Call):
             func = FUNCTIONS[node.func.id]  # type: ignore[attr-defined]
             args = [self.eval(a) for a in node.args]
-            kwargs = {k.arg: self.eval(k.value) for k in node.keywords}
+            kwargs = {str(k.arg): self.eval(k.value) for k in node.keywords}
             return self.bounded(self.apply(func, *args, **kwargs))
         raise ScriptRefused(f"{type(node).__name__} is not allowed")
 

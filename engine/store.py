@@ -68,11 +68,11 @@ def default_persistence(env: dict[str, str]) -> None:
         env.setdefault("SQLITE_LOCK_TIMEOUT", "30")
 
 
-def store_unavailable_errors() -> tuple[type[BaseException], ...]:
+def store_unavailable_errors() -> tuple[type[Exception], ...]:
     """eventsourcing's wrappers (event store) and psycopg's own (the projections' views, role locks;
     psycopg_pool's PoolTimeout is one), but not sqlite3.OperationalError: SQLite's covers SQL bugs too."""
     from eventsourcing.persistence import InterfaceError, OperationalError
-    found: list[type[BaseException]] = [OperationalError, InterfaceError]
+    found: list[type[Exception]] = [OperationalError, InterfaceError]
     try:
         import psycopg
         found += [psycopg.OperationalError, psycopg.InterfaceError]

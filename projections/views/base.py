@@ -117,7 +117,7 @@ class View:
 # JSON columns: compact; key order is the stored event's, so the same event gives the same text.
 # The C encoder is made once: JSONEncoder.encode builds a new one per call, which costs as
 # much as the encoding itself. (No cycle check: the values come from decoded JSON.)
-_encoder = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+_encoder = json.encoder.c_make_encoder and json.encoder.c_make_encoder(  # type: ignore[attr-defined]
     None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 
 
