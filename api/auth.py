@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jwt
 from flask import current_app, g, request
@@ -67,7 +68,7 @@ def local_secret(data_dir: str | Path) -> str:
             if text:
                 return text
             time.sleep(0.01)
-        raise RuntimeError(f"{path} is empty: delete it to have a new secret generated")
+        raise RuntimeError(f"{path} is empty: delete it to have a new secret generated") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_urlsafe(48) + "\n")
     return path.read_text().strip()

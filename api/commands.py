@@ -28,6 +28,7 @@ def _create_tables_once() -> None:
     set CREATE_TABLE=false (tables made by `cartpath db init` under other rights) is taken at
     their word."""
     from eventsourcing.utils import strtobool
+
     from cartpath.projections.tables import create_tables
     if strtobool(os.environ.get("CREATE_TABLE") or "yes"):
         created = create_tables()
@@ -109,7 +110,8 @@ def supervise(commands: dict[str, list[str]], restartable: frozenset[str] | set[
     """Start every child; forward SIGTERM/SIGINT; when one exits, stop the others and exit with its status.
     A ``restartable`` child that exits is started again instead, after a pause that doubles while it
     keeps failing (up to 30 s)."""
-    procs = {name: subprocess.Popen(cmd, preexec_fn=partial(_die_with_parent, os.getpid())) for name, cmd in commands.items()}
+    procs = {name: subprocess.Popen(cmd, preexec_fn=partial(_die_with_parent, os.getpid()))
+             for name, cmd in commands.items()}
     log.info("started %s", ", ".join(f"{name} (pid {p.pid})" for name, p in procs.items()))
     stopping = []
     started = {name: time.monotonic() for name in procs}
@@ -130,7 +132,8 @@ def supervise(commands: dict[str, list[str]], restartable: frozenset[str] | set[
                     _restart_later(name, code, started, pending, pauses)
                     if time.monotonic() >= pending[name]:
                         del pending[name]
-                        procs[name] = subprocess.Popen(commands[name], preexec_fn=partial(_die_with_parent, os.getpid()))
+                        procs[name] = subprocess.Popen(commands[name],
+                                                       preexec_fn=partial(_die_with_parent, os.getpid()))
                         started[name] = time.monotonic()
                         log.info("%s started again (pid %s)", name, procs[name].pid)
                     continue

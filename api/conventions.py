@@ -1,7 +1,7 @@
 """HTTP conventions shared by every resource: body limits, media types, If-Match."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType

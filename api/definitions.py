@@ -85,7 +85,8 @@ def show(key: str, version: int):
 
 
 def _xml(text: str, name: str) -> Response:
-    return Response(text, mimetype="application/xml", headers={"Content-Disposition": f'inline; filename="{name.replace(chr(34), "_")}"'})
+    return Response(text, mimetype="application/xml",
+                    headers={"Content-Disposition": f'inline; filename="{name.replace(chr(34), "_")}"'})
 
 
 @blp.route("/<key>/versions/<int:version>/bpmn", methods=["GET"])

@@ -15,7 +15,8 @@ from .conventions import POSITION_HEADERS, consumes, operation_id, refusals
 from .views import engine, with_position
 
 blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages",
-                description="Inbound manufacturer messages, correlated by order_id and coi; exactly once per message_id.")
+                description="Inbound manufacturer messages, correlated by order_id and coi; "
+                            "exactly once per message_id.")
 
 
 @blp.route("", methods=["POST"])

@@ -334,7 +334,8 @@ def kpis(query: dict[str, Any]):
     centers = _visible_centers(principal, query.get("center"))
     now = engine().clock.now()
     return _answer("kpis", query["min_position"], lambda r: r.kpis(
-        now=now, center=query.get("center"), product=query.get("product"), start=query.get("start"), end=query.get("end"),
+        now=now, center=query.get("center"), product=query.get("product"), start=query.get("start"),
+        end=query.get("end"),
         centers=centers))
 
 

@@ -8,8 +8,8 @@ from flask import current_app
 from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden
 
-from cartpath.engine.records import task_view
 from cartpath.engine.errors import UnknownTask
+from cartpath.engine.records import task_view
 
 from . import schemas as s
 from .auth import check_center, require, require_reader, sees_center, staff_lanes, visible

@@ -181,7 +181,8 @@ def run(args, store: str, count: int, pg: dict[str, str]) -> dict:
     from cartpath.engine.config import open_app
     from cartpath.projections.tables import create_tables
     directory = tempfile.mkdtemp(prefix="cartpath-api-bench-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTPATH_", "PERSISTENCE_",
+                                                                    "SQLITE_", "POSTGRES_"))}
     env |= {"CARTPATH_DATA_DIR": directory, "CARTPATH_CLOCK": "system", "CARTPATH_JWT_SECRET": SECRET}
     schema = f"bench_{os.getpid()}_{count}"
     if store == "postgres":
@@ -197,7 +198,8 @@ def run(args, store: str, count: int, pg: dict[str, str]) -> dict:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(count), "--bind",
                                f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
-                               *(["--worker-class", "gthread", "--threads", str(args.threads)] if args.threads > 1 else []),
+                               *(["--worker-class", "gthread", "--threads", str(args.threads)]
+                                 if args.threads > 1 else []),
                                "cartpath.api.wsgi:application"], env=env, cwd=ROOT)
     try:
         wait_up(port, server)
@@ -249,7 +251,8 @@ def run(args, store: str, count: int, pg: dict[str, str]) -> dict:
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
     return {
-        "store": store, "completions": len(latencies), "clients": args.clients, "workers": count, "threads": args.threads,
+        "store": store, "completions": len(latencies), "clients": args.clients, "workers": count,
+        "threads": args.threads,
         "seconds": round(elapsed, 2),
         "completions_per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(pct(0.50), 1), "p90_ms": round(pct(0.90), 1), "p99_ms": round(pct(0.99), 1),

@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from cartpath.engine.application import CartPath, materialise  # noqa: E402
 from cartpath.engine.lint import read_paths  # noqa: E402
 
-T0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
 LOOP = ROOT / "tests" / "fixtures" / "loop_pathway.bpmn"
 
 

@@ -33,16 +33,17 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cartpath.engine.application import CartPath  # noqa: E402
 
-T0 = datetime(2026, 1, 5, 8, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
 DAYS = 15  # daily assessments of a calm pathway: day 0 to day 14
 CALM = {"temperature_c": 36.9, "hypotension": "none", "oxygen": "none", "ice_score": 10, "seizure": False,
         "cerebral_edema": "none"}
@@ -126,7 +127,7 @@ def happy_path(p: Patient, hold_at_day: int | None = None) -> Iterator[datetime]
     yield p.now() + timedelta(days=3)
     start = p.now().date()
     p.complete("lymphodepletion_start", {"start_date": start.isoformat()})
-    yield datetime(start.year, start.month, start.day, 9, tzinfo=timezone.utc) + timedelta(days=5)
+    yield datetime(start.year, start.month, start.day, 9, tzinfo=UTC) + timedelta(days=5)
     p.complete("pre_infusion_check", FIT)
     p.complete("thaw_product", {"coi_scanned": p.coi, "thaw_started_at": iso(), "thaw_ended_at": iso()})
     p.complete("infusion", {"coi_wristband": p.coi, "coi_bag": p.coi, "infused_at": iso()})
@@ -140,7 +141,7 @@ def happy_path(p: Patient, hold_at_day: int | None = None) -> Iterator[datetime]
         p.stats.assessment_seconds[day].append(elapsed)
     p.complete("discharge", {"discharged_at": iso()})
     for days in (30, 91, 182, 365):
-        yield datetime(day0.year, day0.month, day0.day, 18, tzinfo=timezone.utc) + timedelta(days=days)
+        yield datetime(day0.year, day0.month, day0.day, 18, tzinfo=UTC) + timedelta(days=days)
         p.complete("follow_up_visit", {"response": "CR", "alive": True})
     p.complete("registry_report", {"registry": "DESCAR-T", "submitted_at": iso()})
     assert p.pathway.outcome == "follow_up_handover", p.pathway.outcome

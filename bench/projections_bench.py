@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from cartpath.engine.application import CartPath  # noqa: E402
 from cartpath.projections.runner import Runner, tune_gc  # noqa: E402
-from tests.support.sample import T0, write_population  # noqa: E402
 from cartpath.projections.store import ViewStore  # noqa: E402
 from cartpath.projections.views import VIEW_NAMES, all_views  # noqa: E402
+from tests.support.sample import T0, write_population  # noqa: E402
 
 
 def mib(n: float | None) -> str:
@@ -91,7 +91,8 @@ def demo_size(patients: int, workdir: Path) -> dict:
     out = subprocess.run([str(Path(sys.executable).parent / "cartpath"), "demo", "--patients", str(patients)],
                          env=env, capture_output=True, text=True, check=True)
     summary = json.loads(out.stdout)
-    app = CartPath(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(workdir / "cartpath.sqlite3")})
+    app = CartPath(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                        "SQLITE_DBNAME": str(workdir / "cartpath.sqlite3")})
     events = app.recorder.max_notification_id()
     size = sqlite_size(workdir / "cartpath.sqlite3")
     runner_result = rebuild(app, ViewStore.for_app(app), list(VIEW_NAMES), 5000)
@@ -109,7 +110,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=20_000, help="as `cartpath projections rebuild`")
     parser.add_argument("--postgres", action="store_true", help="use POSTGRES_* from the environment")
     parser.add_argument("--per-view", action="store_true", help="also rebuild each view alone")
-    parser.add_argument("--demo", type=int, default=0, metavar="N", help="also measure a real-engine store of N patients")
+    parser.add_argument("--demo", type=int, default=0, metavar="N",
+                        help="also measure a real-engine store of N patients")
     args = parser.parse_args()
     tune_gc()
     data = Path(args.dir)

@@ -12,31 +12,40 @@ firing timers is ``timers.py``'s.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoder
 
-from . import correlation as correlation_rules, determinism
+from . import correlation as correlation_rules
+from . import determinism
 from .clock import ManualClock, SystemClock
 from .definitions import DefinitionCatalog, ProcessDefinition, ProcessModel, check_deployable, fingerprint
-from .errors import BusinessKeyConflict, ConcurrentUpdate, InvalidStart, InvalidTaskData, MessageNotCorrelated, \
-    CartpathError
+from .errors import (
+    BusinessKeyConflict,
+    CartpathError,
+    ConcurrentUpdate,
+    InvalidStart,
+    InvalidTaskData,
+    MessageNotCorrelated,
+)
 from .forms import FormField, TaskForm
+from .indexes import DateAsISO, MessageReceipt, OrderIndex, message_receipt_id, order_index_id
 from .lint import DEFAULT_LANES
 from .messages import INBOUND, INFORMATIVE
 from .pathway import Pathway
-from .indexes import DateAsISO, MessageReceipt, OrderIndex, message_receipt_id, order_index_id
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
 from .settings import clock_kind, clock_start
 from .store import default_persistence
 from .timers import TimerIndex, fire_due_timers
+from .times import parse_instant
 from .unit_of_work import UnitOfWork
 
 NS = uuid.NAMESPACE_URL
@@ -146,7 +155,8 @@ class CartPath(Application):
         with determinism.engine_run(at, pathway_id, 1):
             runtime = Runtime.create(model)
             outcomes = runtime.start(start)
-        pathway = Pathway(id=pathway_id, definition={"key": model.key, "version": model.version, "sha256": model.sha256},
+        pathway = Pathway(id=pathway_id,
+                          definition={"key": model.key, "version": model.version, "sha256": model.sha256},
                           start=start, business_key=business_key, actor=actor or SYSTEM_ACTOR, at=at)
         pathway.apply_outcomes(outcomes, at)
         try:
@@ -189,7 +199,8 @@ class CartPath(Application):
         return [] if existing is not None else [OrderIndex(order_id=order_id, pathway_id=pathway.id)]
 
     def deliver_message(self, name: str, message_id: str, correlation: dict[str, Any], payload: dict[str, Any],
-                        actor: dict[str, Any] | None = None, *, expected_manufacturer: str | None = None) -> dict[str, Any]:
+                        actor: dict[str, Any] | None = None, *,
+                        expected_manufacturer: str | None = None) -> dict[str, Any]:
         """Route a manufacturer message to the one pathway it belongs to, exactly once."""
         message_id = correlation_rules.check_message_id(message_id)
         receipt = self._get_or_none(message_receipt_id(message_id))

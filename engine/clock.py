@@ -7,7 +7,7 @@ event stream in the store, so every process sharing the store shares it.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from eventsourcing.domain import Aggregate, event
 
@@ -84,7 +84,7 @@ class SystemClock:
     manual = False
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def advance(self, to: datetime) -> None:
         """Real time moves by itself; firing timers 'at' a time does not move it."""

@@ -8,7 +8,8 @@ concurrent ``CREATE TABLE IF NOT EXISTS`` can still fail on the catalog's unique
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .reachability import StoreUnavailable, unreachable
 
@@ -17,8 +18,9 @@ def create_tables(overrides: Mapping[str, str] | None = None,
                   then: Callable[[Any, set[str]], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Create the events and snapshots tables of the store the environment names; safe to run
     again. ``then(app, event_tables)`` creates what an outer layer keeps in the same store."""
-    from .config import open_app
     from eventsourcing.persistence import PersistenceError
+
+    from .config import open_app
     env = {**(overrides or {}), "CREATE_TABLE": "true"}
     if _is_postgres(env):
         _create_schema(env)
@@ -50,8 +52,9 @@ def _create_schema(overrides: Mapping[str, str]) -> None:
     Connecting directly also fails fast on a wrong address or password, where the
     connection pool would retry for POSTGRES_CONNECT_TIMEOUT seconds."""
     import psycopg
-    from psycopg import sql
     from eventsourcing.utils import Environment
+    from psycopg import sql
+
     from .locks import APP_NAME, postgres_connect_kwargs
 
     env = Environment(APP_NAME, {**os.environ, **overrides})

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
-
-from .topics import pin_topics
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -25,6 +23,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from .errors import DefinitionRejected
 from .forms import CARTPATH_NS, TaskForm, parse_task_form
 from .lint import BPMN_NS, NS, Problem, lint_files, local, parse_xml
+from .topics import pin_topics
 
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 
@@ -96,7 +95,8 @@ def parse_model(key: str, version: int, files: dict[str, bytes]) -> ProcessModel
                 raise DefinitionRejected(f"{name} cannot be parsed", [p.as_dict() for p in problems])
             if local(root.tag) == "definitions" and etree.QName(root).namespace == BPMN_NS:
                 parser.add_bpmn_xml(etree.ElementTree(root), filename=name)
-                _read_extensions(root, forms, lanes, titles, kinds, outcomes, flows, incoming, message_keys, timer_nodes)
+                _read_extensions(root, forms, lanes, titles, kinds, outcomes, flows, incoming,
+                                 message_keys, timer_nodes)
             else:
                 parser.add_dmn_xml(root, filename=name)
         spec = parser.get_spec(key)
@@ -238,7 +238,8 @@ def check_deployable(files: dict[str, bytes], lanes) -> list[str]:
         try:
             content.decode("utf-8")
         except UnicodeDecodeError:
-            raise DefinitionRejected(f"{name} is not UTF-8", [{"file": name, "line": None, "message": "not UTF-8"}]) from None
+            raise DefinitionRejected(f"{name} is not UTF-8",
+                                     [{"file": name, "line": None, "message": "not UTF-8"}]) from None
     return keys
 
 

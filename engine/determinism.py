@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 import SpiffWorkflow.task as _spiff_task
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
@@ -52,7 +52,7 @@ def engine_run(now: datetime, pathway_id: uuid.UUID, sequence: int) -> Iterator[
     if now.tzinfo is None:
         raise ValueError("engine time must be timezone-aware")
     namespace = uuid.uuid5(pathway_id, f"command-{sequence}")
-    token = _current.set(_Run(now=now.astimezone(timezone.utc), namespace=namespace))
+    token = _current.set(_Run(now=now.astimezone(UTC), namespace=namespace))
     try:
         yield
     finally:

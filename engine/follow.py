@@ -7,7 +7,8 @@ picked up next time rather than skipped.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 
 class LogFollower:

@@ -6,9 +6,9 @@ import uuid
 from datetime import date
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import Transcoding
 
 from .topics import pin_topics
-from eventsourcing.persistence import Transcoding
 
 NS = uuid.NAMESPACE_URL
 

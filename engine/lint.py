@@ -7,9 +7,9 @@ problem names its file and line so a process owner can find it.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from lxml import etree
 
@@ -24,7 +24,8 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "bpmndi": BPMNDI_NS, "c": CARTPATH_NS, "spiff": SPIFF_NS}
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
-DEFAULT_LANES = ("coordination", "hematology", "apheresis", "pharmacy", "cell_therapy_unit", "ward", "icu", "manufacturer")
+DEFAULT_LANES = ("coordination", "hematology", "apheresis", "pharmacy", "cell_therapy_unit", "ward",
+                 "icu", "manufacturer")
 
 FLOW_NODE_TAGS = {
     "task", "userTask", "manualTask", "scriptTask", "serviceTask", "businessRuleTask", "sendTask",
@@ -213,7 +214,8 @@ def _lint_bpmn(name: str, root, lanes: set[str], require_forms: bool, require_di
             except sandbox.ScriptRefused as err:
                 say(payload, f"message payload: {err}")
         for unreachable in _unreachable(process, nodes):
-            say(nodes[unreachable], f"{local(nodes[unreachable].tag)} {unreachable} cannot be reached from a start event")
+            say(nodes[unreachable],
+                f"{local(nodes[unreachable].tag)} {unreachable} cannot be reached from a start event")
     for message in root.iterfind(".//bpmn:message", NS):
         payload = message.find(".//spiff:messagePayload", NS)
         if payload is not None:

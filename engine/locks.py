@@ -31,9 +31,10 @@ import hashlib
 import os
 import socket
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from eventsourcing.utils import Environment, resolve_topic
 
@@ -163,8 +164,9 @@ def _postgres_lock(env: Environment, name: str) -> Role | str:
     def check() -> bool:
         try:
             return bool(conn.execute(
-                "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
-                "AND classid = ((%s::bigint >> 32) & 4294967295)::oid AND objid = (%s::bigint & 4294967295)::oid)",
+                "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND classid = ((%s::bigint >> 32) & 4294967295)::oid "
+                "AND objid = (%s::bigint & 4294967295)::oid)",
                 (key, key)).fetchone()[0])  # type: ignore[index]  # SELECT EXISTS: one row
         except psycopg.Error:
             return False

@@ -20,10 +20,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from .topics import pin_topics
-
 from .errors import CancelRefused, CoiMismatch, PathwayEnded, TaskNotReady
 from .runtime import Outcome, Runtime
+from .topics import pin_topics
 
 CANCEL_REASONS = ("death", "progression", "patient_decision", "physician_decision", "other")
 OUTCOMES = ("not_eligible", "declined", "not_infused", "cancelled", "deceased", "follow_up_handover")
@@ -55,7 +54,8 @@ class Pathway(Aggregate):
         self.correlation: dict[str, Any] = {}
         self.last_at = at
         self.engine_checkpoint: str | None = None
-        self.engine_inputs: list[dict[str, Any]] = [{"kind": "start", "seq": 1, "at": at.isoformat(), "data": dict(start)}]
+        self.engine_inputs: list[dict[str, Any]] = [{"kind": "start", "seq": 1, "at": at.isoformat(),
+                                                     "data": dict(start)}]
 
     # -- inputs ---------------------------------------------------------------
     @event("TaskCompleted")
@@ -168,7 +168,8 @@ class Pathway(Aggregate):
         ready = self.ready.get(task_id)
         if ready is None:
             if task_id in self.closed_tasks:
-                raise TaskNotReady(f"task {task_id} of pathway {self.id} is not ready: it was {self.closed_tasks[task_id]}")
+                raise TaskNotReady(f"task {task_id} of pathway {self.id} is not ready: "
+                                   f"it was {self.closed_tasks[task_id]}")
             runtime.ready_user_task(task_id)  # raises UnknownTask or TaskNotReady, naming the task
             raise TaskNotReady(f"task {task_id} is not ready in pathway {self.id}")
         name = ready["name"]
@@ -232,7 +233,8 @@ class Pathway(Aggregate):
             scanned = clean.get(field_name)
             if self.coi is None or scanned != self.coi:
                 raise CoiMismatch(
-                    f"chain of identity broken at {name}: {field_name} is {scanned!r} but the pathway's COI is {self.coi!r}",
+                    f"chain of identity broken at {name}: {field_name} is {scanned!r} "
+                    f"but the pathway's COI is {self.coi!r}",
                     field=field_name, scanned=scanned, expected=self.coi)
 
     _APPLY = {

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -75,12 +76,12 @@ class Runtime:
 
     # -- life cycle ---------------------------------------------------------
     @classmethod
-    def create(cls, model: ProcessModel) -> "Runtime":
+    def create(cls, model: ProcessModel) -> Runtime:
         workflow = BpmnWorkflow(model.spec, model.subprocess_specs, script_engine=SCRIPT_ENGINE)
         return cls(model, workflow)
 
     @classmethod
-    def restore(cls, model: ProcessModel, checkpoint: str) -> "Runtime":
+    def restore(cls, model: ProcessModel, checkpoint: str) -> Runtime:
         """Rebuild a workflow from a checkpoint on the model's already-parsed specs.
 
         SpiffWorkflow's own ``from_dict`` would rebuild the specs from their serialised
@@ -123,7 +124,8 @@ class Runtime:
         if task is None:
             raise UnknownTask(f"task {task_id} does not exist in this pathway")
         if task.state != READY or not task.task_spec.manual:
-            raise TaskNotReady(f"task {task.task_spec.bpmn_id} ({task_id}) is not ready: it is {TaskState.get_name(task.state)}")
+            raise TaskNotReady(f"task {task.task_spec.bpmn_id} ({task_id}) is not ready: "
+                               f"it is {TaskState.get_name(task.state)}")
         return task
 
     def _has_task(self, key: uuid.UUID) -> bool:
@@ -225,7 +227,8 @@ class Runtime:
                 if task.state != COMPLETED or task._parent is None or len(task._children) != 1:
                     continue
                 spec = task.task_spec
-                if kinds.get(getattr(spec, "bpmn_id", None)) not in self._PRUNABLE or task.id in self.workflow.subprocesses:
+                if (kinds.get(getattr(spec, "bpmn_id", None)) not in self._PRUNABLE
+                        or task.id in self.workflow.subprocesses):
                     continue
                 child = wf.tasks.get(task._children[0])
                 parent = wf.tasks.get(task._parent)
@@ -236,7 +239,8 @@ class Runtime:
                     # boundary events) is transparent to _flows_into, which walks up through
                     # it to this node: keep it, or the flow into the guarded task is lost
                     continue
-                if isinstance(child.task_spec, UnstructuredJoin) or any(isinstance(o, UnstructuredJoin) for o in spec.outputs):
+                if (isinstance(child.task_spec, UnstructuredJoin)
+                        or any(isinstance(o, UnstructuredJoin) for o in spec.outputs)):
                     continue
                 parent._children = [child.id if c == task.id else c for c in parent._children]
                 child._parent = parent.id
@@ -269,7 +273,8 @@ class Runtime:
             elif state == READY and task.task_spec.manual:
                 form = model.forms.get(node)
                 out.append(Outcome("TaskBecameReady", {
-                    "task_id": tid, "name": node, "lane": model.lanes.get(node) or getattr(task.task_spec, "lane", None),
+                    "task_id": tid, "name": node,
+                    "lane": model.lanes.get(node) or getattr(task.task_spec, "lane", None),
                     "title": model.titles.get(node, node),
                     "due_at": due_after(determinism.current_time(), form.due) if form is not None else None,
                 }))
@@ -292,7 +297,8 @@ class Runtime:
             }))
         if self.workflow.is_completed():
             end = self._end_node()
-            out.append(Outcome("PathwayEnded", {"outcome": model.outcomes.get(end or "", "completed"), "end_node": end}))
+            out.append(Outcome("PathwayEnded",
+                               {"outcome": model.outcomes.get(end or "", "completed"), "end_node": end}))
         return out
 
     def _waits(self, task, node: str, tid: str) -> list[Outcome]:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
@@ -107,7 +108,8 @@ def _check(tree: ast.AST) -> None:
             raise ScriptRefused(f"name {node.id!r} is not allowed (line {node.lineno})")
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-                raise ScriptRefused(f"only these functions may be called: {', '.join(sorted(FUNCTIONS))} (line {node.lineno})")
+                raise ScriptRefused(f"only these functions may be called: {', '.join(sorted(FUNCTIONS))} "
+                                    f"(line {node.lineno})")
             if any(isinstance(k.arg, type(None)) for k in node.keywords):
                 raise ScriptRefused(f"**kwargs is not allowed (line {node.lineno})")
         if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
@@ -126,7 +128,8 @@ class _Interpreter:
 
     @staticmethod
     def bounded(value: Any) -> Any:
-        if isinstance(value, (str, list, dict, tuple, set)) and len(value) > (MAX_STRING if isinstance(value, str) else MAX_SEQUENCE):
+        limit = MAX_STRING if isinstance(value, str) else MAX_SEQUENCE
+        if isinstance(value, (str, list, dict, tuple, set)) and len(value) > limit:
             raise ScriptFailed("value too large")
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
             raise ScriptFailed("integer too large")
@@ -218,7 +221,8 @@ class _Interpreter:
                     self.assign(target, value)
             elif isinstance(stmt, ast.AugAssign):
                 current = self.eval(_as_load(stmt.target))
-                self.assign(stmt.target, self.bounded(self.apply(_BINOPS[type(stmt.op)], current, self.eval(stmt.value))))
+                self.assign(stmt.target,
+                            self.bounded(self.apply(_BINOPS[type(stmt.op)], current, self.eval(stmt.value))))
             elif isinstance(stmt, ast.If):
                 self.execute(stmt.body if self.eval(stmt.test) else stmt.orelse)
             elif isinstance(stmt, ast.Expr):

@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic

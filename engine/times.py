@@ -8,10 +8,10 @@ computes with count as midnight UTC.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def parse_instant(value: Any, *, naive_is_utc: bool = False) -> datetime:

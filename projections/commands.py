@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from cartpath.engine.console import out as _out, refusals
+from cartpath.engine.console import out as _out
+from cartpath.engine.console import refusals
 
 from .reports import NotYet, Reports, parse_period
 from .store import ProjectionsUnavailable, RunnerBusy, ViewStore

@@ -12,9 +12,10 @@ from __future__ import annotations
 import bisect
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from eventsourcing.utils import get_topic
 

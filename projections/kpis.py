@@ -11,8 +11,9 @@ rows (tests/unit checks each rule by hand).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from .stats import distribution, durations, rate
 from .times import days_between, parse, utc

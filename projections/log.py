@@ -14,7 +14,8 @@ import json
 import sqlite3
 import threading
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from eventsourcing.utils import get_topic
 
@@ -77,7 +78,8 @@ class EventLog:
         self._local = threading.local()
         self._sqlite_sql = None
         from eventsourcing.sqlite import SQLiteApplicationRecorder
-        if isinstance(self.recorder, SQLiteApplicationRecorder) and not self.recorder.datastore.pool.is_sqlite_memory_mode:
+        if (isinstance(self.recorder, SQLiteApplicationRecorder)
+                and not self.recorder.datastore.pool.is_sqlite_memory_mode):
             # The same query as the recorder's select_notifications, without building a
             # Notification and a UUID per row (a third of the read cost at a million events).
             self._sqlite_sql = (f"SELECT rowid, originator_id, originator_version, topic, state "

@@ -7,8 +7,9 @@ pathway outside them is reported as unknown, so its existence does not leak.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from cartpath.engine.errors import UnknownPathway
 
@@ -115,7 +116,8 @@ class Reports:
         if not head or (centers is not None and head[0][0] not in set(centers)):
             raise UnknownPathway(f"pathway {pathway_id} is not in the custody view")
         center, coi, order_id, manufacturer = head[0]
-        cols = ("seq", "step", "at", "recorded_at", "place", "actor", "coi_expected", "coi_scanned", "coi_result", "data")
+        cols = ("seq", "step", "at", "recorded_at", "place", "actor", "coi_expected", "coi_scanned",
+                "coi_result", "data")
         rows = self._rows(f"SELECT {', '.join(cols)} FROM view_custody WHERE pathway_id = ?", (str(pathway_id),), cols)
         rows.sort(key=lambda r: (r["seq"], CUSTODY_ORDER.index(r["step"]) if r["step"] in CUSTODY_ORDER else 99))
         handoffs, deviations, quarantines, issues = [], [], [], []
@@ -159,7 +161,8 @@ class Reports:
                   centers: Iterable[str] | None = None, limit: int = 1000) -> dict[str, Any]:
         where, params = self._where({"center": center, "lane": lane}, centers)
         cols = ("pathway_id", "task_id", "name", "title", "lane", "center", "patient_ref", "ready_since", "due_at")
-        rows = self._rows(f"SELECT {', '.join(cols)} FROM view_worklist{where} ORDER BY ready_since, pathway_id, task_id",
+        rows = self._rows(f"SELECT {', '.join(cols)} FROM view_worklist{where} "
+                          "ORDER BY ready_since, pathway_id, task_id",
                           params, cols)
         now_iso = utc(now)
         groups: dict[tuple[str, str], dict[str, Any]] = {}

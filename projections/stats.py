@@ -1,7 +1,7 @@
 """Small, exact statistics for reports: counts, medians and p90s of durations; rates with their parts."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def quantile(sorted_values: list[float], q: float) -> float | None:

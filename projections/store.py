@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 TRACKING = "projection_tracking"
 TRACKING_DDL = (f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
@@ -96,7 +97,7 @@ class ViewStore:
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def for_app(cls, app: Any) -> "ViewStore":
+    def for_app(cls, app: Any) -> ViewStore:
         """The view store that belongs to a CartPath application's event store."""
         env = app.env
         module = (env.get("PERSISTENCE_MODULE") or "eventsourcing.sqlite").strip()
@@ -211,7 +212,7 @@ class ViewStore:
         return int(rows[0][0])
 
     # -- the runner's lock ------------------------------------------------------------
-    def lock(self, *, wait: bool, timeout: float | None = None) -> "RunnerLock":
+    def lock(self, *, wait: bool, timeout: float | None = None) -> RunnerLock:
         """Take the store's ``projections`` role (RunnerBusy if another process holds it)."""
         from cartpath.engine.locks import RoleTaken, singleton
         if self.env is None:
@@ -249,7 +250,7 @@ class RunnerLock:
             context, self._context = self._context, None
             context.__exit__(None, None, None)
 
-    def __enter__(self) -> "RunnerLock":
+    def __enter__(self) -> RunnerLock:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,7 +2,8 @@
 views and their tracking, as their runner would create them at start."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from cartpath.engine.db import create_tables as create_event_tables
 

@@ -42,7 +42,8 @@ CANCEL_REASONS = {"death": "death", "progression": "progression", "patient_decis
                   "physician_decision": "physician decision", "other": "other reason",
                   "lost_to_follow_up": "lost to follow-up", "transferred": "transferred to another centre"}
 OUTCOMES = {"not_eligible": "not eligible", "declined": "consent declined", "not_infused": "not infused",
-            "cancelled": "cancelled", "deceased": "deceased", "follow_up_handover": "handed over to long-term follow-up"}
+            "cancelled": "cancelled", "deceased": "deceased",
+            "follow_up_handover": "handed over to long-term follow-up"}
 
 
 def _words(name: str | None) -> str:

@@ -11,7 +11,8 @@ import hashlib
 import json
 import json.encoder
 import operator
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from ..log import Event
 from ..store import Tx, ViewStore

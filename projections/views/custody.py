@@ -163,4 +163,5 @@ class CustodyView(View):
         manufacturer = header["manufacturer"] or (d.get("actor") or {}).get("org") or "manufacturer"
         place = f"courier:{payload.get('shipper_id') or 'unknown'}" if where == "courier" else manufacturer
         scanned = [correlation["coi"]] if correlation.get("coi") else []
-        self._add(batch, ev, step, payload.get(time_field) if time_field else None, place, expected, scanned, {**payload, "message_id": d.get("message_id")})
+        self._add(batch, ev, step, payload.get(time_field) if time_field else None, place, expected, scanned,
+                  {**payload, "message_id": d.get("message_id")})

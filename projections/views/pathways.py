@@ -22,7 +22,8 @@ COLUMNS = (
     "order_id", "manufacturer", "coi", "ordered_at", "slot_confirmed_at", "planned_apheresis_date",
     "manufacturing_slot", "apheresis_count", "adequate_apheresis_count", "first_apheresis_at", "last_apheresis_at",
     "apheresis_shipped_at", "manufacturer_received_at", "release_count", "first_released_at",
-    "release_apheresis_at", "failure_count", "failed_before_release", "out_of_spec", "oos_refused", "product_shipped_at",
+    "release_apheresis_at", "failure_count", "failed_before_release", "out_of_spec", "oos_refused",
+    "product_shipped_at",
     "product_received_at", "temperature_ok", "lymphodepletion_at", "infused_at", "bridging", "crs_max",
     "icans_max", "icu_transfers", "discharged_at", "failed_at",
     # contract v2
@@ -117,14 +118,14 @@ class PathwaysView(View):
     kinds = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
                        "PathwayEnded"})
 
-    def begin(self, tx: Tx, events: list[Event], ctx: Context) -> "Facts":
+    def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Facts:
         wanted = [ev.pathway_id for ev in events if ev.kind in _LOAD_FOR]
         return Facts(TABLE.load(tx, dict.fromkeys(wanted)) if wanted else {})
 
-    def flush(self, tx: Tx, facts: "Facts") -> None:
+    def flush(self, tx: Tx, facts: Facts) -> None:
         TABLE.upsert(tx, [facts.rows[p] for p in facts.dirty])
 
-    def _row(self, facts: "Facts", ev: Event) -> dict[str, Any]:
+    def _row(self, facts: Facts, ev: Event) -> dict[str, Any]:
         """The pathway's row, marked to be written (only rows a milestone changed are)."""
         row = facts.rows[ev.pathway_id]  # KeyError: an event of a pathway that never started
         facts.dirty.add(ev.pathway_id)

@@ -180,7 +180,8 @@ def test_openapi_document_and_docs_page(http: Http):
                  "/api/v1/pathways/{pathway_id}/history", "/api/v1/pathways/{pathway_id}/verify"):
         assert path in spec["paths"], path
     start = spec["paths"]["/api/v1/pathways"]["post"]
-    assert set(start["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1:]) == {"StartPathway"}
+    body_schema = start["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body_schema["$ref"].split("/")[-1:]) == {"StartPathway"}
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "application/problem+json" in spec["components"]["responses"]["NOT_FOUND"]["content"]
     page = http.client.get("/api/v1/docs")

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from cartpath.api import create_app
-from cartpath.engine.application import CartPath
 from cartpath.cli import main
-from tests.support.store import FIXTURES, store_env
+from cartpath.engine.application import CartPath
 from tests.support.http import MINI_MFR, make_http
 from tests.support.server import free_port as _free_port
+from tests.support.store import FIXTURES, store_env
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -8,8 +8,8 @@ import pytest
 
 from cartpath.api import create_app
 from cartpath.engine.application import CartPath
-from tests.support.store import store_env
 from tests.support.http import MINI_MFR, SECRET, Http, assert_problem, http, make_http  # noqa: F401
+from tests.support.store import store_env
 
 START = {"patient_ref": "P-1", "center": "FR-01", "indication": "DLBCL", "product": "axi-cel",
          "process_key": "mini_mfr"}
@@ -40,7 +40,8 @@ def test_400_malformed_json_and_if_match(http: Http):
     (jwt.encode({"sub": "x", "roles": ["admin"], "exp": int(time.time()) - 3600}, SECRET, algorithm="HS256"),
      "expired"),
     (jwt.encode({"sub": "x", "roles": ["admin"]}, SECRET, algorithm="HS256"), "not valid"),
-    (jwt.encode({"sub": "x", "roles": "admin", "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256"), "malformed"),
+    (jwt.encode({"sub": "x", "roles": "admin", "exp": int(time.time()) + 3600}, SECRET,
+                algorithm="HS256"), "malformed"),
     (jwt.encode({"sub": "x", "roles": ["admin"], "exp": int(time.time()) + 3600}, "", algorithm="none"), "not valid"),
 ], ids=["missing", "wrong-key", "expired", "no-exp", "bad-claims", "alg-none"])
 def test_401_without_a_valid_token(http: Http, token, why):
@@ -64,7 +65,8 @@ def test_403_names_the_roles_needed(http: Http):
 def test_404_for_unknown_things(http: Http):
     reader = http.headers("coordination")
     for path in ("/pathways/4b0e8f0e-3f7e-4a51-9b55-1f1f1f1f1f1f", "/pathways/not-a-uuid", "/pathways/x/history",
-                 "/tasks/not-a-task", "/tasks/4b0e8f0e-3f7e-4a51-9b55-1f1f1f1f1f1f:4b0e8f0e-3f7e-4a51-9b55-1f1f1f1f1f1f",
+                 "/tasks/not-a-task",
+                 "/tasks/4b0e8f0e-3f7e-4a51-9b55-1f1f1f1f1f1f:4b0e8f0e-3f7e-4a51-9b55-1f1f1f1f1f1f",
                  "/process-definitions/nope/versions/1/bpmn", "/process-definitions/mini_mfr/versions/1/files/x.dmn",
                  "/no-such-resource"):
         assert_problem(http.call("GET", path, reader), 404)
@@ -111,7 +113,8 @@ def test_413_body_over_the_configured_limit(tmp_path):
     r = http.call("POST", "/pathways", http.headers("coordination"), json=START | {"business_key": "k" * 4000})
     assert "2048" in assert_problem(r, 413, type_part="body-too-large")["detail"]
     r = http.call("POST", "/process-definitions", http.headers("process_owner"),
-                  data={"files": [(__import__("io").BytesIO(MINI_MFR), "big.bpmn")]}, content_type="multipart/form-data")
+                  data={"files": [(__import__("io").BytesIO(MINI_MFR), "big.bpmn")]},
+                  content_type="multipart/form-data")
     assert_problem(r, 413)
     unchanged(http, before)
 
@@ -170,7 +173,7 @@ def test_a_failing_process_model_is_a_500_problem_and_records_nothing(tmp_path, 
     p = http.intake(http.start("P-SECRET-7", process_key="mini_boom"), "ORD-B")
     before = http.position()
     r = http.slot("ORD-B", "COI-B")
-    body = assert_problem(r, 500, type_part="engine-failure")
+    assert_problem(r, 500, type_part="engine-failure")
     assert "P-SECRET" not in r.get_data(as_text=True) and "P-SECRET" not in caplog.text
     unchanged(http, before)
     assert http.pathway(p["id"])["waiting"][0]["name"] == "slot_confirmed"

@@ -11,8 +11,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.support.http import Http, make_http
 
@@ -77,6 +81,7 @@ def test_every_operation_conforms_to_the_openapi_document(tmp_path, method, path
 def test_successful_answers_of_every_operation_match_the_document(tmp_path):
     """Generated requests mostly meet refusals (random ids); these are the answers with data in them."""
     import io
+
     from tests.support.http import MINI_MFR
     http = seeded(tmp_path)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", http.client.application)

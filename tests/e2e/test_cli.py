@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.store import FIXTURES, T0
+from tests.support.store import FIXTURES
 
 CLI = [str(Path(sys.executable).parent / "cartpath")]
 

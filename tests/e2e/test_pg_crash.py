@@ -17,8 +17,16 @@ from collections import Counter
 
 import pytest
 
-from tests.support.server import (Server, assert_store_sound, assert_views_equal_a_rebuild, call, in_threads,
-                                   token, wait_for_views, wait_until)
+from tests.support.server import (
+    Server,
+    assert_store_sound,
+    assert_views_equal_a_rebuild,
+    call,
+    in_threads,
+    token,
+    wait_for_views,
+    wait_until,
+)
 
 CLIENTS = 12
 FLOWS = 6  # pathways per client, three commands each
@@ -81,14 +89,15 @@ def test_killed_worker_and_runner_lose_no_acknowledged_command(tmp_path):
         clients.start()
         total = CLIENTS * FLOWS * 3
         for share in (1, 2, 3):  # a worker at a quarter, half and three quarters of the load; the runner at half
-            wait_until(lambda: load.answered >= total * share // 4, f"{share}/4 of the load", timeout=120)
+            # (each lambda below is called within its own iteration: B023's late binding cannot bite)
+            wait_until(lambda: load.answered >= total * share // 4, f"{share}/4 of the load", timeout=120)  # noqa: B023
             victim, runner = server.api_workers()[0], server.child("projections")
             os.kill(victim, signal.SIGKILL)
             if share == 2:
                 os.kill(runner, signal.SIGKILL)
-                wait_until(lambda: (server.child("projections") or runner) != runner,
+                wait_until(lambda: (server.child("projections") or runner) != runner,  # noqa: B023
                            "serve to start the runner again", timeout=60)
-            wait_until(lambda: len(server.api_workers()) == 4 and victim not in server.api_workers(),
+            wait_until(lambda: len(server.api_workers()) == 4 and victim not in server.api_workers(),  # noqa: B023
                        "gunicorn to replace the worker", timeout=60)
         clients.join(timeout=300)
         assert not clients.is_alive() and result, "the clients did not finish"

@@ -11,15 +11,22 @@ log, every pathway verifies, and the projection runner's views equal a rebuild.
 from __future__ import annotations
 
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 
 from cartpath.engine.errors import MessageNotCorrelated
+from tests.support.server import (
+    Server,
+    assert_store_sound,
+    assert_views_equal_a_rebuild,
+    call,
+    in_threads,
+    token,
+    wait_for_views,
+)
 from tests.support.store import T0
-from tests.support.server import (Server, assert_store_sound, assert_views_equal_a_rebuild, call, in_threads,
-                                   token, wait_for_views)
 
 CLIENTS = 32
 PATHWAYS = 6
@@ -44,7 +51,8 @@ def race(port: int, requests: list[tuple[str, str, str, dict]]) -> list[list]:
 
 def one_winner(answers: list, what: str):
     statuses = Counter(a.status for a in answers)
-    assert statuses[200] == 1 and statuses[409] == CLIENTS - 1, (what, statuses, [a for a in answers if a.status != 409])
+    assert statuses[200] == 1 and statuses[409] == CLIENTS - 1, (what, statuses,
+                                                                 [a for a in answers if a.status != 409])
     assert all(a.headers["content-type"] == "application/problem+json" for a in answers if a.status == 409)
     return next(a for a in answers if a.status == 200)
 

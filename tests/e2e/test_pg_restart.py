@@ -22,8 +22,16 @@ from psycopg import sql
 
 from cartpath.engine.locks import RoleTaken, singleton
 from tests.support.pg import connect, server_settings
-from tests.support.server import (Server, assert_store_sound, assert_views_equal_a_rebuild, call, in_threads,
-                                   token, wait_for_views, wait_until)
+from tests.support.server import (
+    Server,
+    assert_store_sound,
+    assert_views_equal_a_rebuild,
+    call,
+    in_threads,
+    token,
+    wait_for_views,
+    wait_until,
+)
 
 CLIENTS = 4
 COORDINATION = token("coordination")

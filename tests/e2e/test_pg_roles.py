@@ -13,9 +13,15 @@ import subprocess
 
 import pytest
 
+from tests.support.server import (
+    CARTPATH,
+    Server,
+    assert_store_sound,
+    assert_views_equal_a_rebuild,
+    wait_for_views,
+    wait_until,
+)
 from tests.support.store import ROOT
-from tests.support.server import (CARTPATH, Server, assert_store_sound, assert_views_equal_a_rebuild,
-                                   wait_for_views, wait_until)
 
 
 def start(server: Server, log, *args: str) -> subprocess.Popen:

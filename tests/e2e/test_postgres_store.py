@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.persistence import PersistenceError
 
-from cartpath.engine.application import CartPath
 from cartpath.cli import main
-from cartpath.projections.tables import create_tables
+from cartpath.engine.application import CartPath
 from cartpath.engine.lint import read_paths
+from cartpath.projections.tables import create_tables
 from tests.support.store import FIXTURES, start_mini
 
 ON_POSTGRES = os.environ.get("CARTPATH_TEST_STORE") == "postgres"
@@ -26,6 +26,7 @@ def _rows_in_store(env: dict[str, str], pathway_id) -> int:
     """Count a pathway's events with the database's own client, not through eventsourcing."""
     if ON_POSTGRES:
         from psycopg import sql
+
         from tests.support.pg import connect
         with connect() as conn:
             query = sql.SQL("SELECT count(*) FROM {}.cartpath_events WHERE originator_id = %s").format(
@@ -54,6 +55,7 @@ def _without_tables(env: dict[str, str]) -> dict[str, str]:
     """The env of a store whose tables do not exist yet (on PostgreSQL: not even its schema)."""
     if ON_POSTGRES:
         from psycopg import sql
+
         from tests.support.pg import connect
         with connect() as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(env["POSTGRES_SCHEMA"])))
@@ -69,7 +71,8 @@ def test_workers_with_create_table_off_need_db_init_first(env):
     first = create_tables(env)
     again = create_tables(env)  # a second deploy step finds the tables there and changes nothing
     assert first == again
-    events, snapshots = ("cartpath_events", "cartpath_snapshots") if ON_POSTGRES else ("stored_events", "stored_snapshots")
+    events, snapshots = (("cartpath_events", "cartpath_snapshots") if ON_POSTGRES
+                         else ("stored_events", "stored_snapshots"))
     assert {events, snapshots} <= set(first["tables"])
     assert first["store"] == ("postgresql" if ON_POSTGRES else "sqlite")
     assert "projection_tracking" in first["projections"]["tables"]

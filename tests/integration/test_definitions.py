@@ -41,12 +41,15 @@ def line_of(content: bytes, needle: bytes) -> int:
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda x: x.replace(b"</bpmn:process>", b"</bpmn:proces>"), "malformed XML"),
-    (lambda x: x.replace(b'<bpmn:correlationPropertyRetrievalExpression messageRef="msg_slot"><bpmn:formalExpression>order_id</bpmn:formalExpression></bpmn:correlationPropertyRetrievalExpression>', b""),
+    (lambda x: x.replace(b'<bpmn:correlationPropertyRetrievalExpression messageRef="msg_slot">'
+                         b'<bpmn:formalExpression>order_id</bpmn:formalExpression>'
+                         b'</bpmn:correlationPropertyRetrievalExpression>', b""),
      "no correlation keys"),
     (lambda x: x.replace(b'"P1D"', b'"P1 day"'), "not an ISO 8601 duration"),
     (lambda x: x.replace(b'"P1D"', b'"P1D" +'), "does not parse"),
     (lambda x: x.replace(b"<bpmn:flowNodeRef>check</bpmn:flowNodeRef>", b""), "is in no lane"),
-    (lambda x: x.replace(b'<bpmn:lane id="pharmacy" name="pharmacy">', b'<bpmn:lane id="pharmacy" name="neurology">'), "not configured"),
+    (lambda x: x.replace(b'<bpmn:lane id="pharmacy" name="pharmacy">', b'<bpmn:lane id="pharmacy" name="neurology">'),
+     "not configured"),
     (lambda x: x.replace(b"count = 1", b"import os"), "Import is not allowed"),
     (lambda x: x.replace(b"count = 1", b"count = open('/etc/passwd')"), "only these functions"),
 ])
@@ -64,11 +67,13 @@ def test_script_refusal_points_at_the_script_line(app):
 
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"><bpmn:process id="p">&xxe;</bpmn:process></bpmn:definitions>"""
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">
+<bpmn:process id="p">&xxe;</bpmn:process></bpmn:definitions>"""
 LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"><bpmn:process id="p">&lol3;</bpmn:process></bpmn:definitions>"""
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">
+<bpmn:process id="p">&lol3;</bpmn:process></bpmn:definitions>"""
 
 
 @pytest.mark.parametrize("content", [XXE, LAUGHS])
@@ -94,5 +99,6 @@ def test_unreachable_nodes_and_missing_di_are_reported():
     orphan = MINI.replace(b'<bpmn:sequenceFlow id="f8" sourceRef="wait_day" targetRef="check">',
                           b'<bpmn:sequenceFlow id="f8" sourceRef="check" targetRef="check">')
     assert any("cannot be reached" in p.message for p in lint_files({"m.bpmn": orphan}))
-    no_di = MINI.replace(b'<bpmndi:BPMNShape id="check_di" bpmnElement="check">', b'<bpmndi:BPMNShape id="check_di" bpmnElement="nothing">')
+    no_di = MINI.replace(b'<bpmndi:BPMNShape id="check_di" bpmnElement="check">',
+                         b'<bpmndi:BPMNShape id="check_di" bpmnElement="nothing">')
     assert any("no diagram shape" in p.message for p in lint_files({"m.bpmn": no_di}))

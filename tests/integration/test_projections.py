@@ -11,9 +11,10 @@ import pytest
 from cartpath.engine.application import CartPath
 from cartpath.projections.reports import NotYet, Reports
 from cartpath.projections.runner import Runner, status
-from tests.support.sample import T0 as SAMPLE_T0, write_population
 from cartpath.projections.store import ViewStore
 from cartpath.projections.views import all_views
+from tests.support.sample import T0 as SAMPLE_T0
+from tests.support.sample import write_population
 from tests.support.store import T0, ready_named, run_mini_to_slot, start_mini
 
 
@@ -64,11 +65,13 @@ def test_timeline_of_a_full_mini_pathway(app, runner):
     intake, _, out, msg_in, timer, check, _ = tl["steps"][1:]
     assert (intake["lane"], intake["actor"], intake["how"], intake["data"]) == \
         ("coordination", "nurse-7", "completed", {"ok": True, "order_id": "ORD-1"})
-    assert out["direction"] == "to_manufacturer" and out["data"]["payload"] == {"order_id": "ORD-1", "patient_ref": "P-0001"}
+    assert out["direction"] == "to_manufacturer" and out["data"]["payload"] == {"order_id": "ORD-1",
+                                                                                "patient_ref": "P-0001"}
     assert msg_in["direction"] == "from_manufacturer" and msg_in["actor"] == "kite-portal@kite"
     # the timer was armed at T0 and fired at its due time (the scheduler ran at T0 + 3 days)
     assert timer["waited_days"] == pytest.approx(1.0, abs=1e-6) and timer["how"] == "done"
-    assert check["lane"] == "pharmacy" and check["actor"] == "pharm-2" and check["waited_days"] == pytest.approx(2.0, abs=1e-3)
+    assert check["lane"] == "pharmacy" and check["actor"] == "pharm-2"
+    assert check["waited_days"] == pytest.approx(2.0, abs=1e-3)
     assert (tl["status"], tl["outcome"], tl["center"]) == ("ended", "follow_up_handover", "FR-01")
     # the timeline matches the event history, step for step
     history = app.history(p.id)
@@ -139,7 +142,7 @@ def _random_mini_history(app: CartPath, runner: Runner, rng: random.Random, path
             runner.step()
     now += timedelta(days=rng.randint(1, 3))
     app.fire_due_timers(now)
-    for pid, order, coi in live:
+    for pid, _order, coi in live:
         p = app.get_pathway(pid)
         if p.status == "active" and any(r["name"] == "check" for r in p.ready.values()) and rng.random() < 0.7:
             app.complete_task(pid, ready_named(p, "check"), {"coi_scanned": coi, "n": rng.randint(0, 10)})
@@ -234,7 +237,8 @@ def test_a_wait_for_several_messages_and_a_timer_closes_as_one_even_across_batch
         runner.reset(["timeline"])
         runner.catch_up()
         steps = Reports(runner.store).timeline(str(s.id), now=T0 + timedelta(days=400))["steps"]
-        waits = [(st["kind"], st["name"], st["how"], st["waited_days"]) for st in steps if st["kind"] in ("wait", "timer")]
+        waits = [(st["kind"], st["name"], st["how"], st["waited_days"])
+                 for st in steps if st["kind"] in ("wait", "timer")]
         assert waits == [("wait", "product_released", "done", 20.0), ("wait", "manufacturing_failed", "done", 20.0),
                          ("timer", "gw_mfg_wait", "done", 20.0), ("wait", "product_shipped", "ended", 1.0)], batch
 

@@ -16,11 +16,12 @@ import pytest
 
 from cartpath.projections.log import Event
 from cartpath.projections.runner import Runner, status
-from tests.support.sample import T0 as SAMPLE_T0, write_population
 from cartpath.projections.store import ProjectionsUnavailable, ViewStore
 from cartpath.projections.views import all_views
 from cartpath.projections.views.custody import CustodyView
 from cartpath.projections.views.timeline import TimelineView
+from tests.support.sample import T0 as SAMPLE_T0
+from tests.support.sample import write_population
 from tests.support.store import ROOT, T0, ready_named, run_mini_to_slot
 
 CARTPATH = str(Path(sys.executable).parent / "cartpath")
@@ -223,7 +224,8 @@ def test_status_and_rebuild_commands(app, env):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("show", "kpis", "--from", "last tuesday"), "error: --from must be an ISO 8601 date or date-time, not 'last tuesday'"),
+    (("show", "kpis", "--from", "last tuesday"),
+     "error: --from must be an ISO 8601 date or date-time, not 'last tuesday'"),
     (("show", "timeline", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
      "error: pathway 1b4e28ba-2fa1-11d2-883f-0016d3cca427 is not in the timeline"),
     (("rebuild", "everything"), "error: unknown view 'everything'; expected one of pathways, timeline, worklists, "

@@ -12,7 +12,7 @@ import pytest
 from cartpath.projections.reports import Reports
 from cartpath.projections.runner import Runner
 from cartpath.projections.times import utc
-from tests.integration.test_projections_reports import D0, date, day, iso, pathway
+from tests.integration.test_projections_reports import date, day, iso, pathway
 from tests.support.sample import Story
 
 NOW = day(200)

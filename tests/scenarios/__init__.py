@@ -8,7 +8,8 @@ flow node and sequence flow of the model (report in coverage/bpmn/).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SCENARIOS: dict[str, Callable[[Any], None]] = {}
 _MODULES = ("referral", "manufacturing", "infusion", "chain_of_identity", "after_infusion", "cancellation")

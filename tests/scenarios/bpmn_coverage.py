@@ -93,7 +93,8 @@ class BpmnCoverage:
     def summary(self) -> dict[str, Any]:
         def part(total: int, missing: list[str]) -> dict[str, Any]:
             covered = total - len(missing)
-            return {"total": total, "covered": covered, "percent": round(100.0 * covered / total, 2) if total else 100.0,
+            return {"total": total, "covered": covered,
+                    "percent": round(100.0 * covered / total, 2) if total else 100.0,
                     "uncovered": missing}
         return {"flow_nodes": part(len(self.nodes), self.uncovered_nodes()),
                 "sequence_flows": part(len(self.flows), self.uncovered_flows())}
@@ -119,12 +120,14 @@ class BpmnCoverage:
                  f"({s['flow_nodes']['percent']}%)",
                  f"sequence flows: {s['sequence_flows']['covered']}/{s['sequence_flows']['total']} "
                  f"({s['sequence_flows']['percent']}%)", ""]
-        for title, items, hits in (("FLOW NODES", self.nodes, self.node_hits), ("SEQUENCE FLOWS", self.flows, self.flow_hits)):
+        for title, items, hits in (("FLOW NODES", self.nodes, self.node_hits),
+                                   ("SEQUENCE FLOWS", self.flows, self.flow_hits)):
             lines.append(f"{title} (hits  id  [inside]  description)")
             for ident, info in items.items():
                 mark = "  " if hits[ident] else "!!"
                 where = f"[{info['parent']}]" if info["parent"] else ""
-                what = (f"{info['type']} {info['name']!r}" if "type" in info else f"{info['source']} -> {info['target']}")
+                what = (f"{info['type']} {info['name']!r}" if "type" in info
+                        else f"{info['source']} -> {info['target']}")
                 lines.append(f"{mark} {hits[ident]:5d}  {ident:55s} {where:24s} {what}")
             lines.append("")
         if self.unknown():

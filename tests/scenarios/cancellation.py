@@ -1,8 +1,6 @@
 """Ending a pathway by command: cancellation before infusion, death after it."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from cartpath.engine import errors
@@ -46,7 +44,8 @@ def cancel_before_infusion(app, variant):
     _to_stage(j, variant)
     open_tasks, waits = set(j.pathway.ready), {w["task_id"] for w in j.pathway.waiting.values()}
     assert open_tasks or waits
-    p = app.cancel(j.id, variant, comment="RCP decision 2026-03-02", actor={"sub": "dr-hema-1", "roles": ["hematology"]})
+    p = app.cancel(j.id, variant, comment="RCP decision 2026-03-02",
+                   actor={"sub": "dr-hema-1", "roles": ["hematology"]})
     assert (p.outcome, p.cancellation["reason"], p.cancellation["comment"]) == ("cancelled", variant,
                                                                                  "RCP decision 2026-03-02")
     j.assert_ended("cancelled")

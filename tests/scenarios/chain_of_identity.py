@@ -2,7 +2,7 @@
 and a manufacturer message never reaches another patient's pathway."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -84,7 +84,8 @@ def manufacturer_message_never_reaches_another_patient(app):
     again = app.deliver_message("product_released", answer["message_id"], {"order_id": a.order_id, "coi": a.coi},
                                 released)
     assert again["duplicate"] and again["pathway_id"] == answer["pathway_id"]
-    assert sum(1 for h in a.history() if h["type"] == "MessageReceived" and h["data"]["name"] == "product_released") == 1
+    assert sum(1 for h in a.history()
+               if h["type"] == "MessageReceived" and h["data"]["name"] == "product_released") == 1
     for j in (a, b):
         j.assert_outbox("order_placed", "apheresis_shipped")
         j.assert_verified()

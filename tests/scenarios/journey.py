@@ -9,13 +9,13 @@ next step needs, so a scenario fails at the step where the model misbehaves.
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cartpath.engine import inventory
 from cartpath.engine.application import CartPath
 
-UTC = timezone.utc
+UTC = UTC
 MANUFACTURER = "kite-eu"
 ACTORS = {
     "coordination": {"sub": "nurse-coord-1", "roles": ["coordination"], "centers": ["FR-075-01"]},
@@ -144,7 +144,8 @@ class Journey:
                                            "cd3_cells_e9": 4.2 if adequate else 0.8, "adequate": adequate})
 
     def ship(self):
-        self.complete("ship_apheresis", {"courier": "World Courier", "shipper_id": "SHP-1", "pickup_at": iso(self.now())})
+        self.complete("ship_apheresis",
+                      {"courier": "World Courier", "shipper_id": "SHP-1", "pickup_at": iso(self.now())})
         assert self.waiting_for() == {"product_released", "manufacturing_failed"}, self.pathway.waiting
 
     def bridge(self, bridging: bool = True):

@@ -24,7 +24,8 @@ MINI_MFR = (MINI.replace(b"mini_pathway", b"mini_mfr")
             .replace(b'<cartpath:field name="note"',
                      b'<cartpath:field name="manufacturer" type="string" required="true" label="Manufacturer"/>'
                      b'<cartpath:field name="note"')
-            .replace(b'"patient_ref": patient_ref}', b'"patient_ref": patient_ref, "manufacturer": intake["manufacturer"]}'))
+            .replace(b'"patient_ref": patient_ref}',
+                     b'"patient_ref": patient_ref, "manufacturer": intake["manufacturer"]}'))
 assert MINI_MFR.count(b"manufacturer") == 3  # the field, and the payload entry
 PROBLEM = "application/problem+json"
 
@@ -62,7 +63,8 @@ class Http:
 
     def intake(self, pathway: dict, order_id: str = "ORD-1", manufacturer: str = "ACME") -> dict:
         task = self.task(pathway, "intake")
-        r = self.call("POST", f"/tasks/{task['id']}/complete", self.headers("coordination", centers=(pathway["center"],)),
+        r = self.call("POST", f"/tasks/{task['id']}/complete",
+                      self.headers("coordination", centers=(pathway["center"],)),
                       json={"data": {"ok": True, "order_id": order_id, "manufacturer": manufacturer}})
         assert r.status_code == 200, r.get_json()
         return r.get_json()

@@ -12,12 +12,13 @@ import heapq
 import inspect
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cartpath.engine.pathway import Pathway
 
-T0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 DEFINITION = {"key": "cart_pathway", "version": 1, "sha256": "synthetic"}
 LANES = {"rcp_eligibility": "hematology", "patient_consent": "coordination", "place_order": "pharmacy",
          "apheresis": "apheresis", "ship_apheresis": "cell_therapy_unit", "bridging_decision": "hematology",
@@ -112,7 +113,8 @@ class Story:
     def decide(self, node_id: str, result: dict[str, Any], at: datetime) -> None:
         self.pathway._node_completed(node_id=node_id, kind="businessRuleTask", flows=[], at=at, result=result)
 
-    def cancel(self, reason: str, at: datetime, *, death_date: str | None = None, death_cause: str | None = None) -> None:
+    def cancel(self, reason: str, at: datetime, *, death_date: str | None = None,
+               death_cause: str | None = None) -> None:
         """A cancel; for a death, ``death_date`` and ``death_cause`` (v2) when the engine's event has them."""
         extra = {}
         if reason == "death" and _CANCEL_V2:
@@ -120,13 +122,14 @@ class Story:
         self.pathway._cancelled(reason=reason, comment=None, actor=staff("hematology", self.center), at=at, **extra)
         for task_id, ready in list(self.pathway.ready.items()):
             self.pathway._task_withdrawn(task_id=task_id, name=ready["name"], at=at)
-        for task_id, wait in list(self.pathway.waiting.items()):
+        for task_id in list(self.pathway.waiting):
             self.end_wait(task_id, "cancelled", at)
         handover = reason in ("lost_to_follow_up", "transferred")
         self.end(("follow_up_handover" if handover else "deceased") if self.pathway.infused else "cancelled", at)
 
     def end(self, outcome: str, at: datetime) -> None:
-        self.pathway._ended(outcome=outcome, end_node=None if outcome in ("cancelled", "deceased") else f"end_{outcome}",
+        self.pathway._ended(outcome=outcome,
+                            end_node=None if outcome in ("cancelled", "deceased") else f"end_{outcome}",
                             at=at)
 
     # -- contract v2 facts ----------------------------------------------------------------------
@@ -172,7 +175,7 @@ def _days(rng: random.Random, low: float, high: float) -> timedelta:
 
 def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[datetime]:
     """A plausible pathway (PATHWAY.md's reference figures); yields whenever time passes."""
-    s, center = story, story.center
+    s = story
     s.ready("rcp_eligibility", at)
     at += _days(rng, 1, 7)
     yield at
@@ -249,7 +252,8 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
             at += _days(rng, 1, 4)
             yield at
             option = rng.choice(["remanufacture", "stop"])
-            s.complete("failure_decision", {"option": option, **({"reason": "no product" } if option == "stop" else {})},
+            s.complete("failure_decision",
+                       {"option": option, **({"reason": "no product" } if option == "stop" else {})},
                        at)
             if option == "stop":
                 s.end("not_infused", at)

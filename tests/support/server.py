@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cartpath.api.auth import mint_token
 from cartpath.engine.application import CartPath
-from tests.support.store import ROOT, store_env
 from tests.support.http import MINI_MFR
+from tests.support.store import ROOT, store_env
 
 SECRET = "pg-test-secret-" + "p" * 40
 CARTPATH = str(Path(sys.executable).parent / "cartpath")
@@ -116,14 +117,15 @@ class Server:
         self.log_path = tmp_path / "serve.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         process_env = {k: v for k, v in os.environ.items()
                        if not k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_", "CREATE_TABLE"))}
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([CARTPATH, "serve", "--port", str(self.port), "--workers", str(self.workers)],
                                      env={**process_env, **self.env}, cwd=ROOT, stdout=self._log,
                                      stderr=subprocess.STDOUT)
-        wait_until(lambda: self.proc.poll() is not None or call(self.port, "GET", "/health", "", timeout=2).status == 200,
+        wait_until(lambda: (self.proc.poll() is not None
+                            or call(self.port, "GET", "/health", "", timeout=2).status == 200),
                    "the server to answer", timeout=90, every=0.2)
         assert self.proc.poll() is None, self.log()
         wait_until(lambda: len(self.api_workers()) == self.workers and self.child("projections"),

@@ -4,13 +4,13 @@ Pure functions (projections.kpis, projections.stats): no store, no runner. A row
 the pathway facts view's columns the KPIs read; ``row(...)`` fills the rest."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cartpath.projections import kpis
 from cartpath.projections.stats import durations
 from cartpath.projections.times import utc
 
-D0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
+D0 = datetime(2026, 1, 5, tzinfo=UTC)
 INTS = {"adequate_apheresis_count", "release_count", "failure_count", "failed_before_release", "oos_refused",
         "icu_transfers", "oos_releases", "failure_stopped", "deferral_stopped", "icu_stays", "icu_excluded",
         "readmissions", "thaw_deviations", "tocilizumab_overrides"}

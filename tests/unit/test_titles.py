@@ -23,7 +23,8 @@ def test_quarantine_messages_decisions_and_waits():
     assert titles.title("message_out", "product_quarantined", None, {}) == "Product put in quarantine"
     assert titles.title("message_in", "quarantine_decision", None, {}) == "Quarantine decision"
     assert titles.title("wait", "quarantine_decision", None, {}) == "Waiting: quarantine decision"
-    assert titles.title("decision", "grade_crs", None, {"crs_grade": 3, "icans_grade": 1}) == "CRS grade 3, ICANS grade 1"
+    assert titles.title("decision", "grade_crs", None,
+                        {"crs_grade": 3, "icans_grade": 1}) == "CRS grade 3, ICANS grade 1"
     assert titles.title("decision", "check_discharge", None, {"ready": False}) == "Not yet ready for discharge"
     assert titles.title("decision", "deferral", None, {"defer": True}) == "Infusion deferred"
 
