@@ -83,8 +83,8 @@ class CartPath(Application):
         self.timers = TimerIndex(self)
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
-        super().register_transcodings(transcoder)
-        transcoder.register(DateAsISO())
+        super().register_transcodings(transcoder)  # type: ignore[arg-type]  # eventsourcing gives its JSONTranscoder
+        transcoder.register(DateAsISO())  # type: ignore[attr-defined]
 
     # -- process definitions -----------------------------------------------------
     def deploy(self, files: dict[str, bytes], actor: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -107,7 +107,8 @@ class CartPath(Application):
                 continue
             version = len(definition.versions) + 1
             definition.deploy_version(version=version, sha256=sha, files=text,
-                                      deployed_by=(actor or SYSTEM_ACTOR).get("sub", "system"), at=self.clock.now())
+                                      deployed_by=str((actor or SYSTEM_ACTOR).get("sub", "system")),
+                                      at=self.clock.now())
             to_save.append(definition)
             results.append({"key": key, "version": version, "sha256": sha, "created": True})
         if to_save:
@@ -122,7 +123,7 @@ class CartPath(Application):
         catalog = self._get_or_none(DefinitionCatalog.create_id())
         out = []
         for key in (catalog.keys if catalog else []):
-            definition = self.repository.get(ProcessDefinition.create_id(key))
+            definition: ProcessDefinition = self.repository.get(ProcessDefinition.create_id(key))
             for v in definition.versions:
                 out.append({"key": key, "version": v["version"], "sha256": v["sha256"], "files": sorted(v["files"]),
                             "deployed_by": v["deployed_by"], "deployed_at": v["at"]})
@@ -181,16 +182,17 @@ class CartPath(Application):
             check_version(pathway, expected_version)
             at = max(self.clock.now(), pathway.last_at)
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
-                pathway.complete_task(runtime, task_id, data, actor or SYSTEM_ACTOR, at)
+                pathway.complete_task(runtime, task_id, data, actor or SYSTEM_ACTOR, at)  # type: ignore[arg-type]
             return self._order_index_for(pathway)
         return self._command(pathway_id, act)
 
     def _order_index_for(self, pathway: Pathway) -> list[Aggregate]:
         """A newly placed order gets its index entry in the same save (so order ids stay unique)."""
         order_id = pathway.correlation.get("order_id")
-        if not order_id or any(isinstance(e, Pathway.MessageReceived) for e in pathway.pending_events):
+        pending: list[Any] = pathway.pending_events
+        if not order_id or any(isinstance(e, Pathway.MessageReceived) for e in pending):  # type: ignore[attr-defined]
             return []
-        if not any(type(e).__name__ == "MessageSent" and e.name == "order_placed" for e in pathway.pending_events):
+        if not any(type(e).__name__ == "MessageSent" and e.name == "order_placed" for e in pending):
             return []
         existing = self._get_or_none(order_index_id(order_id))
         if existing is not None and existing.pathway_id != pathway.id:
@@ -217,7 +219,7 @@ class CartPath(Application):
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
             correlation_rules.check_pathway(pathway, name, order_id, coi, expected_manufacturer)
             informative = name in INFORMATIVE
-            if not informative and not runtime.waits_for(name):
+            if not informative and not runtime.waits_for(name):  # type: ignore[union-attr]  # active: it has one
                 raise MessageNotCorrelated(f"the pathway of order {order_id!r} is not waiting for {name}")
             at = max(self.clock.now(), pathway.last_at)
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
@@ -270,11 +272,12 @@ class CartPath(Application):
 
     def pathway_ids(self) -> list[uuid.UUID]:
         from eventsourcing.utils import get_topic
-        topic = get_topic(Pathway.Started)
-        ids, start = [], 1
+        topic = get_topic(Pathway.Started)  # type: ignore[attr-defined]  # made by @event
+        ids: list[uuid.UUID] = []
+        start = 1
         while True:
             notes = self.recorder.select_notifications(start=start, limit=1000, topics=[topic])
-            ids += [n.originator_id for n in notes]
+            ids += [n.originator_id for n in notes]  # type: ignore[misc]  # UUIDs: the recorder decodes them
             if len(notes) < 1000:
                 return ids
             start = notes[-1].id + 1

@@ -96,9 +96,9 @@ class Simulation:
             if kind == "start":
                 pathway_id = self.start_patient(payload, when)
             elif kind == "deliver":
-                self.deliver(pathway_id, payload, when)
+                self.deliver(pathway_id, payload, when)  # type: ignore[arg-type]  # set for every deliver
             elif kind == "cancel":
-                self.cancel(pathway_id, payload, when)
+                self.cancel(pathway_id, payload, when)  # type: ignore[arg-type]  # set for every cancel
             if pathway_id is not None and pathway_id not in ended and self.act(pathway_id, when):
                 ended.add(pathway_id)
                 if len(ended) % 50 == 0:
@@ -283,6 +283,7 @@ class Simulation:
         seen = self.outbox_seen.get(pathway.id, 0)
         if pathway.version <= seen:
             return
+        ev: Any
         for ev in self.app.events.get(pathway.id, gt=seen):
             if type(ev).__name__ == "MessageSent":
                 self.on_sent(pathway.id, ev.name, ev.payload, now)
@@ -391,6 +392,7 @@ def run_demo(app: CartPath, patients: int, seed: int = 1, progress=None) -> dict
 
 def _vein_to_vein(app: CartPath, pathway_id) -> tuple[Any, Any]:
     collected = infused = None
+    ev: Any
     for ev in app.events.get(pathway_id):
         if type(ev).__name__ != "TaskCompleted":
             continue

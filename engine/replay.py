@@ -46,6 +46,8 @@ def replay_with_outcomes(runtime: Runtime | None, model: ProcessModel, pathway_i
         if kind == "start":
             runtime = Runtime.create(model)
             outcomes = runtime.start(entry["data"])
+        elif runtime is None:
+            raise ValueError(f"engine input {kind} before the start")
         elif kind == "complete":
             outcomes = runtime.complete(entry["task_id"], entry["name"], entry["data"])
         elif kind == "message":

@@ -227,7 +227,7 @@ class Runtime:
                 if task.state != COMPLETED or task._parent is None or len(task._children) != 1:
                     continue
                 spec = task.task_spec
-                if (kinds.get(getattr(spec, "bpmn_id", None)) not in self._PRUNABLE
+                if (kinds.get(getattr(spec, "bpmn_id", "")) not in self._PRUNABLE
                         or task.id in self.workflow.subprocesses):
                     continue
                 child = wf.tasks.get(task._children[0])
@@ -281,7 +281,7 @@ class Runtime:
             elif state == WAITING and prev != WAITING:
                 out += self._waits(task, node, tid)
             if state == CANCELLED and prev in (READY, WAITING):
-                out.append(self._withdrawn(task, prev))
+                out.append(self._withdrawn(task, prev))  # type: ignore[arg-type]  # READY or WAITING
         for task_id, prev in before.items():
             if task_id not in seen and prev in (READY, WAITING):
                 out.append(Outcome("WaitEnded", {"task_id": str(task_id), "node_id": None, "how": "removed"}))
@@ -345,7 +345,7 @@ class Runtime:
 
     def _end_node(self) -> str | None:
         ends = [t.task_spec.bpmn_id for t in self.workflow.tasks.values()
-                if t.state == COMPLETED and self.model.kinds.get(getattr(t.task_spec, "bpmn_id", None)) == "endEvent"]
+                if t.state == COMPLETED and self.model.kinds.get(getattr(t.task_spec, "bpmn_id", "")) == "endEvent"]
         marked = [e for e in ends if e in self.model.outcomes]
         return (marked or ends or [None])[-1]
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-UTC = UTC
-
 
 def parse_instant(value: Any, *, naive_is_utc: bool = False) -> datetime:
     """``value`` (ISO 8601 text, a datetime, or a date: its midnight) as an aware UTC datetime;

@@ -79,7 +79,7 @@ class UnitOfWork:
             known = self.get_or_none(aggregate_id)
         else:
             for ev in self.app.events.get(aggregate_id, gt=known.version):
-                known = ev.mutate(known)
+                known = ev.mutate(known)  # type: ignore[attr-defined]  # the aggregates' own events
         if known is not None:
             with self._live_lock:
                 self._definitions[aggregate_id] = known
@@ -147,7 +147,7 @@ class UnitOfWork:
             if not newer:
                 return pathway, runtime, True
             for ev in newer:
-                pathway = ev.mutate(pathway)
+                pathway = ev.mutate(pathway)  # type: ignore[attr-defined]  # the aggregates' own events
         else:
             pathway = self.get_pathway(key)
         if pathway.status != "active":
@@ -204,6 +204,6 @@ class UnitOfWork:
                 return
             pathway.engine_checkpoint = runtime.checkpoint()
             pathway.engine_inputs = []
-        self.app.snapshots.put([Pathway.Snapshot.take(pathway)])
+        self.app.snapshots.put([Pathway.Snapshot.take(pathway)])  # type: ignore[union-attr]  # only when snapshotting
         if crossed:  # now and then, not at every snapshot: each prune is one more commit
             self.store.prune_snapshots(pathway.id, pathway.version)

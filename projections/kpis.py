@@ -111,13 +111,13 @@ def dropout_category(r: dict[str, Any]) -> str:
 
 
 def drop_out(rows: list[dict[str, Any]], period_end: str) -> dict[str, Any]:
-    mature_before = utc(parse(period_end) - timedelta(days=DROP_OUT_MATURITY_DAYS))
+    mature_before = utc(parse(period_end) - timedelta(days=DROP_OUT_MATURITY_DAYS))  # type: ignore[operator]
     judged = [r for r in rows if r["ordered_at"] and (r["status"] == "ended" or r["ordered_at"] <= mature_before)]
     dropped = [r for r in judged if not r["infused_at"] and r["status"] == "ended"]
     counts = dict.fromkeys(DROP_OUT_CATEGORIES, 0)
     for r in dropped:
         counts[dropout_category(r)] += 1
-    out = rate(len(dropped), len(judged))
+    out: dict[str, Any] = rate(len(dropped), len(judged))
     out["by_category"] = {k: rate(n, len(judged)) for k, n in counts.items()}
     return out
 
@@ -147,7 +147,7 @@ def readmission_rate(rows: list[dict[str, Any]], period_end: str) -> dict[str, A
 
 def deviations(rows: list[dict[str, Any]]) -> dict[str, Any]:
     infused = [r for r in rows if r["infused_at"]]
-    out = rate(sum(1 for r in infused if any(r[c] for c in DEVIATION_KINDS.values())), len(infused))
+    out: dict[str, Any] = rate(sum(1 for r in infused if any(r[c] for c in DEVIATION_KINDS.values())), len(infused))
     out["by_kind"] = {kind: sum(r[column] or 0 for r in rows) for kind, column in DEVIATION_KINDS.items()}
     return out
 
@@ -182,7 +182,7 @@ def compute(rows: list[dict[str, Any]], period_end: str) -> dict[str, Any]:
 def report(rows: Iterable[dict[str, Any]], filters: dict[str, Any], *, now: Any) -> dict[str, Any]:
     """``now``: when the report is made; the period ends at ``to`` if that is earlier."""
     rows = list(rows)
-    period_end = utc(now) if not filters.get("to") else min(utc(filters["to"]), utc(now))
+    period_end: str = utc(now) if not filters.get("to") else min(utc(filters["to"]), utc(now))  # type: ignore[type-var, assignment]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["center"], r["product"]), []).append(r)

@@ -96,7 +96,7 @@ class Reports:
             step = {k: r[k] for k in ("seq", "kind", "name", "title", "lane", "actor", "ready_at", "done_at", "how")}
             if r["kind"] in ("task", "timer", "wait"):
                 step["open"] = r["done_at"] is None
-                step["waited_days"] = round(days_between(r["ready_at"], r["done_at"] or now_iso), 3)
+                step["waited_days"] = round(days_between(r["ready_at"], r["done_at"] or now_iso), 3)  # type: ignore[arg-type]
             if r["task_id"]:
                 step["task_id"] = f"{pathway_id}:{r['task_id']}"
             if r["kind"] in ("message_in", "message_out"):
@@ -124,14 +124,14 @@ class Reports:
         disposition = None
         latest: dict[str, Any] | None = None  # the latest hand-off so far, by its time
         for r in rows:
-            data = json.loads(r["data"]) if r["data"] else None
+            data: Any = json.loads(r["data"]) if r["data"] else None
             if r["step"] == "deviation":
                 deviations.append({"kind": data["kind"], "task": data["task"], "reason": data["reason"], "at": r["at"],
                                    "recorded_at": r["recorded_at"], "actor": r["actor"]})
                 continue
             in_order = latest is None or _not_before(r, latest)
             if not in_order:
-                issues.append(f"{r['step']} at {r['at']} is before {latest['step']} at {latest['at']}")
+                issues.append(f"{r['step']} at {r['at']} is before {latest['step']} at {latest['at']}")  # type: ignore[index]
             if latest is None or r["at"] > latest["at"]:
                 latest = r
             if r["coi_result"] == "mismatch":
@@ -166,10 +166,10 @@ class Reports:
                           params, cols)
         now_iso = utc(now)
         groups: dict[tuple[str, str], dict[str, Any]] = {}
-        tasks = []
+        tasks: list[dict[str, Any]] = []
         for r in rows:
             overdue = bool(r["due_at"] and r["due_at"] < now_iso)
-            waiting = round(days_between(r["ready_since"], now_iso), 3)
+            waiting = round(days_between(r["ready_since"], now_iso), 3)  # type: ignore[arg-type]
             g = groups.setdefault((r["center"], r["lane"] or ""), {"center": r["center"], "lane": r["lane"], "open": 0,
                                                                    "overdue": 0, "oldest_waiting_days": waiting})
             g["open"] += 1

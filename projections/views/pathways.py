@@ -77,7 +77,7 @@ def _died(row: dict[str, Any], death_date: Any, recorded_at: str, cause: Any) ->
     when = recorded_at
     if day is not None:
         end_of_day = utc(day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1, microseconds=-1))
-        when = min(end_of_day, recorded_at)
+        when = min(end_of_day, recorded_at)  # type: ignore[type-var, assignment]  # day is a date: utc() gives text
     if row["died_at"] is None:
         row["died_at"] = when
         row["death_cause"] = cause
@@ -134,7 +134,7 @@ class PathwaysView(View):
     def on_Started(self, facts, ev: Event) -> None:
         d = ev.data
         start = d["start"]
-        row = {c: None for c in COLUMNS}
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
         row.update({c: 0 for c in _COUNTERS})
         row.update(pathway_id=ev.pathway_id, process_key=d["definition"]["key"],
                    process_version=d["definition"]["version"], patient_ref=start["patient_ref"],

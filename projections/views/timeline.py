@@ -79,9 +79,9 @@ class TimelineView(View):
         steps.new.append(row)
         if not instant:
             key = (ev.pathway_id, task_id)
-            steps.open.setdefault(key, []).append(row)
+            steps.open.setdefault(key, []).append(row)  # type: ignore[arg-type]  # a waiting step has its task id
             if ev.pathway_id in steps.commands:
-                steps.whole.add(key)
+                steps.whole.add(key)  # type: ignore[arg-type]
 
     def _close(self, steps: Steps, ev: Event, how: str, data: Any = None) -> None:
         d = ev.data

@@ -15,7 +15,6 @@ from typing import Any
 from cartpath.engine import inventory
 from cartpath.engine.application import CartPath
 
-UTC = UTC
 MANUFACTURER = "kite-eu"
 ACTORS = {
     "coordination": {"sub": "nurse-coord-1", "roles": ["coordination"], "centers": ["FR-075-01"]},
