@@ -56,10 +56,11 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     """Build the Flask app. ``cartpath`` is an engine CartPath; by default one is opened
     from the environment with the bundled processes deployed (``DEPLOY_BUNDLED=False``
     for server workers: `cartpath serve` deploys once before starting them)."""
-    from .auth import TokenVerifier, auth_settings
-    from .conventions import install
     from cartpath.projections.directory import Directory
     from cartpath.projections.feeds import ManufacturerOf
+
+    from .auth import TokenVerifier, auth_settings
+    from .conventions import install
     from .openapi import OPENAPI_CONFIG, ProblemApi
 
     app = CartpathFlask("cartpath")

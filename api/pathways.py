@@ -7,12 +7,20 @@ from flask import current_app, jsonify, url_for
 from flask_smorest import Blueprint
 
 from cartpath.engine.errors import InvalidStart, UnknownDefinition
+from cartpath.projections.directory import page
 
 from . import schemas as s
 from .auth import CANCEL_ROLES, START_ROLES, check_center, require, require_reader, sees_center, visible
-from .conventions import (LOCATION, PATHWAY_HEADERS, PATHWAY_WRITE_HEADERS, consumes, expected_version, operation_id,
-                          reads_if_match, refusals)
-from cartpath.projections.directory import page
+from .conventions import (
+    LOCATION,
+    PATHWAY_HEADERS,
+    PATHWAY_WRITE_HEADERS,
+    consumes,
+    expected_version,
+    operation_id,
+    reads_if_match,
+    refusals,
+)
 from .views import engine, history_item, pathway_view, summary, with_position
 
 blp = Blueprint("pathways", __name__, url_prefix="/api/v1/pathways",

@@ -10,11 +10,11 @@ from werkzeug.exceptions import Forbidden
 
 from cartpath.engine.errors import UnknownTask
 from cartpath.engine.records import task_view
+from cartpath.projections.directory import page
 
 from . import schemas as s
 from .auth import check_center, require, require_reader, sees_center, staff_lanes, visible
 from .conventions import PATHWAY_WRITE_HEADERS, consumes, expected_version, operation_id, reads_if_match, refusals
-from cartpath.projections.directory import page
 from .pathways import pathway_response
 from .views import engine, listed_task, public_task
 

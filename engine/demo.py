@@ -16,9 +16,10 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from . import inventory
 from .application import CartPath
@@ -108,7 +109,7 @@ class Simulation:
     def start_patient(self, index: int, now: datetime) -> uuid.UUID:
         rng = self.rng
         roll, acc = rng.random(), 0.0
-        for indication, product, org, share, failure in PRODUCT_MIX:
+        for indication, product, org, share, failure in PRODUCT_MIX:  # noqa: B007  (the pick is used after the break)
             acc += share
             if roll <= acc:
                 break
@@ -214,7 +215,8 @@ class Simulation:
             data = {"courier": "cryo-courier", "shipper_id": f"SHP-{rng.randint(1000, 9999)}", "pickup_at": iso}
         elif name == "bridging_decision":
             bridging = rng.random() < 0.62
-            data = {"bridging": bridging} | ({"regimen": rng.choice(["R-GemOx", "radiotherapy", "Pola-BR"])} if bridging else {})
+            regimen = {"regimen": rng.choice(["R-GemOx", "radiotherapy", "Pola-BR"])} if bridging else {}
+            data = {"bridging": bridging} | regimen
         elif name == "failure_decision":
             data = {"option": rng.choices(["reapheresis", "remanufacture", "stop"], [0.35, 0.45, 0.20])[0],
                     "reason": "RCP decision"}
@@ -312,7 +314,8 @@ class Simulation:
             "stage": "expansion", "at": (now + timedelta(days=7)).isoformat()}))
         turnaround = timedelta(days=rng.uniform(16, 26))
         if rng.random() < plan.failure_rate:
-            self.at(now + turnaround, "deliver", pathway_id, ("manufacturing_failed", {"reason": "insufficient expansion"}))
+            self.at(now + turnaround, "deliver", pathway_id,
+                    ("manufacturing_failed", {"reason": "insufficient expansion"}))
             return
         released = now + turnaround
         self.at(released, "deliver", pathway_id, ("product_released", {

@@ -10,8 +10,9 @@ Everything assumed is returned with the figures, with its source.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from .stats import quantile
 from .times import days_between, parse
@@ -21,10 +22,12 @@ DEFAULT_BEDS = 4
 # (name, from column, to column, default days, why the default)
 DURATIONS = (
     ("order_to_apheresis", "ordered_at", "first_apheresis_at", 14.0, "assumed: slot and collection within 2 weeks"),
-    ("apheresis_to_release", "release_apheresis_at", "first_released_at", 22.0, "PATHWAY.md: apheresis -> QP release ~19-25 days"),
+    ("apheresis_to_release", "release_apheresis_at", "first_released_at", 22.0,
+     "PATHWAY.md: apheresis -> QP release ~19-25 days"),
     ("release_to_receipt", "first_released_at", "product_received_at", 4.0, "assumed: shipping back"),
     ("receipt_to_admission", "product_received_at", "lymphodepletion_at", 5.0, "assumed: planning lymphodepletion"),
-    ("admission_to_infusion", "lymphodepletion_at", "infused_at", 5.0, "PATHWAY.md: infusion 5 days after lymphodepletion start"),
+    ("admission_to_infusion", "lymphodepletion_at", "infused_at", 5.0,
+     "PATHWAY.md: infusion 5 days after lymphodepletion start"),
     ("length_of_stay", "infused_at", "discharged_at", 18.0, "PATHWAY.md: France mean inpatient stay 18 days"),
 )
 CAPACITY_COLUMNS = ("pathway_id", "center", "status", "stage", "ordered_at", "planned_apheresis_date",
@@ -52,34 +55,43 @@ def centre_durations(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for name, start, end, default, why in DURATIONS:
         values = sorted(d for d in (days_between(r[start], r[end]) for r in rows) if d is not None and d >= 0)
         if len(values) >= MIN_HISTORY:
-            out[name] = {"days": round(quantile(values, 0.5) or 0.0, 2), "source": f"centre history, median of {len(values)}"}
+            out[name] = {"days": round(quantile(values, 0.5) or 0.0, 2),
+                         "source": f"centre history, median of {len(values)}"}
         else:
-            out[name] = {"days": default, "source": f"default ({why}); centre history has {len(values)} of {MIN_HISTORY} needed"}
+            out[name] = {"days": default,
+                         "source": f"default ({why}); centre history has {len(values)} of {MIN_HISTORY} needed"}
     return out
 
 
-def expected_stay(r: dict[str, Any], d: dict[str, dict[str, Any]], today: datetime) -> tuple[datetime, datetime, str] | None:
+def _at(value: Any) -> datetime:
+    """A time the row has (the caller checked its column): parsed, for arithmetic."""
+    return parse(value)  # type: ignore[return-value]
+
+
+def expected_stay(r: dict[str, Any], d: dict[str, dict[str, Any]],
+                  today: datetime) -> tuple[datetime, datetime, str] | None:
     """(admission, discharge, basis) for a pathway in flight, or None if it is too early to say."""
     days = {k: timedelta(days=v["days"]) for k, v in d.items()}
     stay = days["length_of_stay"]
     if r["infused_at"]:
-        admitted = parse(r["lymphodepletion_at"]) or parse(r["infused_at"])
-        return admitted, max(parse(r["infused_at"]) + stay, today + timedelta(days=1)), "infused"
+        admitted = parse(r["lymphodepletion_at"]) or _at(r["infused_at"])
+        return admitted, max(_at(r["infused_at"]) + stay, today + timedelta(days=1)), "infused"
     if r["lymphodepletion_at"]:
-        ld = parse(r["lymphodepletion_at"])
+        ld = _at(r["lymphodepletion_at"])
         return ld, max(ld + days["admission_to_infusion"] + stay, today + timedelta(days=1)), "lymphodepletion"
     if r["product_received_at"]:
-        admit, basis = parse(r["product_received_at"]) + days["receipt_to_admission"], "product on site"
+        admit, basis = _at(r["product_received_at"]) + days["receipt_to_admission"], "product on site"
     elif r["first_released_at"]:
-        admit, basis = parse(r["first_released_at"]) + days["release_to_receipt"] + days["receipt_to_admission"], "released"
+        admit = _at(r["first_released_at"]) + days["release_to_receipt"] + days["receipt_to_admission"]
+        basis = "released"
     elif r["first_apheresis_at"] and r["stage"] != "manufacturing_failed":
-        admit = (parse(r["first_apheresis_at"]) + days["apheresis_to_release"] + days["release_to_receipt"]
+        admit = (_at(r["first_apheresis_at"]) + days["apheresis_to_release"] + days["release_to_receipt"]
                  + days["receipt_to_admission"])
         basis = "manufacturing"
     elif r["ordered_at"]:
-        collection = parse(r["planned_apheresis_date"]) or parse(r["ordered_at"]) + days["order_to_apheresis"]
+        collection = parse(r["planned_apheresis_date"]) or _at(r["ordered_at"]) + days["order_to_apheresis"]
         if r["stage"] == "manufacturing_failed":
-            collection = parse(r["failed_at"])  # remanufacturing starts again from the failure
+            collection = _at(r["failed_at"])  # remanufacturing starts again from the failure
         admit = collection + days["apheresis_to_release"] + days["release_to_receipt"] + days["receipt_to_admission"]
         basis = "ordered" if r["stage"] != "manufacturing_failed" else "remanufacturing"
     else:
@@ -114,7 +126,7 @@ def report(rows: Iterable[dict[str, Any]], tasks: list[tuple], *, now: datetime,
             else:
                 stays.append(stay)
         bed_count = per_bed.get(name, default_beds)
-        forecast = []
+        forecast: list[dict[str, Any]] = []
         for day in days:
             occupied = sum(1 for admit, leave, _ in stays if admit.date() <= day < leave.date())
             forecast.append({"date": day.isoformat(), "expected_inpatients": occupied, "beds": bed_count,
@@ -134,7 +146,7 @@ def report(rows: Iterable[dict[str, Any]], tasks: list[tuple], *, now: datetime,
     for t_center, lane, due in tasks:
         slot = load.setdefault((t_center, lane or "none"), {"center": t_center, "lane": lane, "open": 0, "overdue": 0})
         slot["open"] += 1
-        if due and parse(due) < now:
+        if due and _at(due) < now:
             slot["overdue"] += 1
     return {
         "now": now.isoformat(), "weeks": weeks, "center": center, "centers": centres,

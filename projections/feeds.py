@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from eventsourcing.utils import get_topic
 
 from cartpath.engine.errors import UnknownPathway
 from cartpath.engine.pathway import Pathway
 
-OUTBOX_TOPICS = [get_topic(Pathway.MessageSent)]
+OUTBOX_TOPICS = [get_topic(Pathway.MessageSent)]  # type: ignore[attr-defined]  # made by @event
 # Every event class the aggregate declares (new ones join the feed by themselves).
 PATHWAY_TOPICS = [get_topic(cls) for name, cls in vars(Pathway).items()
                   if isinstance(cls, type) and issubclass(cls, Pathway.Event) and name not in ("Event", "Created")]

@@ -72,7 +72,7 @@ class EventLog:
         self.mapper = app.mapper
         # The decoder's scanner straight away: stored states have no surrounding whitespace,
         # and JSONDecoder.decode's two regular-expression passes cost 10% of the read.
-        self._scan = json.JSONDecoder().scan_once
+        self._scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
         self._loads_typed = json.JSONDecoder(object_hook=_flatten_typed).decode
         self._ids: dict[Any, str] = {}
         self._local = threading.local()
@@ -123,7 +123,7 @@ class EventLog:
         scan, loads_typed, mapper, ident = self._scan, self._loads_typed, self.mapper, self._id
         cipher, compressor = mapper.cipher, mapper.compressor
         kinds, versions = KIND_OF_TOPIC, VERSION_OF_TOPIC
-        out = []
+        out: list[Event] = []
         append = out.append
         for position, originator_id, version, topic, state in rows:
             if cipher is not None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cartpath.engine.times import parse_instant
+
 DAY_SECONDS = 86400.0
 
 
