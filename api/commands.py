@@ -202,6 +202,7 @@ def scheduler_cmd(tick: float | None) -> None:
 def token_cmd(sub, roles, centers, org, name, ttl) -> None:
     """Mint a bearer token with the locally configured key (see README, "REST API")."""
     from cartpath.engine.settings import BadSetting, configured_lanes, require_data_dir
+
     from .auth import ADMIN, AUDITOR, MANUFACTURER, PROCESS_OWNER, SYMMETRIC, mint_token, signing_key
     lanes = [lane for lane in configured_lanes() if lane != MANUFACTURER]
     allowed = [*lanes, PROCESS_OWNER, AUDITOR, ADMIN, MANUFACTURER]

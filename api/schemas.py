@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 from flask_smorest.fields import Upload
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from cartpath.engine.forms import FIELD_TYPES
 from cartpath.engine.pathway import CANCEL_REASONS, OUTCOMES
@@ -51,7 +51,8 @@ class StartPathwaySchema(Schema):
     indication = fields.String(required=True, validate=_id, metadata={"example": "DLBCL"})
     product = fields.String(required=True, validate=_id, metadata={"example": "axi-cel"})
     business_key = fields.String(load_default=None, allow_none=True, validate=_id,
-                                 metadata={"description": "idempotency key: the same key and body give the same pathway"})
+                                 metadata={"description": "idempotency key: the same key and body give the same "
+                                                          "pathway"})
     process_key = fields.String(load_default="cart_pathway", validate=_id,
                                 metadata={"description": "process definition key; its latest version is used"})
 
@@ -74,7 +75,8 @@ class CorrelationSchema(Schema):
 
 class MessageSchema(Schema):
     name = fields.String(required=True, validate=_id, metadata={"example": "slot_confirmed"})
-    message_id = fields.String(required=True, validate=_id, metadata={"description": "unique; a repeat is answered once"})
+    message_id = fields.String(required=True, validate=_id,
+                               metadata={"description": "unique; a repeat is answered once"})
     correlation = fields.Nested(CorrelationSchema, required=True)
     payload = fields.Dict(keys=fields.String(), load_default=dict)
 
@@ -216,7 +218,8 @@ class PathwaySummarySchema(Schema):
 
 class PageSchema(Schema):
     next = fields.Integer(required=True, allow_none=True,
-                          metadata={"description": "pass as `after` for the next page; null when this page is the last"})
+                          metadata={"description": "pass as `after` for the next page; null when this page is "
+                                                   "the last"})
 
 
 class PathwayPageSchema(PageSchema):
@@ -308,7 +311,8 @@ class DeployedSchema(Schema):
     key = fields.String(required=True)
     version = fields.Integer(required=True)
     sha256 = fields.String(required=True)
-    created = fields.Boolean(required=True, metadata={"description": "false when these exact files were already deployed"})
+    created = fields.Boolean(required=True,
+                             metadata={"description": "false when these exact files were already deployed"})
 
 
 class DeployResultSchema(Schema):

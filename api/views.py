@@ -7,9 +7,8 @@ from typing import Any
 from flask import Response, current_app
 
 from cartpath.engine.application import CartPath
-from cartpath.engine.records import history_item, task_view
 from cartpath.engine.pathway import Pathway
-
+from cartpath.engine.records import history_item, task_view
 from cartpath.projections.directory import PathwayEntry, ReadyTask
 
 POSITION_HEADER = "X-Cartpath-Position"
@@ -50,7 +49,7 @@ def listed_task(app: CartPath, entry: PathwayEntry, task: ReadyTask) -> dict[str
     shell = SimpleNamespace(id=entry.id, center=entry.center, patient_ref=entry.patient_ref)
     ready = {"id": task.task_id, "name": task.name, "lane": task.lane, "title": task.title,
              "ready_since": task.ready_since, "due_at": task.due_at}
-    return public_task(task_view(shell, ready, model))
+    return public_task(task_view(shell, ready, model))  # type: ignore[arg-type]  # it reads only these three
 
 
 def summary(entry: PathwayEntry) -> dict[str, Any]:

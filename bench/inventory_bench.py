@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from cartpath.engine import inventory  # noqa: E402
 from cartpath.engine.application import CartPath  # noqa: E402
 
-T0 = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 KINDS = ("reserve", "use", "other_drug", "release")
 
 
@@ -72,7 +72,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     runs = [run(args.patients) for _ in range(args.repeats)]
-    print(f"{args.patients} patients at one centre, stock ~{3 * args.patients + 2} events; medians of {args.repeats} runs")
+    print(f"{args.patients} patients at one centre, stock ~{3 * args.patients + 2} events; "
+          f"medians of {args.repeats} runs")
     print(f"{'command':<12} {'first 50 (ms)':>14} {'last 50 (ms)':>13} {'last/first':>11}")
     for kind in KINDS:
         first = statistics.median(r[0][kind][0] for r in runs) * 1000

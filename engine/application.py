@@ -45,7 +45,6 @@ from .runtime import Runtime
 from .settings import clock_kind, clock_start
 from .store import default_persistence
 from .timers import TimerIndex, fire_due_timers
-from .times import parse_instant
 from .unit_of_work import UnitOfWork
 
 NS = uuid.NAMESPACE_URL

@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from .times import parse_instant
 from .console import create_data_dir, iso_default, json_arg, out, refusals
+from .times import parse_instant
 
 
 def _app(deploy: bool = True, writes: bool = False):
@@ -211,6 +211,7 @@ def verify_cmd(pathway_id, verify_all) -> None:
 def demo_cmd(patients, seed, start_at, force) -> None:
     """Drive simulated patients through the bundled pathway with a simulated manufacturer."""
     import os
+
     from .clock import check_clock_kind, store_clock_kind
     from .config import open_app
     from .demo import run_demo

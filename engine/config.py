@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from .application import CartPath
 from .clock import check_clock_kind
@@ -25,7 +25,8 @@ def open_app(overrides: Mapping[str, str] | None = None, *, deploy_bundled: bool
     recorded when ``writes`` (or ``deploy_bundled``) and the store has none yet. ``probe`` connects to
     PostgreSQL once first, to refuse an unreachable server at once with its reason (long-running
     processes that ride out a database restart pass False)."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_", "CREATE_TABLE"))}
+    env = {k: v for k, v in os.environ.items() if k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_",
+                                                                "CREATE_TABLE"))}
     env.update(overrides or {})
     clock_kind(env)
     clock_start(env)

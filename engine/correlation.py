@@ -50,7 +50,8 @@ def without_correlation(payload: Any, correlation: dict[str, Any]) -> Any:
         if key in clean:
             if clean[key] != correlation.get(key):
                 raise InvalidMessage(f"payload.{key} {clean[key]!r} differs from correlation.{key} "
-                                     f"{correlation.get(key)!r}", {f"payload.{key}": [f"differs from correlation.{key}"]})
+                                     f"{correlation.get(key)!r}",
+                                     {f"payload.{key}": [f"differs from correlation.{key}"]})
             del clean[key]
     return clean
 

@@ -21,8 +21,9 @@ the command, never the wall clock of the machine.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
@@ -259,11 +260,12 @@ def stock_changes(app, aggregates: Iterable[Aggregate]) -> list[TocilizumabStock
         if not isinstance(pathway, Pathway):
             continue
         for ev in pathway.pending_events:
-            if isinstance(ev, Pathway.TaskCompleted) and ev.name in (RESERVATION_TASK, TREATMENT_TASK, DISCHARGE_TASK):
+            if (isinstance(ev, Pathway.TaskCompleted)  # type: ignore[attr-defined]  # made by @event
+                    and ev.name in (RESERVATION_TASK, TREATMENT_TASK, DISCHARGE_TASK)):
                 if ev.name == TREATMENT_TASK and ev.data.get("drug") != DRUG:
                     continue
                 _apply_task(app, stocks, pathway, ev)
-            elif isinstance(ev, Pathway.PathwayEnded):
+            elif isinstance(ev, Pathway.PathwayEnded):  # type: ignore[attr-defined]  # made by @event
                 stock = _stock(app, stocks, pathway.center, create=False)
                 if stock is not None:
                     stock.release(str(pathway.id), f"ended:{ev.outcome}", ev.at)
@@ -287,7 +289,8 @@ def _apply_task(app, stocks: dict, pathway, ev) -> None:
     elif ev.name == TREATMENT_TASK:
         stock = _stock(app, stocks, pathway.center, create=True, at=ev.at)
         given_at = ev.data.get("given_at")
-        stock.use(pathway_id, ev.task_id, given_at if isinstance(given_at, str) else None, ev.at)
+        # create=True: never None
+        stock.use(pathway_id, ev.task_id, given_at if isinstance(given_at, str) else None, ev.at)  # type: ignore[union-attr]
     else:
         stock = _stock(app, stocks, pathway.center, create=False)
         if stock is not None:
@@ -298,7 +301,7 @@ def _stock(app, stocks: dict, center: str, *, create: bool, at: datetime | None 
     if center not in stocks:
         stocks[center] = _load(app, center, snapshot=True)
     if stocks[center] is None and create:
-        stocks[center] = TocilizumabStock(center=center, at=at)
+        stocks[center] = TocilizumabStock(center=center, at=at)  # type: ignore[arg-type]  # creators pass `at`
     return stocks[center]
 
 

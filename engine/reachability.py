@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import CartpathError
 
@@ -21,6 +22,7 @@ def check_reachable(overrides: Mapping[str, str] | None = None) -> None:
         return
     import psycopg
     from eventsourcing.utils import Environment
+
     from .locks import APP_NAME, postgres_connect_kwargs
     settings = postgres_connect_kwargs(Environment(APP_NAME, {**os.environ, **(overrides or {})}))
     try:
@@ -31,5 +33,7 @@ def check_reachable(overrides: Mapping[str, str] | None = None) -> None:
 
 def unreachable(settings: Mapping[str, Any], err: BaseException) -> StoreUnavailable:
     """The refusal for a server that did not answer: where we tried, as whom, and its first line of why."""
+    why = (str(err).strip().splitlines() or [type(err).__name__])[0]
     return StoreUnavailable(f"PostgreSQL at {settings['host']}:{settings['port']} database {settings['dbname']!r} "
-                            f"as {settings['user']!r} (PERSISTENCE_MODULE=eventsourcing.postgres) cannot be reached: {(str(err).strip().splitlines() or [type(err).__name__])[0]}")
+                            f"as {settings['user']!r} (PERSISTENCE_MODULE=eventsourcing.postgres) cannot be reached: "
+                            f"{why}")

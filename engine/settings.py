@@ -5,9 +5,9 @@ from deep inside a library.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping
 
 from .errors import CartpathError
 

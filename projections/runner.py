@@ -18,10 +18,11 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from .log import Event, EventLog
 from .store import TRACKING, RunnerBusy, ViewStore
@@ -92,7 +93,8 @@ class Runner:
         view.drop(tx)
         view.create(tx)
         tx.execute(f"DELETE FROM {TRACKING} WHERE name = ?", (view.name,))
-        tx.execute(f"INSERT INTO {TRACKING} (name, position, generation, schema_hash, updated_at) VALUES (?, 0, ?, ?, ?)",
+        tx.execute(f"INSERT INTO {TRACKING} (name, position, generation, schema_hash, updated_at) "
+                   "VALUES (?, 0, ?, ?, ?)",
                    (view.name, generation + 1, view.schema_hash(), time.time()))
 
     # -- the work -------------------------------------------------------------------
@@ -217,7 +219,7 @@ class Runner:
         finally:
             waiter.close()
 
-    def _loop(self, stop: threading.Event, waiter: "Waiter", lock: Any) -> None:
+    def _loop(self, stop: threading.Event, waiter: Waiter, lock: Any) -> None:
         applied_since, last_report, last_check = 0, time.monotonic(), time.monotonic()
         while not stop.is_set():
             if lock is not None and time.monotonic() - last_check > 5:
@@ -281,7 +283,7 @@ def status(app: Any, store: ViewStore | None = None, views: Iterable[View] | Non
                     "error": row["error"].splitlines()[0] if row["error"] else None,
                     "error_position": row["error_position"], "error_event": row["error_event"],
                     # stored as epoch seconds (a number both dialects keep exactly); shown as ISO 8601 like every time
-                    "updated_at": datetime.fromtimestamp(row["updated_at"], timezone.utc).isoformat()
+                    "updated_at": datetime.fromtimestamp(row["updated_at"], UTC).isoformat()
                     if row["updated_at"] is not None else None})
     return {"head": head, "runner_running": store.runner_running(), "views": out,
             "store": store.dialect, "size_bytes": store.size_bytes() if tracking else None}

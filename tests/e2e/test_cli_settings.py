@@ -102,7 +102,8 @@ def test_demo_runs_on_a_store_of_simulated_pathways(manual):
     ({"CARTPATH_CLOCK_START": "monday"}, ["definitions"], ["CARTPATH_CLOCK_START='monday'"]),
     ({}, ["tick", "--now", "2026-03-09"], ["--now '2026-03-09'", "ISO 8601"]),
     ({}, ["tick", "--now", "next week"], ["--now 'next week'"]),
-    ({}, ["tick", "--now", "2026-03-01T08:00:00Z"], ["--now 2026-03-01T08:00:00+00:00", "earlier than the manual clock"]),
+    ({}, ["tick", "--now", "2026-03-01T08:00:00Z"],
+     ["--now 2026-03-01T08:00:00+00:00", "earlier than the manual clock"]),
     ({"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "1",
       "POSTGRES_DBNAME": "cartpath", "POSTGRES_USER": "cartpath"}, ["definitions"],
      ["PERSISTENCE_MODULE=eventsourcing.postgres", "127.0.0.1:1", "cannot be reached"]),
@@ -137,7 +138,8 @@ def test_complete_of_an_unknown_or_finished_task_says_which_and_lists_the_ready(
     run(manual, "complete", pid, "intake", '{"ok": true, "order_id": "ORD-7"}')
     line = refused(run(manual, "complete", pid, "intake", "{}", check=False), "'intake'", "already done")
     assert line.endswith("ready: none")
-    refused(run(manual, "complete", pid, intake["id"], "{}", check=False), intake["task_id"], "(intake)", "already done")
+    refused(run(manual, "complete", pid, intake["id"], "{}", check=False), intake["task_id"],
+            "(intake)", "already done")
 
 
 def test_cli_output_uses_the_apis_formats(manual):

@@ -16,8 +16,15 @@ from collections import Counter
 import pytest
 
 from cartpath.engine.inventory import stock_id
-from tests.support.server import (Server, assert_store_sound, assert_views_equal_a_rebuild, call, in_threads,
-                                   token, wait_for_views)
+from tests.support.server import (
+    Server,
+    assert_store_sound,
+    assert_views_equal_a_rebuild,
+    call,
+    in_threads,
+    token,
+    wait_for_views,
+)
 from tests.support.store import FIXTURES
 
 CLIENTS = 16

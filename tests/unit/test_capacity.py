@@ -1,13 +1,13 @@
 """Bed capacity on view rows: pure functions, rows written by hand (no store, no runner)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cartpath.projections import capacity
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TODAY = NOW.replace(hour=0)
 
 
@@ -42,7 +42,8 @@ def test_expected_stay_by_stage():
 def test_report_counts_inpatients_forecasts_and_overdue_tasks():
     rows = [row("in", infused_at=TODAY - timedelta(days=1)),
             row("soon", product_received_at=TODAY - timedelta(days=5)),
-            row("done", status="ended", infused_at=TODAY - timedelta(days=40), discharged_at=TODAY - timedelta(days=20)),
+            row("done", status="ended", infused_at=TODAY - timedelta(days=40),
+                discharged_at=TODAY - timedelta(days=20)),
             row("early")]
     tasks = [("FR-01", "ward", (NOW - timedelta(hours=1)).isoformat()), ("FR-01", "ward", None)]
     out = capacity.report(rows, tasks, now=NOW, weeks=1, beds=({"FR-01": 1}, 4))

@@ -1,7 +1,7 @@
 """Task forms and the one instant parser: what a completion may carry, checked without a store."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -58,11 +58,11 @@ def test_form_description_lists_fields_for_clients():
 
 
 def test_one_parser_for_instants():
-    utc = datetime(2026, 2, 1, 8, tzinfo=timezone.utc)
+    utc = datetime(2026, 2, 1, 8, tzinfo=UTC)
     assert parse_instant("2026-02-01T10:00:00+02:00") == utc
     assert parse_instant("2026-02-01T08:00:00Z") == utc
     assert parse_instant(datetime(2026, 2, 1, 8), naive_is_utc=True) == utc
-    assert parse_instant(date(2026, 2, 1), naive_is_utc=True) == datetime(2026, 2, 1, tzinfo=timezone.utc)
+    assert parse_instant(date(2026, 2, 1), naive_is_utc=True) == datetime(2026, 2, 1, tzinfo=UTC)
     for refused in ("2026-02-01T08:00:00", "soon", 20260201):
         with pytest.raises(ValueError):
             parse_instant(refused)

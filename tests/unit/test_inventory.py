@@ -1,11 +1,11 @@
 """The stock rules of one centre's tocilizumab, on the aggregate alone (no store)."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from cartpath.engine.inventory import InsufficientStock, InvalidReceipt, TocilizumabStock, check_receipt, stock_id
 
-AT = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 TODAY = AT.date()
 PHARMACY = {"sub": "ph-1", "roles": ["pharmacy"]}
 
