@@ -18,7 +18,7 @@ Days are UTC calendar days, day 0 being the UTC date of ``infusion.infused_at``
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .determinism import current_time
@@ -36,7 +36,7 @@ GRADES = {"crs_grade": "crs", "icans_grade": "icans"}
 
 def _moment(value: Any) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 class ClinicalFacts:
@@ -49,7 +49,7 @@ class ClinicalFacts:
         store.setdefault("events", [])
 
     @classmethod
-    def of(cls, workflow) -> "ClinicalFacts":
+    def of(cls, workflow) -> ClinicalFacts:
         return cls(workflow.data.setdefault(FACTS_KEY, {}))
 
     # -- recording (each recorded input, in order) -------------------------------------

@@ -145,7 +145,7 @@ def _called_decisions(files: dict[str, bytes]) -> dict[str, str]:
         if not name.endswith(".bpmn"):
             continue
         root, _ = parse_xml(name, files[name])
-        for el in root.iter(f"{{{BPMN_NS}}}businessRuleTask"):
+        for el in root.iter(f"{{{BPMN_NS}}}businessRuleTask"):  # type: ignore[union-attr]  # linted files parse
             called = el.find("bpmn:extensionElements/spiff:calledDecisionId", NS)
             if called is not None and called.text:
                 found[el.get("id")] = called.text.strip()

@@ -196,12 +196,12 @@ class Runtime:
 
     def _fill_decision_inputs(self, task) -> None:
         """Right before a decision the engine feeds evaluates, put the derived inputs in its data."""
-        decision = self.model.decisions.get(getattr(task.task_spec, "bpmn_id", None))
+        decision = self.model.decisions.get(getattr(task.task_spec, "bpmn_id", ""))
         if decision in FILLED_INPUTS:
             task.data.update(ClinicalFacts.of(self.workflow).inputs_for(decision))
 
     def _note_grade(self, task) -> None:
-        decision = self.model.decisions.get(getattr(task.task_spec, "bpmn_id", None))
+        decision = self.model.decisions.get(getattr(task.task_spec, "bpmn_id", ""))
         if decision in GRADES:
             ClinicalFacts.of(self.workflow).graded(decision, _json_safe(task.data.get(decision)))
 

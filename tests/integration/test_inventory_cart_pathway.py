@@ -1,10 +1,10 @@
 """The tocilizumab stock on the bundled v2 model (processes/cart_pathway.bpmn), not a fixture:
 its `tocilizumab_reservation`, `toxicity_treatment`, `discharge` and a cancel move the
 centre's stock as PATHWAY.md "Inventory" says, and every pathway still verifies."""
-from cartpath.engine import inventory
-from cartpath.engine.inventory import InsufficientStock
 import pytest
 
+from cartpath.engine import inventory
+from cartpath.engine.inventory import InsufficientStock
 from tests.scenarios.conftest import cart_app_in
 from tests.scenarios.journey import Journey
 

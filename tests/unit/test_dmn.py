@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterable
 from types import SimpleNamespace
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
@@ -193,7 +194,7 @@ def test_the_tables_pass_lint_and_every_decision_the_model_calls_exists(tables):
     files = read_paths([PROCESSES])
     assert lint_files(files) == []
     model = parse_model("cart_pathway", 1, files)  # SpiffWorkflow resolves every calledDecisionId
-    called = {getattr(t, "dmnEngine").decision_table.id.removesuffix("_table")
+    called = {t.dmnEngine.decision_table.id.removesuffix("_table")
               for spec in (model.spec, *model.subprocess_specs.values())
               for t in spec.task_specs.values() if getattr(t, "dmnEngine", None) is not None}
     assert called <= set(tables)
