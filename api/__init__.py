@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import partial
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
