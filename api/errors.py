@@ -26,7 +26,7 @@ STATUS = {
     domain.TaskNotReady: 409, domain.PathwayEnded: 409, domain.ConcurrentUpdate: 409,
     domain.BusinessKeyConflict: 409, domain.ClockNotManual: 409, domain.CancelRefused: 422,
     domain.InvalidTaskData: 422, domain.CoiMismatch: 422, domain.MessageNotCorrelated: 422,
-    domain.DefinitionRejected: 422, domain.EngineFailure: 500,
+    domain.DefinitionRejected: 422, domain.EngineFailure: 500, domain.CoiInUse: 409, domain.MessageIdReused: 409,
 }
 # Problem types of plain HTTP refusals, so clients can switch on `type` alone.
 HTTP_TYPES = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",

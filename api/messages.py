@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify
+from flask import jsonify
 from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden
-
-from cartpath.engine.errors import MessageNotCorrelated
 
 from . import schemas as s
 from .auth import MANUFACTURER, require
@@ -26,7 +24,8 @@ blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages",
 @blp.response(200, s.MessageAnswerSchema, headers=POSITION_HEADERS)
 @refusals(blp, "BAD_REQUEST", "REQUEST_ENTITY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE")
 def deliver(body: dict[str, Any]):
-    """Deliver a message for one of the caller's orders. A repeated message_id gets the first answer."""
+    """Deliver a message for one of the caller's orders. A repeated message_id gets the first answer;
+    repeated with another name, correlation or payload it is refused (409). Ids are the sender's own."""
     principal = require(MANUFACTURER)
     org = None
     if not principal.is_admin:
@@ -39,10 +38,6 @@ def deliver(body: dict[str, Any]):
     app = engine()
     answer = app.deliver_message(body["name"], body["message_id"], correlation, body["payload"],
                                  actor=principal.actor(), expected_manufacturer=org)
-    if answer.get("duplicate") and org is not None \
-            and current_app.extensions["cartpath_manufacturers"](answer["pathway_id"]) != org:
-        # another manufacturer's message id: answer as for an unknown order, reveal nothing
-        raise MessageNotCorrelated(f"no pathway is waiting for order {correlation['order_id']!r}")
     response = with_position(jsonify({}), answer.get("position"))
     # a repeat recorded nothing: its position is the end of the log, at or after the first answer's
     answer["position"] = int(response.headers["X-Cartpath-Position"])

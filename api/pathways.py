@@ -112,7 +112,8 @@ def cancel(body: dict[str, Any], pathway_id: str):
     visible(principal, pathway)
     check_center(principal, pathway.center)
     pathway = app.cancel(pathway.id, body["reason"], body["comment"], actor=principal.actor(),
-                         expected_version=expected_version())
+                         expected_version=expected_version(), death_date=body["death_date"],
+                         death_cause=body["death_cause"])
     return pathway_response(pathway, write=True, position=app.last_position())
 
 

@@ -7,7 +7,7 @@ from flask_smorest.fields import Upload
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from cartpath.engine.forms import FIELD_TYPES
-from cartpath.engine.pathway import CANCEL_REASONS, OUTCOMES
+from cartpath.engine.pathway import CANCEL_REASONS, DEATH_CAUSES, OUTCOMES
 
 _id = validate.Length(min=1, max=200)
 _text = validate.Length(max=2000)
@@ -58,8 +58,14 @@ class StartPathwaySchema(Schema):
 
 
 class CancelSchema(Schema):
-    reason = fields.String(required=True, validate=validate.OneOf(CANCEL_REASONS))
+    reason = fields.String(required=True, validate=validate.OneOf(CANCEL_REASONS),
+                           metadata={"description": "lost_to_follow_up and transferred: after infusion only"})
     comment = fields.String(load_default=None, allow_none=True, validate=_text)
+    death_date = fields.Date(load_default=None, allow_none=True,
+                             metadata={"description": "required when reason is death; not in the future, "
+                                                      "not before the infusion"})
+    death_cause = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(DEATH_CAUSES),
+                                metadata={"description": "required when reason is death"})
 
 
 class CompleteTaskSchema(Schema):

@@ -25,6 +25,8 @@ def pathway_view(app: CartPath, pathway: Pathway) -> dict[str, Any]:
         c = pathway.cancellation
         cancellation = {"reason": c["reason"], "comment": c.get("comment"), "at": c.get("at"),
                         "by": (c.get("by") or {}).get("sub")}
+        if c.get("death_date") is not None or c.get("death_cause") is not None:
+            cancellation.update(death_date=c.get("death_date"), death_cause=c.get("death_cause"))
     return {
         "id": str(pathway.id), "business_key": pathway.business_key, "status": pathway.status,
         "outcome": pathway.outcome, "definition": dict(pathway.definition), "patient_ref": pathway.patient_ref,

@@ -11,10 +11,12 @@ firing timers is ``timers.py``'s.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +24,17 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoder
 
-from . import correlation as correlation_rules
-from . import determinism
+from . import clinical, correlation as correlation_rules, determinism
 from .clock import ManualClock, SystemClock
 from .definitions import DefinitionCatalog, ProcessDefinition, ProcessModel, check_deployable, fingerprint
-from .errors import (
-    BusinessKeyConflict,
-    CartpathError,
-    ConcurrentUpdate,
-    InvalidStart,
-    InvalidTaskData,
-    MessageNotCorrelated,
-)
+from .errors import BusinessKeyConflict, CancelRefused, CoiInUse, ConcurrentUpdate, InvalidStart, InvalidTaskData, \
+    MessageIdReused, MessageNotCorrelated, UnknownPathway, CartpathError
 from .forms import FormField, TaskForm
-from .indexes import DateAsISO, MessageReceipt, OrderIndex, message_receipt_id, order_index_id
 from .lint import DEFAULT_LANES
 from .messages import INBOUND, INFORMATIVE
 from .pathway import Pathway
+from .indexes import (CoiIndex, DateAsISO, DeliveredMessage, OrderIndex, coi_index_id, delivered_message_id,
+                      message_receipt_id, order_index_id)
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
@@ -180,8 +176,13 @@ class CartPath(Application):
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
             check_version(pathway, expected_version)
             at = max(self.clock.now(), pathway.last_at)
+            name, clean = pathway.form_data(runtime, task_id, data)
+            # the one place the clinical rules see a completion: refused here, nothing is recorded
+            found = clinical.check_completion(clinical.Facts.of(pathway), name, clean, at,
+                                              declared_fields(runtime.model, name))
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
-                pathway.complete_task(runtime, task_id, data, actor or SYSTEM_ACTOR, at)  # type: ignore[arg-type]
+                pathway.complete_task(runtime, task_id, clean, actor or SYSTEM_ACTOR, at,
+                                      deviations=[d.as_event() for d in found])
             return self._order_index_for(pathway)
         return self._command(pathway_id, act)
 
@@ -200,13 +201,18 @@ class CartPath(Application):
         return [] if existing is not None else [OrderIndex(order_id=order_id, pathway_id=pathway.id)]
 
     def deliver_message(self, name: str, message_id: str, correlation: dict[str, Any], payload: dict[str, Any],
-                        actor: dict[str, Any] | None = None, *,
-                        expected_manufacturer: str | None = None) -> dict[str, Any]:
-        """Route a manufacturer message to the one pathway it belongs to, exactly once."""
+                        actor: dict[str, Any] | None = None, *, expected_manufacturer: str | None = None) -> dict[str, Any]:
+        """Route a manufacturer message to the one pathway it belongs to, exactly once per sender and message_id.
+
+        The sender is the manufacturer whose token sent it (``expected_manufacturer``); for an
+        administrator or the CLI, the manufacturer the order was placed with."""
         message_id = correlation_rules.check_message_id(message_id)
-        receipt = self._get_or_none(message_receipt_id(message_id))
-        if receipt is not None:
-            return dict(receipt.answer, duplicate=True)
+        sender = expected_manufacturer or self._manufacturer_of_order(
+            correlation.get("order_id") if isinstance(correlation, dict) else None)
+        digest = message_digest(name, correlation, payload)
+        prior = self._prior_answer(sender, message_id, digest)
+        if prior is not None:
+            return prior
         order_id, coi = correlation_rules.check_message(name, correlation)
         clean_payload = INBOUND[name].validate(correlation_rules.without_correlation(payload or {}, correlation),
                                                what=f"payload of {name}")
@@ -217,6 +223,8 @@ class CartPath(Application):
 
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
             correlation_rules.check_pathway(pathway, name, order_id, coi, expected_manufacturer)
+            # a COI being assigned gets its index entry in the same save: one COI, one pathway
+            indexes = self._coi_index_for(pathway.id, coi) if pathway.coi is None else []
             informative = name in INFORMATIVE
             if not informative and not runtime.waits_for(name):  # type: ignore[union-attr]  # active: it has one
                 raise MessageNotCorrelated(f"the pathway of order {order_id!r} is not waiting for {name}")
@@ -224,29 +232,81 @@ class CartPath(Application):
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
                 pathway.receive_message(None if informative else runtime, name, message_id,
                                         {"order_id": order_id, "coi": coi}, clean_payload, actor or SYSTEM_ACTOR, at)
-            return [MessageReceipt(message_id=message_id, name=name, answer=answer)]
+            return [DeliveredMessage(sender=sender or "", message_id=message_id, name=name, digest=digest,
+                                     answer=answer), *indexes]
 
         try:
             self._command(index.pathway_id, act)
         except CartpathError:
             # the same message_id delivered at the same moment elsewhere: its first answer is ours
-            receipt = self._get_or_none(message_receipt_id(message_id))
-            if receipt is not None:
-                return dict(receipt.answer, duplicate=True)
+            prior = self._prior_answer(sender, message_id, digest)
+            if prior is not None:
+                return prior
+            if name == correlation_rules.ASSIGNS_COI:
+                self._coi_index_for(index.pathway_id, coi)  # another pathway took the COI meanwhile: say so
             raise
         return dict(answer, duplicate=False, position=self.last_position())
+
+    def _manufacturer_of_order(self, order_id: Any) -> str | None:
+        if not isinstance(order_id, str) or not order_id:
+            return None
+        index = self._get_or_none(order_index_id(order_id))
+        if index is None:
+            return None
+        try:
+            return self.get_pathway(index.pathway_id).correlation.get("manufacturer")
+        except UnknownPathway:
+            return None
+
+    def _prior_answer(self, sender: str | None, message_id: str, digest: str) -> dict[str, Any] | None:
+        """The first answer to this sender's message_id, if it was delivered; refused if the
+        repeat carries other content. Stores written before ids were scoped keep their
+        receipts under the bare message_id: those count for the manufacturer of their pathway."""
+        found = self._get_or_none(delivered_message_id(sender or "", message_id))
+        if found is not None:
+            if found.digest != digest:
+                raise MessageIdReused(f"message_id {message_id!r} was already used for a {found.name} with other "
+                                      f"content (name, correlation or payload); a new message needs a new message_id")
+            return dict(found.answer, duplicate=True)
+        legacy = next(iter(self.events.get(message_receipt_id(message_id), limit=1)), None)
+        if legacy is None:
+            return None
+        try:
+            pathway_id = uuid.UUID(str(legacy.answer["pathway_id"]))
+            pathway = self.get_pathway(pathway_id)
+        except (KeyError, ValueError, UnknownPathway):
+            return None
+        if pathway.correlation.get("manufacturer") != sender:
+            return None  # another manufacturer's id: ids are scoped to their sender
+        received = [ev for ev in self.events.get(pathway_id)
+                    if isinstance(ev, Pathway.MessageReceived) and ev.message_id == message_id]
+        if received and message_digest(received[0].name, received[0].correlation, received[0].payload) != digest:
+            raise MessageIdReused(f"message_id {message_id!r} was already used for a {legacy.name} with other "
+                                  f"content (name, correlation or payload); a new message needs a new message_id")
+        return dict(legacy.answer, duplicate=True)
+
+    def _coi_index_for(self, pathway_id: uuid.UUID, coi: str) -> list[Aggregate]:
+        held = self._get_or_none(coi_index_id(coi))
+        if held is not None and held.pathway_id != pathway_id:
+            raise CoiInUse(f"COI {coi!r} already belongs to another pathway; a slot_confirmed must carry a new COI")
+        return [] if held is not None else [CoiIndex(coi=coi, pathway_id=pathway_id)]
 
     def fire_due_timers(self, now: datetime | None = None) -> int:
         """Fire every timer due by ``now``, each at its own due time, in time order."""
         return fire_due_timers(self.unit_of_work, self.clock, self.timers, now)
 
     def cancel(self, pathway_id: uuid.UUID | str, reason: str, comment: str | None = None,
-               actor: dict[str, Any] | None = None, expected_version: int | None = None) -> Pathway:
+               actor: dict[str, Any] | None = None, expected_version: int | None = None, *,
+               death_date: str | date | None = None, death_cause: str | None = None) -> Pathway:
+        """End a pathway with a reason; a death carries its date (checked like any clinical date) and cause."""
         pathway = self.get_pathway(pathway_id)
         check_version(pathway, expected_version)
         self._forget(pathway.id)
         at = max(self.clock.now(), pathway.last_at)
-        pathway.cancel(reason, comment, actor or SYSTEM_ACTOR, at)
+        death_date = _iso_date(death_date)
+        if reason == "death" and death_date is not None and pathway.status == "active":
+            clinical.check_death(clinical.Facts.of(pathway), death_date, at)
+        pathway.cancel(reason, comment, actor or SYSTEM_ACTOR, at, death_date=death_date, death_cause=death_cause)
         self._save(pathway)
         return pathway
 
@@ -308,6 +368,40 @@ class CartPath(Application):
 def check_version(pathway: Pathway, expected: int | None) -> None:
     if expected is not None and expected != pathway.version:
         raise ConcurrentUpdate(f"pathway {pathway.id} is at version {pathway.version}, not {expected}")
+
+
+def declared_fields(model: ProcessModel, task: str) -> frozenset[str]:
+    """The fields a task's form declares in this model version (the v2 rules apply where v2 fields exist)."""
+    form = model.forms.get(task)
+    return frozenset(f.name for f in form.fields) if form is not None else frozenset()
+
+
+def message_digest(name: str, correlation: Any, payload: Any) -> str:
+    """What a message carried, as a digest: its name, its correlation keys and its payload as the
+    engine records it (so two spellings of the same instant are the same message)."""
+    keys = correlation if isinstance(correlation, dict) else {}
+    clean = payload
+    if name in INBOUND:
+        try:
+            clean = INBOUND[name].validate(payload or {}, what=f"payload of {name}")
+        except InvalidTaskData:
+            clean = payload
+    body = {"name": name, "correlation": {"order_id": keys.get("order_id"), "coi": keys.get("coi")}, "payload": clean}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _iso_date(value: str | date | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise CancelRefused("death_date must be a date (YYYY-MM-DD)",
+                            errors={"death_date": ["must be a date (YYYY-MM-DD)"]}) from None
 
 
 def business_key_id(business_key: str) -> uuid.UUID:

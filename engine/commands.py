@@ -120,14 +120,19 @@ def _resolve_task(app, pathway_id: str, task: str) -> str:
 
 @click.command("cancel")
 @click.argument("pathway_id")
-@click.option("--reason", required=True, help="death, progression, patient_decision, physician_decision, other, ...")
+@click.option("--reason", required=True, help="death, progression, patient_decision, physician_decision, other; "
+              "after infusion: death, lost_to_follow_up, transferred")
 @click.option("--comment")
+@click.option("--death-date", help="with --reason death: the date of death (YYYY-MM-DD)")
+@click.option("--death-cause", help="with --reason death: progression, crs, icans, infection, hlh, "
+              "secondary_malignancy, other")
 @click.option("--actor", default="cli")
 @refusals
-def cancel_cmd(pathway_id, reason, comment, actor) -> None:
+def cancel_cmd(pathway_id, reason, comment, death_date, death_cause, actor) -> None:
     """End a pathway with a reason (recorded; never a deletion)."""
     app = _app()
-    pathway = app.cancel(pathway_id, reason, comment, actor={"sub": actor, "roles": ["cli"]})
+    pathway = app.cancel(pathway_id, reason, comment, actor={"sub": actor, "roles": ["cli"]},
+                         death_date=death_date, death_cause=death_cause)
     out({"id": str(pathway.id), "status": pathway.status, "outcome": pathway.outcome})
 
 
@@ -137,12 +142,14 @@ def cancel_cmd(pathway_id, reason, comment, actor) -> None:
 @click.option("--order-id", required=True)
 @click.option("--coi")
 @click.option("--payload", default="{}", help="JSON object")
+@click.option("--org", help="the sending manufacturer (its org id); default: the manufacturer of the order")
 @refusals
-def message_cmd(name, message_id, order_id, coi, payload) -> None:
-    """Deliver a manufacturer message (as the manufacturer's portal would)."""
+def message_cmd(name, message_id, order_id, coi, payload, org) -> None:
+    """Deliver a manufacturer message (as the manufacturer's portal would); message ids are the sender's own."""
     correlation = {"order_id": order_id} | ({"coi": coi} if coi else {})
+    actor = {"sub": "cli", "roles": ["manufacturer"]} | ({"org": org} if org else {})
     out(_app().deliver_message(name, message_id, correlation, json_arg(payload, "--payload"),
-                                actor={"sub": "cli", "roles": ["manufacturer"]}))
+                                actor=actor, expected_manufacturer=org))
 
 
 @click.command("tick")

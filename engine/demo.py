@@ -174,7 +174,10 @@ class Simulation:
     def cancel(self, pathway_id: uuid.UUID, reason: str, now: datetime) -> None:
         pathway = self.app.get_pathway(pathway_id)
         if pathway.status == "active" and (not pathway.infused or reason == "death"):
-            self.app.cancel(pathway_id, reason, actor={"sub": "sim-hematologist", "roles": ["hematology"]})
+            death = {"death_date": now.date().isoformat(),
+                     "death_cause": self.rng.choices(["progression", "infection", "other"], [0.6, 0.3, 0.1])[0]
+                     if pathway.infused else "progression"} if reason == "death" else {}
+            self.app.cancel(pathway_id, reason, actor={"sub": "sim-hematologist", "roles": ["hematology"]}, **death)
             self.commands += 1
 
     def after_completion(self, pathway_id: uuid.UUID, name: str, data: dict, now: datetime) -> None:

@@ -41,8 +41,27 @@ class InvalidTaskData(CartpathError):
         self.errors = errors
 
 
+class ClinicalRuleViolation(InvalidTaskData):
+    """A clinical rule of PATHWAY.md v2 refuses the data (time and order, a limit, a checklist);
+    ``errors`` names the field and, in its message, the recorded fact it conflicts with."""
+
+    code = "clinical-rule-violation"
+
+
 class CoiMismatch(CartpathError):
     code = "coi-mismatch"
+
+
+class CoiInUse(CartpathError):
+    """A slot_confirmed names a COI another pathway already holds: one COI, one patient."""
+
+    code = "coi-in-use"
+
+
+class MessageIdReused(CartpathError):
+    """A manufacturer repeated a message_id with a different name, correlation or payload."""
+
+    code = "message-id-reused"
 
 
 class InvalidStart(InvalidTaskData):

@@ -18,7 +18,17 @@ def order_index_id(order_id: str) -> uuid.UUID:
 
 
 def message_receipt_id(message_id: str) -> uuid.UUID:
+    """Where a message_id's first answer was kept before ids were scoped to their sender."""
     return uuid.uuid5(NS, f"cartpath:message:{message_id}")
+
+
+def delivered_message_id(sender: str, message_id: str) -> uuid.UUID:
+    """(v2) message ids are scoped to the sending manufacturer: two companies may use the same one."""
+    return uuid.uuid5(NS, f"cartpath:message:{sender}:{message_id}")
+
+
+def coi_index_id(coi: str) -> uuid.UUID:
+    return uuid.uuid5(NS, f"cartpath:coi:{coi}")
 
 
 class OrderIndex(Aggregate):
@@ -48,6 +58,37 @@ class MessageReceipt(Aggregate):
         self.answer = answer
 
 
+class DeliveredMessage(Aggregate):
+    """A manufacturer's message_id: a digest of what it carried and the first answer. A repeat
+    with the same content gets the answer again; with other content it is refused (never
+    silently taken for the first)."""
+
+    @staticmethod
+    def create_id(sender: str, message_id: str, name: str, digest: str, answer: dict):
+        return delivered_message_id(sender, message_id)
+
+    @event("Recorded")
+    def __init__(self, sender: str, message_id: str, name: str, digest: str, answer: dict):
+        self.sender = sender
+        self.message_id = message_id
+        self.name = name
+        self.digest = digest
+        self.answer = answer
+
+
+class CoiIndex(Aggregate):
+    """coi -> pathway: created with the slot that assigns it, so a COI belongs to one patient."""
+
+    @staticmethod
+    def create_id(coi: str, pathway_id: uuid.UUID):
+        return coi_index_id(coi)
+
+    @event("Registered")
+    def __init__(self, coi: str, pathway_id: uuid.UUID):
+        self.coi = coi
+        self.pathway_id = pathway_id
+
+
 class DateAsISO(Transcoding):
     type = date
     name = "date_iso"
@@ -61,4 +102,4 @@ class DateAsISO(Transcoding):
 
 
 
-pin_topics("indexes", OrderIndex, MessageReceipt)
+pin_topics("indexes", OrderIndex, MessageReceipt, DeliveredMessage, CoiIndex)

@@ -20,11 +20,15 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from .clinical import DEATH_CAUSES
 from .errors import CancelRefused, CoiMismatch, PathwayEnded, TaskNotReady
 from .runtime import Outcome, Runtime
 from .topics import pin_topics
 
-CANCEL_REASONS = ("death", "progression", "patient_decision", "physician_decision", "other")
+CANCEL_REASONS = ("death", "progression", "patient_decision", "physician_decision", "other", "lost_to_follow_up",
+                  "transferred")
+# (v2) after infusion: death ends the pathway `deceased`; these hand the patient's follow-up over
+HANDOVER_REASONS = ("lost_to_follow_up", "transferred")
 OUTCOMES = ("not_eligible", "declined", "not_infused", "cancelled", "deceased", "follow_up_handover")
 INPUT_EVENTS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled")
 
@@ -64,6 +68,8 @@ class Pathway(Aggregate):
         self.ready.pop(task_id, None)
         self.closed_tasks[task_id] = "completed"
         self.data[name] = data
+        if name == "toxicity_treatment" and data.get("drug") == "tocilizumab":
+            self.tocilizumab_given_at = [*self.tocilizumab_given_at, data.get("given_at")]
         self.last_at = max(self.last_at, at)
         self.engine_inputs.append({"kind": "complete", "seq": self.version + 1, "at": at.isoformat(),
                                    "task_id": task_id, "name": name, "data": data})
@@ -86,8 +92,12 @@ class Pathway(Aggregate):
         self.engine_inputs.append({"kind": "timers", "seq": self.version + 1, "at": at.isoformat()})
 
     @event("Cancelled")
-    def _cancelled(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime) -> None:
+    def _cancelled(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime,
+                   death_date: str | None = None, death_cause: str | None = None) -> None:
+        # death_date and death_cause are (v2) optional members: Cancelled events written before have neither
         self.cancellation = {"reason": reason, "comment": comment, "by": actor, "at": at}
+        if death_date is not None or death_cause is not None:
+            self.cancellation.update(death_date=death_date, death_cause=death_cause)
         self.last_at = max(self.last_at, at)
 
     # -- outcomes -------------------------------------------------------------
@@ -143,6 +153,13 @@ class Pathway(Aggregate):
             del self.waiting[key]
         self.ready.pop(task_id, None)
 
+    @event("DeviationRecorded")
+    def _deviation_recorded(self, kind: str, task: str, reason: str, at: datetime, limit_minutes: int | None = None,
+                            actual_minutes: int | None = None, limit_doses: int | None = None,
+                            actual_doses: int | None = None) -> None:
+        """A completion accepted outside a clinical limit because a person gave a reason (engine/clinical.py)."""
+        self.deviations = [*self.deviations, {"kind": kind, "task": task, "reason": reason, "at": at}]
+
     @event("MessageSent")
     def _message_sent(self, name: str, message_id: str, payload: dict[str, Any], at: datetime) -> None:
         for key in ("order_id", "coi"):
@@ -162,8 +179,8 @@ class Pathway(Aggregate):
         self.engine_inputs = []
 
     # -- commands (the domain's verbs) --------------------------------------------
-    def complete_task(self, runtime: Runtime, task_id: str, data: dict[str, Any], actor: dict[str, Any],
-                      at: datetime) -> None:
+    def form_data(self, runtime: Runtime, task_id: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The ready task's name and ``data`` checked against its form and the chain of identity."""
         self._require_active()
         ready = self.ready.get(task_id)
         if ready is None:
@@ -176,8 +193,16 @@ class Pathway(Aggregate):
         form = runtime.model.forms.get(name)
         clean = form.validate(data, what=f"data for {name}") if form is not None else dict(data)
         self._check_coi(name, form, clean)
-        self._task_completed(task_id=task_id, name=name, lane=ready["lane"], data=clean, actor=actor, at=at)
-        self.apply_outcomes(runtime.complete(task_id, name, clean), at)
+        return name, clean
+
+    def complete_task(self, runtime: Runtime, task_id: str, data: dict[str, Any], actor: dict[str, Any],
+                      at: datetime, deviations: list[dict[str, Any]] = ()) -> None:
+        """Record the completion, the deviations the clinical rules found in it, and what the engine did."""
+        name, clean = self.form_data(runtime, task_id, data)
+        self._task_completed(task_id=task_id, name=name, lane=self.ready[task_id]["lane"], data=clean, actor=actor,
+                             at=at)
+        found = [Outcome("DeviationRecorded", dict(d)) for d in deviations]
+        self.apply_outcomes(found + runtime.complete(task_id, name, clean), at)
 
     def receive_message(self, runtime: Runtime | None, name: str, message_id: str, correlation: dict[str, Any],
                         payload: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
@@ -192,20 +217,45 @@ class Pathway(Aggregate):
         self._timers_fired(at=at)
         self.apply_outcomes(runtime.fire_timers(), at)
 
-    def cancel(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime) -> None:
+    def cancel(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime, *,
+               death_date: str | None = None, death_cause: str | None = None) -> None:
         self._require_active()
         if reason not in CANCEL_REASONS:
-            raise CancelRefused(f"reason must be one of {', '.join(CANCEL_REASONS)}")
-        if self.infused and reason != "death":
-            raise CancelRefused("after infusion a pathway can only be ended for reason 'death'")
-        self._cancelled(reason=reason, comment=comment, actor=actor, at=at)
-        self.apply_outcomes(self.cancellation_outcomes(), at)
+            raise CancelRefused(f"reason must be one of {', '.join(CANCEL_REASONS)}",
+                                errors={"reason": [f"must be one of {', '.join(CANCEL_REASONS)}"]})
+        if self.infused and reason != "death" and reason not in HANDOVER_REASONS:
+            raise CancelRefused(f"after infusion a pathway can only be ended for reason 'death', "
+                                f"{', '.join(repr(r) for r in HANDOVER_REASONS)}",
+                                errors={"reason": ["after infusion: death, " + ", ".join(HANDOVER_REASONS)]})
+        if not self.infused and reason in HANDOVER_REASONS:
+            raise CancelRefused(f"reason {reason!r} applies after infusion only",
+                                errors={"reason": ["applies after infusion only"]})
+        if reason == "death":
+            missing = {n: ["required when the reason is death"] for n, v in
+                       (("death_date", death_date), ("death_cause", death_cause)) if v in (None, "")}
+            if missing:
+                raise CancelRefused(f"a death cancel carries {' and '.join(missing)}", errors=missing)
+            if death_cause not in DEATH_CAUSES:
+                raise CancelRefused(f"death_cause must be one of {', '.join(DEATH_CAUSES)}",
+                                    errors={"death_cause": [f"must be one of {', '.join(DEATH_CAUSES)}"]})
+        elif death_date is not None or death_cause is not None:
+            raise CancelRefused("death_date and death_cause belong to a cancel for reason death",
+                                errors={n: ["only with reason death"] for n, v in
+                                        (("death_date", death_date), ("death_cause", death_cause)) if v is not None})
+        self._cancelled(reason=reason, comment=comment, actor=actor, at=at, death_date=death_date,
+                        death_cause=death_cause)
+        self.apply_outcomes(self.cancellation_outcomes(reason), at)
 
-    def cancellation_outcomes(self) -> list[Outcome]:
+    def cancellation_outcomes(self, reason: str | None = None) -> list[Outcome]:
+        """What a cancel for ``reason`` ends (``reason`` defaults to the recorded cancellation's)."""
+        reason = reason or (self.cancellation or {}).get("reason")
         out = [Outcome("TaskWithdrawn", {"task_id": t, "name": r["name"]}) for t, r in self.ready.items()]
         waits = {w["task_id"]: w["node_id"] for w in self.waiting.values()}
         out += [Outcome("WaitEnded", {"task_id": t, "node_id": n, "how": "cancelled"}) for t, n in waits.items()]
-        outcome = "deceased" if self.infused else "cancelled"
+        if not self.infused:
+            outcome = "cancelled"
+        else:
+            outcome = "follow_up_handover" if reason in HANDOVER_REASONS else "deceased"
         out.append(Outcome("PathwayEnded", {"outcome": outcome, "end_node": None}))
         return out
 
@@ -213,6 +263,24 @@ class Pathway(Aggregate):
     @property
     def infused(self) -> bool:
         return "infusion" in self.data
+
+    # Kept in the state from v2 on; a snapshot taken before has neither (and nothing to put in them).
+    @property
+    def tocilizumab_given_at(self) -> list[str]:
+        """``given_at`` of every tocilizumab toxicity_treatment recorded (the 24-hour limit counts them)."""
+        return self.__dict__.get("_tocilizumab_given_at", [])
+
+    @tocilizumab_given_at.setter
+    def tocilizumab_given_at(self, value: list[str]) -> None:
+        self.__dict__["_tocilizumab_given_at"] = value
+
+    @property
+    def deviations(self) -> list[dict[str, Any]]:
+        return self.__dict__.get("_deviations", [])
+
+    @deviations.setter
+    def deviations(self, value: list[dict[str, Any]]) -> None:
+        self.__dict__["_deviations"] = value
 
     @property
     def coi(self) -> str | None:
@@ -240,7 +308,7 @@ class Pathway(Aggregate):
     _APPLY = {
         "TaskBecameReady": "_task_ready", "TaskWithdrawn": "_task_withdrawn", "NodeCompleted": "_node_completed",
         "TimerArmed": "_timer_armed", "MessageAwaited": "_message_awaited", "WaitEnded": "_wait_ended",
-        "MessageSent": "_message_sent", "PathwayEnded": "_ended",
+        "MessageSent": "_message_sent", "PathwayEnded": "_ended", "DeviationRecorded": "_deviation_recorded",
     }
 
     def apply_outcomes(self, outcomes: list[Outcome], at: datetime) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from . import clinical
 from .definitions import ProcessModel
 from .pathway import INPUT_EVENTS, Pathway
 from .runtime import Outcome
@@ -63,11 +64,13 @@ def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> 
         entry = _engine_input(ev)
         try:
             if name == "Cancelled":
-                outcomes = state.cancellation_outcomes() if state else []
+                outcomes = state.cancellation_outcomes(ev.reason) if state else []
             elif entry is None:
                 outcomes = []
             else:
                 runtime, outcomes = replay_with_outcomes(runtime, model, pathway_id, entry)
+                if name == "TaskCompleted":
+                    outcomes = _deviations(state, ev, model) + outcomes
         except Exception as err:  # the definition refuses what was once accepted: a divergence
             return _diverged(pathway_id, ev, f"re-execution failed: {err}", None, _recorded(ev))
         recorded = events[i + 1:j]
@@ -81,6 +84,14 @@ def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> 
             state = rec.mutate(state)
         i = j
     return {"ok": True, "pathway_id": str(pathway_id), "events": len(events)}
+
+
+def _deviations(state: Pathway, ev, model: ProcessModel) -> list[Outcome]:
+    """The deviations the clinical rules find in a recorded completion, given the history before it."""
+    form = model.forms.get(ev.name)
+    declared = [f.name for f in form.fields] if form is not None else []
+    found = clinical.deviations(clinical.Facts.of(state), ev.name, ev.data, declared)
+    return [Outcome("DeviationRecorded", d.as_event()) for d in found]
 
 
 def _engine_input(ev) -> dict[str, Any] | None:

@@ -187,3 +187,49 @@ def test_openapi_document_and_docs_page(http: Http):
     page = http.client.get("/api/v1/docs")
     assert page.status_code == 200 and b"swagger" in page.data.lower()
     assert http.client.get("/api/v1/health").get_json()["status"] == "ok"
+
+
+def test_cancel_v2_death_carries_its_date_and_cause(http: Http):
+    """(v2) 422 naming the missing or wrong fields, nothing recorded; then a death with date and cause."""
+    p = http.intake(http.start())
+    url, dr = f"/pathways/{p['id']}/cancel", http.headers("hematology", sub="dr-h")
+    before = http.position()
+    missing = assert_problem(http.call("POST", url, dr, json={"reason": "death"}), 422, type_part="cancel-refused")
+    assert set(missing["errors"]) == {"death_date", "death_cause"}
+    unknown = assert_problem(http.call("POST", url, dr, json={"reason": "death", "death_date": "2026-01-05",
+                                                              "death_cause": "old_age"}), 422)
+    assert "death_cause" in unknown["errors"]
+    future = assert_problem(http.call("POST", url, dr, json={"reason": "death", "death_date": "2026-02-01",
+                                                             "death_cause": "infection"}), 422,
+                            type_part="clinical-rule-violation")
+    assert "in the future" in future["errors"]["death_date"][0]
+    early = assert_problem(http.call("POST", url, dr, json={"reason": "transferred"}), 422, type_part="cancel-refused")
+    assert "after infusion only" in early["detail"]
+    assert http.position() == before
+    r = http.call("POST", url, dr, json={"reason": "death", "death_date": "2026-01-05", "death_cause": "infection"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["outcome"] == "cancelled"
+    assert {k: r.get_json()["cancellation"][k] for k in ("reason", "death_date", "death_cause")} == {
+        "reason": "death", "death_date": "2026-01-05", "death_cause": "infection"}
+
+
+def test_a_message_id_repeated_with_other_content_is_409(http: Http):
+    p = http.intake(http.start())
+    assert http.slot(message_id="acme-7").status_code == 200
+    before = http.position()
+    body = {"name": "slot_confirmed", "message_id": "acme-7", "correlation": {"order_id": "ORD-1", "coi": "COI-1"},
+            "payload": {"apheresis_date": "2026-02-02", "manufacturing_slot": "S1"}}
+    refused = assert_problem(http.call("POST", "/messages", http.headers("manufacturer", centers=(), org="ACME"),
+                                       json=body), 409, type_part="message-id-reused")
+    assert "acme-7" in refused["detail"]
+    assert http.position() == before
+    assert http.pathway(p["id"])["version"] == http.engine.get_pathway(p["id"]).version
+
+
+def test_a_coi_held_by_another_pathway_is_409(http: Http):
+    http.intake(http.start("P-1"), "ORD-1")
+    other = http.intake(http.start("P-2"), "ORD-2")
+    assert http.slot("ORD-1", "COI-X").status_code == 200
+    before = http.position()
+    assert_problem(http.slot("ORD-2", "COI-X"), 409, type_part="coi-in-use")
+    assert http.position() == before and http.engine.get_pathway(other["id"]).coi is None

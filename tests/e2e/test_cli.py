@@ -69,3 +69,32 @@ def test_lint_names_file_and_line(cli_env, tmp_path):
     assert proc.returncode == 1
     assert any(line.startswith("bad.bpmn:") and "Import is not allowed" in line for line in proc.stderr.splitlines())
     assert "ok: 1 file(s) clean" in run(cli_env, "lint", str(FIXTURES / "mini_pathway.bpmn")).stdout
+
+
+def test_cancel_v2_and_scoped_message_ids_from_the_shell(cli_env):
+    """`cartpath cancel --reason death` carries --death-date and --death-cause; `cartpath message
+    --org` speaks for one manufacturer, and a message id repeated with other content is one error line."""
+    run(cli_env, "deploy", str(FIXTURES / "mini_pathway.bpmn"))
+    pid = json.loads(run(cli_env, "start", "--patient-ref", "PSN-2", "--center", "FR-01", "--indication", "DLBCL",
+                         "--product", "axi-cel", "--process", "mini_pathway").stdout)["id"]
+    run(cli_env, "complete", pid, "intake", '{"ok": true, "order_id": "ORD-8"}')
+    slot = ["message", "slot_confirmed", "--message-id", "m1", "--order-id", "ORD-8", "--coi", "W8"]
+    first = json.loads(run(cli_env, *slot, "--payload", '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S1"}')
+                       .stdout)
+    assert first["duplicate"] is False
+    again = run(cli_env, *slot, "--payload", '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S2"}', check=False)
+    assert again.returncode == 1 and again.stderr.strip().splitlines() == [again.stderr.strip()]
+    assert again.stderr.startswith("error: message_id 'm1' was already used")
+    other_org = run(cli_env, *slot, "--org", "someone-else", "--payload",
+                    '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S1"}', check=False)
+    assert other_org.returncode == 1 and "no pathway is waiting" in other_org.stderr  # its own id, not our order
+    missing = run(cli_env, "cancel", pid, "--reason", "death", check=False)
+    assert missing.returncode == 1 and "error: a death cancel carries death_date and death_cause" in missing.stderr
+    today = T0.date().isoformat()
+    done = json.loads(run(cli_env, "cancel", pid, "--reason", "death", "--death-date", today,
+                          "--death-cause", "infection").stdout)
+    assert (done["status"], done["outcome"]) == ("ended", "cancelled")
+    history = json.loads(run(cli_env, "history", pid).stdout)
+    [cancelled] = [h for h in history if h["type"] == "Cancelled"]
+    assert (cancelled["data"]["death_date"], cancelled["data"]["death_cause"]) == (today, "infection")
+    assert json.loads(run(cli_env, "verify", pid).stdout)["ok"] is True

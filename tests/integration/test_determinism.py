@@ -121,7 +121,8 @@ def test_any_valid_input_sequence_verifies(actions):
                                         {"order_id": "ORD-1", "coi": p.coi},
                                         {"stage": action[1], "at": "2026-02-03T10:00:00+00:00"})
                 elif kind == "cancel" and not p.infused and len(actions) % 7 == 0:
-                    app.cancel(pid, action[1])
+                    death = {"death_date": T0.date().isoformat(), "death_cause": "progression"}
+                    app.cancel(pid, action[1], **(death if action[1] == "death" else {}))
             if kind == "tick":
                 now += timedelta(hours=action[1])
                 app.fire_due_timers(now)

@@ -126,7 +126,9 @@ def _random_mini_history(app: CartPath, runner: Runner, rng: random.Random, path
         p = app.get_pathway(pid)
         roll = rng.random()
         if roll < 0.15:
-            app.cancel(pid, rng.choice(["death", "progression", "other"]))
+            reason = rng.choice(["death", "progression", "other"])
+            app.cancel(pid, reason, **({"death_date": SAMPLE_T0.date().isoformat(), "death_cause": "infection"}
+                                       if reason == "death" else {}))
             continue
         app.complete_task(pid, ready_named(p, "intake"), {"ok": roll > 0.3, "order_id": order})
         if roll <= 0.3:
