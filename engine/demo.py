@@ -244,11 +244,16 @@ class Simulation:
         elif name == "product_disposition":
             data = {"disposition": "destroyed", "at": iso}
         elif name == "thaw_product":
-            # the bag is thawed in the half hour before the infusion, which is recorded at `now`
-            data = {"coi_scanned": coi, "thaw_started_at": (now - timedelta(minutes=45)).isoformat(),
-                    "thaw_ended_at": (now - timedelta(minutes=32)).isoformat()}
+            # the bag is thawed just before the infusion, which is recorded at `now`; now and then
+            # the infusion is delayed past every product's thaw window (a recorded deviation)
+            ended = now - (timedelta(minutes=200) if rng.random() < 0.03 else timedelta(minutes=15))
+            data = {"coi_scanned": coi, "thaw_started_at": (ended - timedelta(minutes=15)).isoformat(),
+                    "thaw_ended_at": ended.isoformat()}
         elif name == "infusion":
             data = {"coi_wristband": coi, "coi_bag": coi, "infused_at": iso}
+            thawed = pathway.data.get("thaw_product", {}).get("thaw_ended_at")
+            if thawed and now - datetime.fromisoformat(thawed) > timedelta(minutes=30):
+                data["deviation_reason"] = "patient's transfer from imaging delayed the infusion"
         elif name in ASSESSMENTS:
             data = self.assessment(plan, now)
         elif name == "icu_review":
