@@ -2,6 +2,8 @@
 cause) or (v2) a follow-up handed over because the patient was lost to follow-up or transferred."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from cartpath.engine import errors
