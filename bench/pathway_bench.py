@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/pathway_bench.py [--pathways 50] [--rounds 3] [--ageing 100] [--cold 20] [--repeats 3]
 
-Each pathway is the happy path of processes/cart_pathway.bpmn (referral to
-follow_up_handover: start, 32 task completions, 3 manufacturer messages and 19 timer
-firings; 15 daily assessments, four follow-up visits), driven by the same public use
+Each pathway is the happy path of processes/cart_pathway.bpmn, contract v2 (referral to
+follow_up_handover: start, 41 task completions, 3 manufacturer messages and 11 timer
+firings; tocilizumab reserved, 15 daily assessments, two post-discharge visits, four
+follow-up visits, four registry reports), driven by the same public use
 cases as the API. The pathways of a round start an hour apart and interleave in
 simulated time (one process, one thread, manual clock), the way a centre's pathways
 share one store.
@@ -41,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cartpath.engine import inventory  # noqa: E402
 from cartpath.engine.application import CartPath  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
@@ -48,13 +50,23 @@ DAYS = 15  # daily assessments of a calm pathway: day 0 to day 14
 CALM = {"temperature_c": 36.9, "hypotension": "none", "oxygen": "none", "ice_score": 10, "seizure": False,
         "cerebral_edema": "none"}
 FIT = {"active_infection": False, "uncontrolled_arrhythmia": False, "vasopressor_hypotension": False,
-       "organ_dysfunction_g3": False, "clinical_worsening": False, "tocilizumab_doses_on_site": 2}
+       "organ_dysfunction_g3": False, "clinical_worsening": False}
+HOME = {"caregiver_24h": True, "lodging_within_2h": True, "driving_advice_given": True, "alert_card_given": True}
+REPORTS = ("day0", "day100", "month6", "month12")
 
 
 def open_store(directory: str) -> CartPath:
     env = {"CARTPATH_DATA_DIR": directory, "CARTPATH_CLOCK": "manual", "CARTPATH_CLOCK_START": T0.isoformat(),
            "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{directory}/cartpath.sqlite3"}
     return CartPath(env=env)
+
+
+def new_store(directory: str, patients: int) -> CartPath:
+    """A fresh store with the bundled processes and the tocilizumab every patient will reserve."""
+    app = open_store(directory)
+    app.deploy_bundled()
+    inventory.receive(app, "FR-075-01", 2 * patients + 10, "TCZ-BENCH", "2030-01-01")
+    return app
 
 
 class Stats:
@@ -124,26 +136,40 @@ def happy_path(p: Patient, hold_at_day: int | None = None) -> Iterator[datetime]
     yield p.now() + timedelta(days=1)
     p.complete("product_receipt", {"coi_scanned": p.coi, "temperature_ok": True, "storage_location": "LN2",
                                    "received_at": iso()})
+    p.complete("tocilizumab_reservation", {"doses": 2})
     yield p.now() + timedelta(days=3)
     start = p.now().date()
     p.complete("lymphodepletion_start", {"start_date": start.isoformat()})
+    yield p.now() + timedelta(days=2)
+    p.complete("lymphodepletion_end", {"end_date": p.now().date().isoformat(), "completed": True})
     yield datetime(start.year, start.month, start.day, 9, tzinfo=UTC) + timedelta(days=5)
     p.complete("pre_infusion_check", FIT)
     p.complete("thaw_product", {"coi_scanned": p.coi, "thaw_started_at": iso(), "thaw_ended_at": iso()})
     p.complete("infusion", {"coi_wristband": p.coi, "coi_bag": p.coi, "infused_at": iso()})
-    day0 = p.now().date()
+    reports = 0
     for day in range(DAYS):
-        if day:
-            yield p.now() + timedelta(days=1, hours=1)
+        yield p.now() + timedelta(hours=1 if day == 0 else 24)
+        if day == 0:  # the day-0 registry report fell due at the infusion
+            p.complete("registry_report", {"registry": "DESCAR-T", "submitted_at": iso(), "timepoint": "day0"})
+            reports += 1
         if day == hold_at_day:
             return
-        elapsed = p.complete("daily_assessment", dict(CALM, assessed_on=(day0 + timedelta(days=day)).isoformat()))
+        elapsed = p.complete("daily_assessment", CALM)
         p.stats.assessment_seconds[day].append(elapsed)
-    p.complete("discharge", {"discharged_at": iso()})
-    for days in (30, 91, 182, 365):
-        yield datetime(day0.year, day0.month, day0.day, 18, tzinfo=UTC) + timedelta(days=days)
-        p.complete("follow_up_visit", {"response": "CR", "alive": True})
-    p.complete("registry_report", {"registry": "DESCAR-T", "submitted_at": iso()})
+    p.complete("discharge", dict(HOME, discharged_at=iso()))
+    while p.pathway.status == "active":  # visits and reports as each falls due
+        p.pathway = p.app.get_pathway(p.pathway.id)
+        ready = {r["name"] for r in p.pathway.ready.values()}
+        if "post_discharge_visit" in ready:
+            p.complete("post_discharge_visit", {"visit_date": p.now().date().isoformat(), "readmit": False})
+        elif "follow_up_visit" in ready:
+            p.complete("follow_up_visit", {"response": "CR", "alive": True})
+        elif "registry_report" in ready:
+            p.complete("registry_report", {"registry": "DESCAR-T", "submitted_at": iso(),
+                                           "timepoint": REPORTS[reports]})
+            reports += 1
+        elif p.pathway.status == "active":
+            yield datetime.fromisoformat(p.pathway.next_due()) + timedelta(hours=1)
     assert p.pathway.outcome == "follow_up_handover", p.pathway.outcome
 
 
@@ -174,8 +200,7 @@ def run_round(app: CartPath, first: int, pathways: int, stats: Stats, *, hold_at
 
 
 def bench_throughput(directory: str, pathways: int, rounds: int) -> None:
-    app = open_store(directory)
-    app.deploy_bundled()
+    app = new_store(directory, pathways * rounds)
     stats = Stats()
     rates = []
     for r in range(rounds):
@@ -207,8 +232,7 @@ def bench_cold(directory: str, pathways: int) -> float:
     """The first and the last assessment, each timed in a fresh application (no live engine,
     empty caches but the parsed model): the pathway is loaded from its snapshot and inputs.
     One group of pathways waits at day 0, another at day 14; they are timed in turn."""
-    app = open_store(directory)
-    app.deploy_bundled()
+    app = new_store(directory, 2 * pathways)
     groups: dict[int, list] = {}
     for group, day in enumerate((0, DAYS - 1)):
         first = 100_000 * (group + 1)
@@ -221,18 +245,16 @@ def bench_cold(directory: str, pathways: int) -> float:
             cold.model("cart_pathway", 1)  # parsing is a per-process cost, not a per-command one
             pathway = cold.get_pathway(ids[turn])
             [task] = [t for t, r in pathway.ready.items() if r["name"] == "daily_assessment"]
-            infused = datetime.fromisoformat(pathway.data["infusion"]["infused_at"]).date()
-            data = dict(CALM, assessed_on=(infused + timedelta(days=day)).isoformat())
             start = time.perf_counter()
-            cold.complete_task(pathway.id, task, data)
+            cold.complete_task(pathway.id, task, CALM)
             samples[day].append(time.perf_counter() - start)
-            assert "daily_assessment" not in {r["name"] for r in cold.get_pathway(pathway.id).ready.values()}
+            after = {r["name"] for r in cold.get_pathway(pathway.id).ready.values()}
+            assert ("discharge" in after) == (day == DAYS - 1), (day, after)
     return report_ageing(f"cold load ({pathways} pathways per day)", samples)
 
 
 def bench_ageing(directory: str, pathways: int) -> float:
-    app = open_store(directory)
-    app.deploy_bundled()
+    app = new_store(directory, pathways)
     stats = Stats()
     # starts 8 hours apart: while one pathway is at day 14 another is at day 0, so both are
     # timed under the same background load of this shared machine
