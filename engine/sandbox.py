@@ -298,13 +298,19 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         raise ScriptRefused("service tasks are not supported")
 
 
+@lru_cache(maxsize=4096)
+def _syntax_check(expression: str) -> None:
+    ast.parse(expression)  # a SyntaxError is not cached: lru_cache keeps only returns
+
+
 class SandboxScriptEngine(PythonScriptEngine):
     def __init__(self) -> None:
         super().__init__(environment=SandboxEnvironment())
 
     def validate(self, expression):
-        # DMN asks whether a cell parses on its own; that is a syntax question.
-        ast.parse(expression)
+        # DMN asks whether a cell parses on its own (for every cell of every row it tries):
+        # a syntax question, answered once per distinct text
+        _syntax_check(expression)
 
 
 SCRIPT_ENGINE = SandboxScriptEngine()
