@@ -108,3 +108,21 @@ def test_cancel_withdraws_ready_tasks_and_ends_cancelled(model):
     kinds = [type(e).__name__ for e in pathway.pending_events]
     assert kinds[-3:] == ["Cancelled", "TaskWithdrawn", "PathwayEnded"]
     assert (pathway.status, pathway.outcome, pathway.ready) == ("ended", "cancelled", {})
+
+
+def test_a_checkpoint_is_the_serializers_state_without_the_specs_and_restores(model):
+    import json
+
+    from cartpath.engine.definitions import SERIALIZER
+    _, runtime = started(model)
+    mine = json.loads(runtime.checkpoint())
+    SERIALIZER.registry._encoder_mode = True
+    try:
+        full = SERIALIZER.to_dict(runtime.workflow)
+    finally:
+        SERIALIZER.registry._encoder_mode = False
+    full.pop("spec"), full.pop("subprocess_specs")
+    assert mine == json.loads(json.dumps(full, cls=SERIALIZER._encoder_cls))
+    with determinism.engine_run(T0, PID, 2):
+        again = Runtime.restore(model, runtime.checkpoint())
+    assert again.checkpoint() == runtime.checkpoint()
