@@ -86,7 +86,7 @@ class Simulation:
     def run(self, patients: int) -> None:
         start = self.app.clock.now()
         for center in CENTERS:  # the pharmacies' tocilizumab: enough for every patient's reservation
-            inventory.receive(self.app, center, 2 * patients + 10, f"TCZ-{center}-1",
+            inventory.receive(self.app, center, 2 * patients + 10, f"TCZ-{center}-{start.date()}",
                               (start + timedelta(days=800)).date().isoformat())
         for i in range(patients):
             self.at(start + timedelta(hours=11 * i + self.rng.uniform(0, 6)), "start", None, i)
