@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cartpath.engine import determinism
 from cartpath.engine.clinical_facts import ClinicalFacts
 
-T0 = datetime(2026, 3, 2, 10, 30, tzinfo=timezone.utc)  # infusion
+T0 = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # infusion
 PATHWAY = uuid.uuid4()
 CALM = {"temperature_c": 36.8}
 
