@@ -121,7 +121,9 @@ class DispositionSchema(Schema):
 
 
 class DeviationSchema(Schema):
-    kind, task, reason, at, recorded_at, actor = _S(), _S(), _S(), _T(allow_none=True), _T(), _S(allow_none=True)
+    kind = _S(metadata={"description": "thaw_to_infusion or tocilizumab_24h_limit (DeviationRecorded)"})
+    task, reason, at = _S(), _S(), _T(metadata={"description": "when the completion it is about was recorded"})
+    limit_minutes, actual_minutes, limit_doses, actual_doses = _I(), _I(), _I(), _I()
 
 
 class CustodySchema(Schema):

@@ -126,8 +126,7 @@ class Reports:
         for r in rows:
             data: Any = json.loads(r["data"]) if r["data"] else None
             if r["step"] == "deviation":
-                deviations.append({"kind": data["kind"], "task": data["task"], "reason": data["reason"], "at": r["at"],
-                                   "recorded_at": r["recorded_at"], "actor": r["actor"]})
+                deviations.append({**data, "at": r["at"]})
                 continue
             in_order = latest is None or _not_before(r, latest)
             if not in_order:

@@ -41,6 +41,8 @@ TIMEPOINTS = {"day0": "day 0", "day100": "day 100", "month6": "month 6", "month1
 CANCEL_REASONS = {"death": "death", "progression": "progression", "patient_decision": "patient decision",
                   "physician_decision": "physician decision", "other": "other reason",
                   "lost_to_follow_up": "lost to follow-up", "transferred": "transferred to another centre"}
+DEVIATIONS = {"thaw_to_infusion": "infused outside the thaw window",
+              "tocilizumab_24h_limit": "tocilizumab over the 24-hour limit"}
 OUTCOMES = {"not_eligible": "not eligible", "declined": "consent declined", "not_infused": "not infused",
             "cancelled": "cancelled", "deceased": "deceased",
             "follow_up_handover": "handed over to long-term follow-up"}
@@ -87,6 +89,9 @@ def title(kind: str, name: str | None, stored: str | None, data: Any) -> str:
             details = ", ".join(str(data[k]) for k in ("death_date", "death_cause") if data.get(k))
             return f"Cancelled: death ({details})" if details else "Cancelled: death"
         return f"Cancelled: {reason}"
+    if kind == "deviation":
+        text = DEVIATIONS.get(name or "", _words(name).lower())
+        return f"Deviation: {text}" + (f" ({data['reason']})" if data.get("reason") else "")
     if kind == "ended":
         return f"Ended: {OUTCOMES.get(name or '', _words(name).lower())}"
     if kind == "started":

@@ -14,9 +14,9 @@ Contract v2 adds: the product put in quarantine at receipt (``product_quarantine
 sent) and the manufacturer's ``quarantine_decision``; the product's disposition when
 it is not infused (``product_disposition``: the step is the disposition itself,
 ``destroyed``, ``returned_to_manufacturer`` or ``kept``, at its ``at``); and the
-deviations recorded on the way (step ``deviation``, kept apart from the hand-offs
-by the report): an infusion outside the thaw window (``deviation_reason``), a
-tocilizumab dose over the 24-hour limit (``override_reason``).
+deviations the engine recorded (``DeviationRecorded``; step ``deviation``, kept apart
+from the hand-offs by the report): an infusion outside the thaw window, a tocilizumab
+dose over the 24-hour limit, each with the reason a person gave.
 """
 from __future__ import annotations
 
@@ -41,9 +41,7 @@ TASK_HANDOFFS: dict[str, list[tuple[str, str | None, tuple[str, ...], str]]] = {
     "infusion": [("infused", "infused_at", ("coi_wristband", "coi_bag"), "ward")],
 }
 DISPOSITIONS = frozenset({"destroyed", "returned_to_manufacturer", "kept"})
-# task name -> (deviation kind, the field that makes it one, the field giving its time)
-DEVIATIONS = {"infusion": ("thaw_to_infusion", "deviation_reason", "infused_at"),
-              "toxicity_treatment": ("tocilizumab_24h_limit", "override_reason", "given_at")}
+DEVIATION_FIELDS = ("kind", "task", "reason", "limit_minutes", "actual_minutes", "limit_doses", "actual_doses")
 MESSAGE_HANDOFFS: dict[str, tuple[str, str | None, str]] = {
     "quarantine_decision": ("quarantine_decision", None, "manufacturer"),
     "apheresis_received": ("received_by_manufacturer", "received_at", "manufacturer"),
@@ -70,7 +68,7 @@ class Batch:
 
 class CustodyView(View):
     name = "custody"
-    version = 2
+    version = 3
     tables = ("view_custody_pathways", "view_custody")
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_custody_pathways (pathway_id TEXT PRIMARY KEY, center TEXT, coi TEXT, "
@@ -79,7 +77,7 @@ class CustodyView(View):
         "at TEXT, recorded_at TEXT, place TEXT, actor TEXT, coi_expected TEXT, coi_scanned TEXT, coi_result TEXT, "
         "data TEXT, PRIMARY KEY (pathway_id, seq, step)) WITHOUT ROWID",
     )
-    kinds = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent"})
+    kinds = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "DeviationRecorded"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Batch:
         started = {ev.pathway_id for ev in events if ev.kind == "Started"}
@@ -142,12 +140,12 @@ class CustodyView(View):
             where = ((header["manufacturer"] or "manufacturer") if data["disposition"] == "returned_to_manufacturer"
                      else f"{header['center']}/pharmacy")
             self._add(batch, ev, data["disposition"], data.get("at"), where, header["coi"], [], data)
-        deviation = DEVIATIONS.get(d["name"])
-        if deviation is not None and data.get(deviation[1]):
-            kind, field, time_field = deviation
-            if kind != "tocilizumab_24h_limit" or data.get("drug") == "tocilizumab":
-                self._add(batch, ev, "deviation", data.get(time_field), f"{header['center']}/ward", header["coi"], [],
-                          {"kind": kind, "task": d["name"], "reason": data[field]})
+
+    def on_DeviationRecorded(self, batch: Batch, ev: Event) -> None:
+        # Recorded in the same save as the completion it is about: its time is that command's.
+        header = self._header(batch, ev)
+        self._add(batch, ev, "deviation", None, f"{header['center']}/ward", header["coi"], [],
+                  {k: ev.data[k] for k in DEVIATION_FIELDS if ev.data.get(k) is not None})
 
     def on_MessageReceived(self, batch: Batch, ev: Event) -> None:
         d = ev.data

@@ -55,12 +55,14 @@ MILESTONE_TASKS = frozenset({"place_order", "apheresis", "ship_apheresis", "oos_
                              "product_receipt", "lymphodepletion_start", "infusion", "icu_transfer", "discharge",
                              # contract v2
                              "failure_decision", "deferral_decision", "product_disposition", "icu_discharge",
-                             "toxicity_treatment", "post_discharge_visit", "follow_up_visit"})
+                             "post_discharge_visit", "follow_up_visit"})
 MILESTONE_MESSAGES = frozenset({"slot_confirmed", "apheresis_received", "manufacturing_failed", "product_released",
                                 "product_shipped", "quarantine_decision"})
 # Events that may need the pathway's row (the others are filtered out before any lookup).
 _LOAD_FOR = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
-                       "PathwayEnded"})
+                       "PathwayEnded", "DeviationRecorded"})
+# DeviationRecorded.kind -> its counter (engine/clinical.py: a reason given within the limit is no deviation)
+DEVIATION_COUNTERS = {"thaw_to_infusion": "thaw_deviations", "tocilizumab_24h_limit": "tocilizumab_overrides"}
 
 
 def _sql_type(column: str) -> str:
@@ -106,7 +108,7 @@ class Facts:
 
 class PathwaysView(View):
     name = "pathways"
-    version = 4
+    version = 5
     tables = ("view_pathways",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_pathways (pathway_id TEXT PRIMARY KEY, "
@@ -116,7 +118,7 @@ class PathwaysView(View):
     )
     # Readiness, waits and timers say nothing about milestones: not reading them halves the work.
     kinds = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
-                       "PathwayEnded"})
+                       "PathwayEnded", "DeviationRecorded"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Facts:
         wanted = [ev.pathway_id for ev in events if ev.kind in _LOAD_FOR]
@@ -192,16 +194,11 @@ class PathwaysView(View):
         elif name == "infusion":
             row["infused_at"] = utc(data.get("infused_at")) or at
             row["stage"] = "infused"
-            if data.get("deviation_reason"):
-                row["thaw_deviations"] += 1
         elif name == "icu_transfer":
             row["icu_transfers"] += 1
             row["icu_admitted_at"] = utc(data.get("admitted_at")) or at
         elif name == "icu_discharge":
             _close_icu_stay(row, utc(data.get("discharged_at")) or at)
-        elif name == "toxicity_treatment":
-            if data.get("override_reason") and data.get("drug") == "tocilizumab":
-                row["tocilizumab_overrides"] += 1
         elif name == "discharge":
             # ``discharged_at`` is the current discharge (a readmission clears it: capacity counts
             # the patient in again); the index stay of the length-of-stay KPI ends at the first one.
@@ -299,6 +296,11 @@ class PathwaysView(View):
         if d.get("reason") == "death":
             # v2 cancels carry death_date (a date: the day counts from its midnight UTC); v1 only the time.
             _died(row, d.get("death_date"), ev.at, d.get("death_cause"))
+
+    def on_DeviationRecorded(self, facts, ev: Event) -> None:
+        counter = DEVIATION_COUNTERS.get(ev.data.get("kind"))
+        if counter is not None:
+            self._row(facts, ev)[counter] += 1
 
     def on_PathwayEnded(self, facts, ev: Event) -> None:
         row = self._row(facts, ev)

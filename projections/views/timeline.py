@@ -25,6 +25,7 @@ INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled"})
 END_SQL = "UPDATE view_timeline SET done_at = ?, how = 'ended' WHERE pathway_id = ? AND done_at IS NULL"
 
 
+# Event fields that are not the step's data (the step has its own time and actor).
 _NOT_CANCEL_DATA = frozenset({"at", "actor", "timestamp", "originator_id", "originator_version", "class_version"})
 # Positions in a row (rows are lists in TABLE's column order until written).
 ACTOR, DONE_AT, HOW, DATA = 6, 8, 9, 11
@@ -45,7 +46,7 @@ class Steps:
 
 class TimelineView(View):
     name = "timeline"
-    version = 4  # 3: tasks carry their recorded due_at; 4: timers carry a title
+    version = 5  # 3: tasks carry their recorded due_at; 4: timers carry a title; 5: DeviationRecorded steps
     tables = ("view_timeline",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_timeline (pathway_id TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
@@ -54,7 +55,7 @@ class TimelineView(View):
     )
     kinds = frozenset({"Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "TimerArmed",
                        "MessageAwaited", "WaitEnded", "MessageReceived", "MessageSent", "NodeCompleted",
-                       "Cancelled", "PathwayEnded", "TimersFired"})
+                       "Cancelled", "PathwayEnded", "TimersFired", "DeviationRecorded"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Steps:
         return Steps()
@@ -154,6 +155,11 @@ class TimelineView(View):
         # Every field the cancel recorded (v2: death_date, death_cause), whatever its version.
         self._step(steps, ev, "cancelled", name=ev.data.get("reason"),
                    data={k: v for k, v in ev.data.items() if k not in _NOT_CANCEL_DATA})
+
+    def on_DeviationRecorded(self, steps: Steps, ev: Event) -> None:
+        # A clinical limit passed with a reason: the auditor sees it right after the completion.
+        self._step(steps, ev, "deviation", name=ev.data.get("kind"),
+                   data={k: v for k, v in ev.data.items() if k not in _NOT_CANCEL_DATA and v is not None})
 
     def on_TimersFired(self, steps: Steps, ev: Event) -> None:
         steps.commands.add(ev.pathway_id)  # an input: the timer's own step closes on WaitEnded

@@ -61,6 +61,7 @@ def v2(app):
     released(p1, 28, out_of_spec=True)
     received(p1, 31)
     infuse(p1, 37, deviation_reason="bed not ready")
+    p1.deviation("thaw_to_infusion", "infusion", "bed not ready", day(37), limit_minutes=30, actual_minutes=72)
     p1.assess(1, 0, day(38))
     p1.task("icu_review", {"reviewed_at": iso(39), "transfer_now": True}, day(39), day(39))
     p1.task("icu_transfer", {"admitted_at": iso(39), "tocilizumab_given": True, "steroids_given": True}, day(39),
@@ -92,6 +93,8 @@ def v2(app):
     infuse(p4, 37)
     p4.assess(2, 1, day(38))
     p4.treat("tocilizumab", day(38))
+    p4.task("toxicity_treatment", {"drug": "tocilizumab", "dose": "8 mg/kg", "given_at": iso(38.2),
+                                   "override_reason": "given within the limit: no deviation"}, day(38.2), day(38.2))
     p4.cancel("death", day(41), death_date=date(41), death_cause="crs")
     # P5 (an old store took any dates): receipt typed as day 40, then thawed and infused on day 38,
     #     discharged on day 36
@@ -139,7 +142,10 @@ def test_custody_v2_quarantine_disposition_deviation_and_order(v2):
     assert c1["chain_intact"] and c1["chain_issues"] == [] and c1["quarantines"] == []
     assert [(d["kind"], d["task"], d["reason"]) for d in c1["deviations"]] == \
         [("thaw_to_infusion", "infusion", "bed not ready")]
+    assert (c1["deviations"][0]["limit_minutes"], c1["deviations"][0]["actual_minutes"]) == (30, 72)
     assert c1["handoffs"][-1]["step"] == "infused"  # the deviation is not a hand-off
+    # P4's override_reason within the limit is kept in its data but the engine recorded no deviation
+    assert reports.custody(str(v2["p4"].id))["deviations"] == []
     c2 = reports.custody(str(v2["p2"].id))
     assert c2["chain_intact"] is False and c2["quarantines"][0]["decision"] is None
     assert c2["chain_issues"] == [f"quarantined at {at(31)} without a quarantine_decision"]
@@ -167,6 +173,8 @@ def test_timeline_v2_titles(v2):
     assert t1[("task", "icu_assessment")]["data"]["temperature_c"] == 38.5
     titles = [s["title"] for s in reports.timeline(str(v2["p1"].id), now=NOW)["steps"] if s["kind"] == "decision"]
     assert "CRS grade 4" in titles and "ICANS grade 3" in titles
+    [deviation] = [s for s in reports.timeline(str(v2["p1"].id), now=NOW)["steps"] if s["kind"] == "deviation"]
+    assert deviation["title"] == "Deviation: infused outside the thaw window (bed not ready)"
     t2 = reports.timeline(str(v2["p2"].id), now=NOW)["steps"]
     assert [s["title"] for s in t2 if s["name"] == "product_quarantined"] == ["Product put in quarantine"]
     assert [s["title"] for s in t2 if s["kind"] == "wait" and s["open"]] == ["Waiting: quarantine decision"]

@@ -9,7 +9,6 @@ as a real store would hold them.
 from __future__ import annotations
 
 import heapq
-import inspect
 import random
 import uuid
 from collections.abc import Iterator
@@ -31,8 +30,7 @@ LANES = {"rcp_eligibility": "hematology", "patient_consent": "coordination", "pl
          "lymphodepletion_end": "ward", "tocilizumab_reservation": "pharmacy", "deferral_decision": "hematology",
          "product_disposition": "pharmacy", "toxicity_treatment": "ward", "icu_review": "icu",
          "icu_assessment": "icu", "post_discharge_visit": "hematology"}
-# Cancelled gained death_date and death_cause in contract v2; a store written before has neither.
-_CANCEL_V2 = "death_date" in inspect.signature(Pathway._cancelled).parameters
+
 
 
 def staff(lane: str, center: str) -> dict[str, Any]:
@@ -117,7 +115,7 @@ class Story:
                death_cause: str | None = None) -> None:
         """A cancel; for a death, ``death_date`` and ``death_cause`` (v2) when the engine's event has them."""
         extra = {}
-        if reason == "death" and _CANCEL_V2:
+        if reason == "death":
             extra = {"death_date": death_date or at.date().isoformat(), "death_cause": death_cause or "other"}
         self.pathway._cancelled(reason=reason, comment=None, actor=staff("hematology", self.center), at=at, **extra)
         for task_id, ready in list(self.pathway.ready.items()):
@@ -149,10 +147,19 @@ class Story:
         return self.wait_message("quarantine_decision", at)
 
     def treat(self, drug: str, at: datetime, *, override_reason: str | None = None) -> None:
+        """A treatment; with ``override_reason``, a tocilizumab dose over the 24-hour limit (the 4th:
+        the engine records a DeviationRecorded after the completion)."""
         data = {"drug": drug, "dose": "8 mg/kg" if drug == "tocilizumab" else "10 mg", "given_at": at.isoformat()}
         if override_reason:
             data["override_reason"] = override_reason
         self.task("toxicity_treatment", data, at, at)
+        if override_reason:
+            self.deviation("tocilizumab_24h_limit", "toxicity_treatment", override_reason, at, limit_doses=3,
+                           actual_doses=4)
+
+    def deviation(self, kind: str, task: str, reason: str, at: datetime, **limits: int) -> None:
+        """What the engine's clinical rules record when a limit is passed with a reason (engine/clinical.py)."""
+        self.pathway._deviation_recorded(kind=kind, task=task, reason=reason, at=at, **limits)
 
     # -- the manufacturer handshake -----------------------------------------------------------------
     def order(self, order_id: str, manufacturer: str, at: datetime) -> None:
@@ -330,11 +337,15 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
     s.decide("infusion_deferral", {"defer": False}, at)
     s.task("thaw_product", {"coi_scanned": s.coi, "thaw_started_at": at.isoformat(),
                             "thaw_ended_at": (at + timedelta(minutes=20)).isoformat()}, at, at + timedelta(minutes=20))
-    at += timedelta(minutes=40)
+    late = rng.random() < 0.02  # (v2) infused past the thaw window (axi-cel: 180 min), with the reason recorded
+    at += timedelta(minutes=220 if late else 40)
     infusion = {"coi_wristband": s.coi, "coi_bag": s.coi, "infused_at": at.isoformat()}
-    if rng.random() < 0.02:  # (v2) infused past the thaw window, with the reason recorded
+    if late:
         infusion["deviation_reason"] = "patient transferred from radiology"
     s.task("infusion", infusion, at, at)
+    if late:
+        s.deviation("thaw_to_infusion", "infusion", infusion["deviation_reason"], at, limit_minutes=180,
+                    actual_minutes=200)
     s.send("infusion_done", {"coi": s.coi, "order_id": s.order_id, "infused_at": at.isoformat()}, at)
     infused = at
     s.task("registry_report", {"registry": "DESCAR-T", "submitted_at": at.isoformat(), "timepoint": "day0"}, at, at)
@@ -349,7 +360,11 @@ def life(story: Story, rng: random.Random, at: datetime, n: int) -> Iterator[dat
         icans = rng.choice([0, 0, 0, 0, 1, 2]) if day < 8 else 0
         s.assess(crs, icans, at)
         if crs >= 2:
-            s.treat("tocilizumab", at, override_reason="refractory CRS" if rng.random() < 0.02 else None)
+            s.treat("tocilizumab", at)
+            if rng.random() < 0.02:  # refractory: three more doses that day, the last over the limit
+                for hours in (6, 12):
+                    s.treat("tocilizumab", at + timedelta(hours=hours))
+                s.treat("tocilizumab", at + timedelta(hours=18), override_reason="refractory CRS")
         if day == severe_day:
             # (v2) an ICU review, a transfer, and the worst grades seen in ICU (icu_assessment)
             s.task("icu_review", {"reviewed_at": at.isoformat(), "transfer_now": True}, at, at)

@@ -37,3 +37,9 @@ def test_cancel_v2_reasons_and_death_details():
     assert titles.title("cancelled", "death", None, death) == "Cancelled: death (2026-03-01, icans)"
     assert titles.title("cancelled", "death", None, {"reason": "death"}) == "Cancelled: death"  # a v1 cancel
     assert titles.title("ended", "follow_up_handover", None, {}) == "Ended: handed over to long-term follow-up"
+
+
+def test_a_recorded_deviation_says_which_limit_and_why():
+    data = {"kind": "tocilizumab_24h_limit", "task": "toxicity_treatment", "reason": "refractory CRS"}
+    assert titles.title("deviation", "tocilizumab_24h_limit", None, data) == \
+        "Deviation: tocilizumab over the 24-hour limit (refractory CRS)"
