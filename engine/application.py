@@ -24,17 +24,37 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoder
 
-from . import clinical, correlation as correlation_rules, determinism
+from . import clinical, determinism
+from . import correlation as correlation_rules
 from .clock import ManualClock, SystemClock
 from .definitions import DefinitionCatalog, ProcessDefinition, ProcessModel, check_deployable, fingerprint
-from .errors import BusinessKeyConflict, CancelRefused, CoiInUse, ConcurrentUpdate, InvalidStart, InvalidTaskData, \
-    MessageIdReused, MessageNotCorrelated, UnknownPathway, CartpathError
+from .errors import (
+    BusinessKeyConflict,
+    CancelRefused,
+    CartpathError,
+    CoiInUse,
+    ConcurrentUpdate,
+    InvalidStart,
+    InvalidTaskData,
+    MessageIdReused,
+    MessageNotCorrelated,
+    TaskNotReady,
+    UnknownPathway,
+)
 from .forms import FormField, TaskForm
+from .indexes import (
+    CoiIndex,
+    DateAsISO,
+    DeliveredMessage,
+    OrderIndex,
+    coi_index_id,
+    delivered_message_id,
+    message_receipt_id,
+    order_index_id,
+)
 from .lint import DEFAULT_LANES
 from .messages import INBOUND, INFORMATIVE
 from .pathway import Pathway
-from .indexes import (CoiIndex, DateAsISO, DeliveredMessage, OrderIndex, coi_index_id, delivered_message_id,
-                      message_receipt_id, order_index_id)
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
@@ -175,6 +195,9 @@ class CartPath(Application):
                       actor: dict[str, Any] | None = None, expected_version: int | None = None) -> Pathway:
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
             check_version(pathway, expected_version)
+            if runtime is None:  # only an ended pathway has no engine: refused as such
+                pathway.require_active()
+                raise TaskNotReady(f"task {task_id} is not ready in pathway {pathway.id}")
             at = max(self.clock.now(), pathway.last_at)
             name, clean = pathway.form_data(runtime, task_id, data)
             # the one place the clinical rules see a completion: refused here, nothing is recorded
@@ -201,7 +224,8 @@ class CartPath(Application):
         return [] if existing is not None else [OrderIndex(order_id=order_id, pathway_id=pathway.id)]
 
     def deliver_message(self, name: str, message_id: str, correlation: dict[str, Any], payload: dict[str, Any],
-                        actor: dict[str, Any] | None = None, *, expected_manufacturer: str | None = None) -> dict[str, Any]:
+                        actor: dict[str, Any] | None = None, *,
+                        expected_manufacturer: str | None = None) -> dict[str, Any]:
         """Route a manufacturer message to the one pathway it belongs to, exactly once per sender and message_id.
 
         The sender is the manufacturer whose token sent it (``expected_manufacturer``); for an
@@ -268,7 +292,8 @@ class CartPath(Application):
                 raise MessageIdReused(f"message_id {message_id!r} was already used for a {found.name} with other "
                                       f"content (name, correlation or payload); a new message needs a new message_id")
             return dict(found.answer, duplicate=True)
-        legacy = next(iter(self.events.get(message_receipt_id(message_id), limit=1)), None)
+        # a receipt recorded before ids were scoped to their sender (its events carry answer and name)
+        legacy: Any = next(iter(self.events.get(message_receipt_id(message_id), limit=1)), None)
         if legacy is None:
             return None
         try:
@@ -278,8 +303,8 @@ class CartPath(Application):
             return None
         if pathway.correlation.get("manufacturer") != sender:
             return None  # another manufacturer's id: ids are scoped to their sender
-        received = [ev for ev in self.events.get(pathway_id)
-                    if isinstance(ev, Pathway.MessageReceived) and ev.message_id == message_id]
+        received: list[Any] = [ev for ev in self.events.get(pathway_id) if type(ev).__name__ == "MessageReceived"
+                               and getattr(ev, "message_id", None) == message_id]
         if received and message_digest(received[0].name, received[0].correlation, received[0].payload) != digest:
             raise MessageIdReused(f"message_id {message_id!r} was already used for a {legacy.name} with other "
                                   f"content (name, correlation or payload); a new message needs a new message_id")

@@ -15,9 +15,10 @@ model keep running as they did.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from .errors import ClinicalRuleViolation
 
@@ -65,7 +66,7 @@ class Facts:
     decisions: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, pathway: Any) -> "Facts":
+    def of(cls, pathway: Any) -> Facts:
         data = pathway.data
         return cls(recorded=data, product=pathway.product, tocilizumab_given_at=tuple(pathway.tocilizumab_given_at),
                    decisions=data.get("decisions") or {})
@@ -126,7 +127,7 @@ def check_death(facts: Facts, death_date: Any, now: datetime) -> None:
 def _moment(value: Any) -> date | datetime | None:
     """A recorded value as a date or an aware datetime (None when it is neither)."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return value
     if not isinstance(value, str):
@@ -137,11 +138,11 @@ def _moment(value: Any) -> date | datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _day(moment: date | datetime) -> date:
-    return moment.astimezone(timezone.utc).date() if isinstance(moment, datetime) else moment
+    return moment.astimezone(UTC).date() if isinstance(moment, datetime) else moment
 
 
 def _compare(a: date | datetime, b: date | datetime) -> int:
@@ -225,7 +226,8 @@ def _thaw_window(facts: Facts, data: Mapping[str, Any]) -> list[tuple[str, str, 
     actual = (infused - thawed).total_seconds() / 60
     if actual <= limit:
         return []
-    minutes = int(actual) if actual.is_integer() else int(actual) + 1  # started minutes, never rounded down to the limit
+    # started minutes, never rounded down to the limit
+    minutes = int(actual) if actual.is_integer() else int(actual) + 1
     message = (f"{minutes} minutes after thaw_product.thaw_ended_at {thawed.isoformat()}, over the "
                f"{facts.product} limit of {limit} minutes; give deviation_reason to record a deviation")
     reason = str(data.get("deviation_reason") or "").strip()

@@ -177,7 +177,8 @@ class Simulation:
             death = {"death_date": now.date().isoformat(),
                      "death_cause": self.rng.choices(["progression", "infection", "other"], [0.6, 0.3, 0.1])[0]
                      if pathway.infused else "progression"} if reason == "death" else {}
-            self.app.cancel(pathway_id, reason, actor={"sub": "sim-hematologist", "roles": ["hematology"]}, **death)
+            self.app.cancel(pathway_id, reason, actor={"sub": "sim-hematologist", "roles": ["hematology"]},
+                            death_date=death.get("death_date"), death_cause=death.get("death_cause"))
             self.commands += 1
 
     def after_completion(self, pathway_id: uuid.UUID, name: str, data: dict, now: datetime) -> None:
@@ -271,8 +272,8 @@ class Simulation:
         elif name == "follow_up_visit":
             data = {"response": rng.choices(["CR", "PR", "SD", "PD"], [0.55, 0.2, 0.05, 0.2])[0], "alive": True}
         elif name == "registry_report":
-            ended = not pathway.infused or plan.died_at_follow_up
-            timepoint = "end" if ended else ["day0", "day100", "month6", "month12"][min(plan.registry_reports, 3)]
+            final = not pathway.infused or plan.died_at_follow_up
+            timepoint = "end" if final else ["day0", "day100", "month6", "month12"][min(plan.registry_reports, 3)]
             data = {"registry": "DESCAR-T", "submitted_at": iso, "timepoint": timepoint}
         return fill_form(form, data, now)
 

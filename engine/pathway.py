@@ -15,6 +15,7 @@ replaying its whole life through SpiffWorkflow.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +70,7 @@ class Pathway(Aggregate):
         self.closed_tasks[task_id] = "completed"
         self.data[name] = data
         if name == "toxicity_treatment" and data.get("drug") == "tocilizumab":
-            self.tocilizumab_given_at = [*self.tocilizumab_given_at, data.get("given_at")]
+            self.tocilizumab_given_at = [*self.tocilizumab_given_at, str(data.get("given_at") or "")]
         self.last_at = max(self.last_at, at)
         self.engine_inputs.append({"kind": "complete", "seq": self.version + 1, "at": at.isoformat(),
                                    "task_id": task_id, "name": name, "data": data})
@@ -181,7 +182,7 @@ class Pathway(Aggregate):
     # -- commands (the domain's verbs) --------------------------------------------
     def form_data(self, runtime: Runtime, task_id: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The ready task's name and ``data`` checked against its form and the chain of identity."""
-        self._require_active()
+        self.require_active()
         ready = self.ready.get(task_id)
         if ready is None:
             if task_id in self.closed_tasks:
@@ -196,7 +197,7 @@ class Pathway(Aggregate):
         return name, clean
 
     def complete_task(self, runtime: Runtime, task_id: str, data: dict[str, Any], actor: dict[str, Any],
-                      at: datetime, deviations: list[dict[str, Any]] = ()) -> None:
+                      at: datetime, deviations: Sequence[dict[str, Any]] = ()) -> None:
         """Record the completion, the deviations the clinical rules found in it, and what the engine did."""
         name, clean = self.form_data(runtime, task_id, data)
         self._task_completed(task_id=task_id, name=name, lane=self.ready[task_id]["lane"], data=clean, actor=actor,
@@ -206,20 +207,20 @@ class Pathway(Aggregate):
 
     def receive_message(self, runtime: Runtime | None, name: str, message_id: str, correlation: dict[str, Any],
                         payload: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
-        self._require_active()
+        self.require_active()
         self._message_received(name=name, message_id=message_id, correlation=correlation, payload=payload,
                                delivered=runtime is not None, actor=actor, at=at)
         if runtime is not None:
             self.apply_outcomes(runtime.deliver(name, {**payload, **correlation}), at)
 
     def fire_timers(self, runtime: Runtime, at: datetime) -> None:
-        self._require_active()
+        self.require_active()
         self._timers_fired(at=at)
         self.apply_outcomes(runtime.fire_timers(), at)
 
     def cancel(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime, *,
                death_date: str | None = None, death_cause: str | None = None) -> None:
-        self._require_active()
+        self.require_active()
         if reason not in CANCEL_REASONS:
             raise CancelRefused(f"reason must be one of {', '.join(CANCEL_REASONS)}",
                                 errors={"reason": [f"must be one of {', '.join(CANCEL_REASONS)}"]})
@@ -290,7 +291,7 @@ class Pathway(Aggregate):
         dues = [w["due_at"] for w in self.waiting.values() if w["kind"] == "timer" and w.get("due_at")]
         return min(dues) if dues else None
 
-    def _require_active(self) -> None:
+    def require_active(self) -> None:
         if self.status != "active":
             raise PathwayEnded(f"pathway {self.id} has ended ({self.outcome})")
 

@@ -69,7 +69,7 @@ def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> 
                 outcomes = []
             else:
                 runtime, outcomes = replay_with_outcomes(runtime, model, pathway_id, entry)
-                if name == "TaskCompleted":
+                if name == "TaskCompleted" and state is not None:
                     outcomes = _deviations(state, ev, model) + outcomes
         except Exception as err:  # the definition refuses what was once accepted: a divergence
             return _diverged(pathway_id, ev, f"re-execution failed: {err}", None, _recorded(ev))

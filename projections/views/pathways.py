@@ -298,7 +298,7 @@ class PathwaysView(View):
             _died(row, d.get("death_date"), ev.at, d.get("death_cause"))
 
     def on_DeviationRecorded(self, facts, ev: Event) -> None:
-        counter = DEVIATION_COUNTERS.get(ev.data.get("kind"))
+        counter = DEVIATION_COUNTERS.get(str(ev.data.get("kind")))
         if counter is not None:
             self._row(facts, ev)[counter] += 1
 

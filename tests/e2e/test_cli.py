@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.store import FIXTURES
+from tests.support.store import FIXTURES, T0
 
 CLI = [str(Path(sys.executable).parent / "cartpath")]
 
@@ -82,7 +82,8 @@ def test_cancel_v2_and_scoped_message_ids_from_the_shell(cli_env):
     first = json.loads(run(cli_env, *slot, "--payload", '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S1"}')
                        .stdout)
     assert first["duplicate"] is False
-    again = run(cli_env, *slot, "--payload", '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S2"}', check=False)
+    again = run(cli_env, *slot, "--payload", '{"apheresis_date": "2026-02-01", "manufacturing_slot": "S2"}',
+                check=False)
     assert again.returncode == 1 and again.stderr.strip().splitlines() == [again.stderr.strip()]
     assert again.stderr.startswith("error: message_id 'm1' was already used")
     other_org = run(cli_env, *slot, "--org", "someone-else", "--payload",

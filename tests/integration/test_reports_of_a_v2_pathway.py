@@ -1,9 +1,10 @@
 """Reports v2 of pathways run by the real engine on the bundled v2 model (tests/scenarios' Journey).
 
-One patient is infused past the thaw window (a deviation), goes through CRS grade 3 -> ICU (graded 4 there) -> back to the ward ->
-discharge -> readmitted at the day-21 visit -> home again -> month-12 report; another's
-product is quarantined at receipt. The runner reads their events; the timeline, custody
-and KPIs must say what happened, with figures worked out from the journey's clock."""
+One patient is infused past the thaw window (a deviation), goes through CRS grade 3 -> ICU
+(graded 4 there) -> back to the ward -> discharge -> readmitted at the day-21 visit -> home
+again -> month-12 report; another's product is quarantined at receipt. The runner reads
+their events; the timeline, custody and KPIs must say what happened, with figures worked
+out from the journey's clock."""
 from __future__ import annotations
 
 from cartpath.projections.reports import Reports

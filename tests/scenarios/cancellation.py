@@ -48,8 +48,8 @@ def cancel_before_infusion(app, variant):
     open_tasks, waits = set(j.pathway.ready), {w["task_id"] for w in j.pathway.waiting.values()}
     assert open_tasks or waits
     death = {"death_date": j.today(), "death_cause": "progression"} if variant == "death" else {}
-    p = app.cancel(j.id, variant, comment="RCP decision 2026-03-02", actor={"sub": "dr-hema-1", "roles": ["hematology"]},
-                   **death)
+    p = app.cancel(j.id, variant, comment="RCP decision 2026-03-02",
+                   actor={"sub": "dr-hema-1", "roles": ["hematology"]}, **death)
     assert (p.outcome, p.cancellation["reason"], p.cancellation["comment"]) == ("cancelled", variant,
                                                                                  "RCP decision 2026-03-02")
     assert {k: p.cancellation[k] for k in death} == death

@@ -3,16 +3,23 @@ facts, a task's data and the recorded clock in; a refusal naming both fields, or
 deviations to record, out."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cartpath.engine.clinical import (DEATH_CAUSES, DISCHARGE_CHECKLIST, Facts, check_completion, check_death,
-                                      deviations, thaw_to_infusion_max_minutes)
+from cartpath.engine.clinical import (
+    DEATH_CAUSES,
+    DISCHARGE_CHECKLIST,
+    Facts,
+    check_completion,
+    check_death,
+    deviations,
+    thaw_to_infusion_max_minutes,
+)
 from cartpath.engine.errors import ClinicalRuleViolation, InvalidTaskData
 from cartpath.engine.pathway import DEATH_CAUSES as PATHWAY_DEATH_CAUSES
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 3, 20, 10, 0, tzinfo=UTC)
 INFUSION_FORM = {"coi_wristband", "coi_bag", "infused_at", "infusion_ended_at", "deviation_reason"}
 TREATMENT_FORM = {"drug", "dose", "given_at", "override_reason"}
@@ -159,7 +166,8 @@ def test_discharge_checklist_names_what_is_false():
     data = {"discharged_at": at(), "caregiver_24h": True, "lodging_within_2h": False, "driving_advice_given": True,
             "alert_card_given": False}
     errors = refused(check_completion, facts(), "discharge", data, NOW, set(data))
-    assert errors == {"lodging_within_2h": ["must be true to discharge"], "alert_card_given": ["must be true to discharge"]}
+    assert errors == {"lodging_within_2h": ["must be true to discharge"],
+                      "alert_card_given": ["must be true to discharge"]}
     assert check_completion(facts(), "discharge", dict(data, lodging_within_2h=True, alert_card_given=True), NOW,
                             set(data)) == []
     assert set(DISCHARGE_CHECKLIST) < set(data)
