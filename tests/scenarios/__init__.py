@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 SCENARIOS: dict[str, Callable[[Any], None]] = {}
-_MODULES = ("referral", "manufacturing", "infusion", "chain_of_identity", "after_infusion", "cancellation")
+_MODULES = ("referral", "manufacturing", "infusion", "chain_of_identity", "after_infusion", "cancellation",
+            "clinical_rules")
 
 
 def scenario(*variants: str):
