@@ -19,6 +19,7 @@ from cartpath.api import create_app
 from cartpath.cli import main
 from cartpath.engine.application import CartPath
 from tests.support.http import MINI_MFR, make_http
+from tests.support.server import children as child_pids
 from tests.support.server import free_port as _free_port
 from tests.support.store import FIXTURES, store_env
 
@@ -100,19 +101,6 @@ def _sqlite_env(tmp_path) -> dict[str, str]:
     return env | {"CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual", "CARTPATH_JWT_SECRET": ""}
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -131,7 +119,7 @@ def _cmdline(pid: int) -> bytes:
 def _wait_for_children(server: subprocess.Popen) -> list[int]:
     """serve's children, once gunicorn and the scheduler have been exec'ed (a fresh fork still shows serve)."""
     for _ in range(200):
-        children = _children(server.pid)
+        children = child_pids(server.pid)
         commands = [_cmdline(pid) for pid in children]
         if any(b"gunicorn" in c for c in commands) and any(b"scheduler" in c for c in commands):
             return children
@@ -141,7 +129,7 @@ def _wait_for_children(server: subprocess.Popen) -> list[int]:
 
 def _kill(server: subprocess.Popen) -> None:
     """Clean up after a failed test: the supervisor, then whatever it started."""
-    children = _children(server.pid) if server.poll() is None else []
+    children = child_pids(server.pid) if server.poll() is None else []
     if server.poll() is None:
         server.kill()
         server.wait()
@@ -188,7 +176,7 @@ def test_serve_runs_gunicorn_and_the_scheduler_and_stops_them_together(tmp_path)
                                                         "indication": "DLBCL", "product": "axi-cel",
                                                         "process_key": "mini_pathway"})
         assert status == 201 and body["tasks"][0]["name"] == "intake", body
-        children = _children(server.pid)
+        children = child_pids(server.pid)
         assert len(children) >= 2  # gunicorn master and the scheduler (and the projection runner, if any)
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0

@@ -1,7 +1,7 @@
 """Pathways started on the version-1 model keep running on it after the v2 model is deployed.
 
 ``fixtures/stores/v1_in_flight_2026-12-02.sqlite3`` was written by the old main (contract
-version 1, ``/tmp/oldmain``) with its own scenario journeys: seven pathways left open at the
+version 1, commit 2ae9f82, run from a checkout of it) with its own scenario journeys: seven pathways left open at the
 stages where version 2 differs (waiting for the slot, manufacturing, product on site, a deferred
 re-check, daily monitoring with ``assessed_on``, ICU, waiting for follow-up). Deploying
 ``processes/`` adds version 2; each old pathway goes on with version 1's tasks and forms, and
