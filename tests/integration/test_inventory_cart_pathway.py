@@ -11,14 +11,7 @@ from tests.scenarios.journey import Journey
 
 def to_reservation(j: Journey) -> None:
     """Referral to the product on site (as Journey.manufacture), stopping before the reservation."""
-    j.to_apheresis()
-    j.collect()
-    j.ship()
-    j.bridge()
-    j.wait(days=20)
-    j.release()
-    j.wait(days=2)
-    j.product_shipped()
+    j.to_product_shipped()
     j.wait(days=1)
     j.receive()
     assert j.ready() == ["tocilizumab_reservation"], j.ready()

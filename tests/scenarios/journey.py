@@ -186,6 +186,17 @@ class Journey:
         inventory.receive(self.app, self.center, doses, f"LOT-{self.patient_ref}", expires)
         return self.complete("tocilizumab_reservation", {"doses": doses})
 
+    def to_product_shipped(self):
+        """Referral to the manufacturer's `product_shipped` (bridging given), before the receipt."""
+        self.to_apheresis()
+        self.collect()
+        self.ship()
+        self.bridge()
+        self.wait(days=20)
+        self.release()
+        self.wait(days=2)
+        self.product_shipped()
+
     def to_product_on_site(self):
         self.to_apheresis()
         self.collect()

@@ -119,14 +119,7 @@ def quarantine_at_receipt(app, variant):
     """A temperature excursion or a broken shipper seal puts the product in quarantine: the
     manufacturer is told, and its decision says whether the product can be used."""
     j = Journey(app)
-    j.to_apheresis()
-    j.collect()
-    j.ship()
-    j.bridge()
-    j.wait(days=20)
-    j.release()
-    j.wait(days=2)
-    j.product_shipped()
+    j.to_product_shipped()
     usable = variant == "seal_broken_usable"
     if usable:
         j.receive(shipper_seal_intact=False, datalogger_ref="DL-77", bags=2)
