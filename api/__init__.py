@@ -90,8 +90,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     app.extensions["cartpath_manufacturers"] = ManufacturerOf(cartpath)
 
     api = ProblemApi(app)
-    from . import definitions, feeds, health, messages, pathways, tasks, timers
-    for blp in (health.blueprint, definitions.blp, pathways.blp, tasks.blp, messages.blp, feeds.blp, timers.blp):
+    from . import definitions, feeds, health, incidents, messages, pathways, tasks, timers
+    for blp in (health.blueprint, definitions.blp, pathways.blp, tasks.blp, messages.blp, feeds.blp, timers.blp,
+                incidents.blp):
         api.register_blueprint(blp)
     from . import reports  # the read side (projections)
     api.register_blueprint(reports.blp)

@@ -10,6 +10,7 @@ from cartpath.engine.forms import FIELD_TYPES
 from cartpath.engine.pathway import CANCEL_REASONS, DEATH_CAUSES, OUTCOMES
 
 _id = validate.Length(min=1, max=200)
+STATUSES = ("active", "ended", "incident")  # incident: active, but stopped until its incident is retried
 _text = validate.Length(max=2000)
 
 
@@ -99,7 +100,7 @@ class PageQuerySchema(Schema):
 
 class PathwayQuerySchema(PageQuerySchema):
     center = fields.String(validate=_id)
-    status = fields.String(validate=validate.OneOf(("active", "ended")))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
 
 
@@ -187,10 +188,21 @@ class CancellationSchema(Schema):
     by = fields.String(required=True, allow_none=True, metadata={"description": "who cancelled (token subject)"})
 
 
+class IncidentSchema(Schema):
+    """A step of the model that failed: the pathway waits for a retry. No data values in it."""
+
+    incident_id = fields.String(required=True)
+    node = fields.String(required=True, allow_none=True, metadata={"description": "BPMN id of the failed node"})
+    error_class = fields.String(required=True)
+    message = fields.String(required=True, metadata={"description": "what failed, without data values"})
+    at = fields.DateTime(required=True)
+
+
 class PathwaySchema(Schema):
     id = fields.String(required=True)
     business_key = fields.String(required=True, allow_none=True)
-    status = fields.String(required=True, validate=validate.OneOf(("active", "ended")))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES),
+                           metadata={"description": "incident: active, but stopped until its incident is retried"})
     outcome = fields.String(required=True, allow_none=True)
     definition = fields.Nested(DefinitionRefSchema, required=True)
     patient_ref = fields.String(required=True)
@@ -205,6 +217,8 @@ class PathwaySchema(Schema):
     waiting = fields.List(fields.Nested(WaitingSchema), required=True)
     data = fields.Dict(required=True)
     version = fields.Integer(required=True)
+    incident = fields.Nested(IncidentSchema, allow_none=True,
+                             metadata={"description": "the open incident, or null"})
 
 
 class PathwaySummarySchema(Schema):
@@ -268,6 +282,9 @@ class MessageAnswerSchema(Schema):
     name = fields.String(required=True)
     duplicate = fields.Boolean(required=True, metadata={"description": "true when this message_id was seen before"})
     position = fields.Integer(required=True, allow_none=True)
+    incident = fields.Nested(IncidentSchema, metadata={
+        "description": "present when the step the message led to failed: the message is recorded, the pathway "
+                       "waits for a retry"})
 
 
 class FeedSchema(Schema):
@@ -325,9 +342,38 @@ class DeployResultSchema(Schema):
     items = fields.List(fields.Nested(DeployedSchema), required=True)
 
 
+class FiredIncidentSchema(IncidentSchema):
+    pathway_id = fields.String(required=True)
+
+
 class FireResultSchema(Schema):
     fired = fields.Integer(required=True)
     now = fields.DateTime(required=True)
+    incidents = fields.List(fields.Nested(FiredIncidentSchema), required=True,
+                            metadata={"description": "incidents raised by this round (those pathways stopped; "
+                                                     "the others fired)"})
+
+
+class ListedIncidentSchema(IncidentSchema):
+    pathway_id = fields.String(required=True)
+    position = fields.Integer(required=True, metadata={"description": "log position of the pathway's start"})
+    business_key = fields.String(required=True, allow_none=True)
+    center = fields.String(required=True)
+    definition = fields.Nested(DefinitionRefSchema, required=True)
+
+
+class IncidentPageSchema(PageSchema):
+    items = fields.List(fields.Nested(ListedIncidentSchema), required=True)
+
+
+class IncidentQuerySchema(PageQuerySchema):
+    center = fields.String(validate=_id)
+    key = fields.String(validate=_id, metadata={"description": "process definition key"})
+
+
+class RetrySchema(Schema):
+    data = fields.Dict(load_default=None, allow_none=True, metadata={
+        "description": "values merged into the failed step's data before it runs again (a correction); recorded"})
 
 
 class HealthSchema(Schema):

@@ -22,14 +22,18 @@ blp = Blueprint("timers", __name__, url_prefix="/api/v1/timers",
 @operation_id(blp, "fireTimers")
 @blp.arguments(s.FireTimersSchema)
 @blp.response(200, s.FireResultSchema, headers=POSITION_HEADERS)
-@refusals(blp, "BAD_REQUEST", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
+@refusals(blp, "BAD_REQUEST", "CONFLICT", "UNPROCESSABLE_ENTITY", "UNSUPPORTED_MEDIA_TYPE")
 def fire(body: dict[str, Any]):
-    """Move the manual clock to `now` and fire every timer due by then (admin; 409 on a real clock)."""
+    """Fire every timer due by `now` and move the manual clock there (admin; 409 on a real clock).
+
+    A pathway whose step fails gets an incident (listed in `incidents`) and stops; the others fire.
+    `now` must lie in 1970-2200 (422); a refused request never moves the clock."""
     require()
     app = engine()
     if not app.clock.manual:
         raise ClockNotManual("the server runs on the system clock: timers fire by themselves and time cannot be "
                              "moved (start it with CARTPATH_CLOCK=manual for tests and simulations)")
-    fired = app.fire_due_timers(body["now"])
-    response = jsonify(s.FireResultSchema().dump({"fired": fired, "now": app.clock.now()}))
+    done = app.fire_round(body["now"])
+    response = jsonify(s.FireResultSchema().dump({"fired": done.fired, "now": app.clock.now(),
+                                                   "incidents": done.incidents}))
     return with_position(response, None)  # the end of the log: at or after every timer this fired

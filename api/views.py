@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, current_app
 
 from cartpath.engine.application import CartPath
+from cartpath.engine.incidents import public_incident
 from cartpath.engine.pathway import Pathway
 from cartpath.engine.records import history_item, task_view
 from cartpath.projections.directory import PathwayEntry, ReadyTask
@@ -28,7 +29,7 @@ def pathway_view(app: CartPath, pathway: Pathway) -> dict[str, Any]:
         if c.get("death_date") is not None or c.get("death_cause") is not None:
             cancellation.update(death_date=c.get("death_date"), death_cause=c.get("death_cause"))
     return {
-        "id": str(pathway.id), "business_key": pathway.business_key, "status": pathway.status,
+        "id": str(pathway.id), "business_key": pathway.business_key, "status": status_of(pathway),
         "outcome": pathway.outcome, "definition": dict(pathway.definition), "patient_ref": pathway.patient_ref,
         "center": pathway.center, "indication": pathway.indication, "product": pathway.product,
         "started_at": pathway.started_at, "ended_at": pathway.ended_at, "cancellation": cancellation,
@@ -37,8 +38,13 @@ def pathway_view(app: CartPath, pathway: Pathway) -> dict[str, Any]:
         "waiting": [{"kind": w["kind"], "name": w["name"], "due_at": w.get("due_at"),
                      **({"title": w.get("title") or w["name"]} if w["kind"] == "timer" else {})}
                     for w in pathway.waiting.values()],
-        "data": pathway.data, "version": pathway.version,
+        "data": pathway.data, "version": pathway.version, "incident": public_incident(pathway.incident),
     }
+
+
+def status_of(pathway: Pathway) -> str:
+    """``active``, ``ended``, or ``incident``: active but stopped until its open incident is retried."""
+    return "incident" if pathway.status == "active" and pathway.incident is not None else pathway.status
 
 
 def public_task(view: dict[str, Any]) -> dict[str, Any]:

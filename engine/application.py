@@ -42,6 +42,7 @@ from .errors import (
     UnknownPathway,
 )
 from .forms import FormField, TaskForm
+from .incidents import public_incident
 from .indexes import (
     CoiIndex,
     DateAsISO,
@@ -60,7 +61,7 @@ from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
 from .settings import clock_kind, clock_start
 from .store import default_persistence
-from .timers import TimerIndex, fire_due_timers
+from .timers import FiringRound, TimerIndex, fire_due_timers
 from .unit_of_work import UnitOfWork
 
 NS = uuid.NAMESPACE_URL
@@ -246,6 +247,7 @@ class CartPath(Application):
         answer = {"pathway_id": str(index.pathway_id), "accepted": True, "message_id": message_id, "name": name}
 
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
+            answer.pop("incident", None)  # decided afresh if the command is decided again
             correlation_rules.check_pathway(pathway, name, order_id, coi, expected_manufacturer)
             # a COI being assigned gets its index entry in the same save: one COI, one pathway
             indexes = self._coi_index_for(pathway.id, coi) if pathway.coi is None else []
@@ -256,6 +258,8 @@ class CartPath(Application):
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
                 pathway.receive_message(None if informative else runtime, name, message_id,
                                         {"order_id": order_id, "coi": coi}, clean_payload, actor or SYSTEM_ACTOR, at)
+            if pathway.incident is not None:  # the message is recorded; the step it led to failed
+                answer["incident"] = public_incident(pathway.incident)
             return [DeliveredMessage(sender=sender or "", message_id=message_id, name=name, digest=digest,
                                      answer=answer), *indexes]
 
@@ -317,8 +321,28 @@ class CartPath(Application):
         return [] if held is not None else [CoiIndex(coi=coi, pathway_id=pathway_id)]
 
     def fire_due_timers(self, now: datetime | None = None) -> int:
-        """Fire every timer due by ``now``, each at its own due time, in time order."""
+        """Fire every timer due by ``now``, each at its own due time, in time order; how many fired."""
+        return self.fire_round(now).fired
+
+    def fire_round(self, now: datetime | None = None) -> FiringRound:
+        """One round of the scheduler: what fired, the incidents raised, the pathways left for the next round."""
         return fire_due_timers(self.unit_of_work, self.clock, self.timers, now)
+
+    def retry_incident(self, pathway_id: uuid.UUID | str, incident_id: str, data: dict[str, Any] | None = None,
+                       actor: dict[str, Any] | None = None) -> Pathway:
+        """Run the step an open incident stopped at again, on the pathway's current definition version.
+
+        ``data`` (optional) is merged into the failed step's data first: the correction a
+        person makes when the data, not the model, was wrong. It is recorded with the retry."""
+        if data is not None and not isinstance(data, dict):
+            raise InvalidTaskData("data must be an object", {"data": ["must be an object"]})
+
+        def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
+            at = max(self.clock.now(), pathway.last_at)
+            with determinism.engine_run(at, pathway.id, pathway.version + 1):
+                pathway.retry_incident(runtime, incident_id, data, actor or SYSTEM_ACTOR, at)
+            return self._order_index_for(pathway)
+        return self._command(pathway_id, act)
 
     def cancel(self, pathway_id: uuid.UUID | str, reason: str, comment: str | None = None,
                actor: dict[str, Any] | None = None, expected_version: int | None = None, *,

@@ -169,8 +169,8 @@ def tick_cmd(now) -> None:
     if moment is not None and app.clock.manual and moment < app.clock.now():
         raise BadSetting(f"--now {moment.isoformat()} is earlier than the manual clock "
                          f"({app.clock.now().isoformat()}): time only moves forward")
-    fired = app.fire_due_timers(moment)
-    out({"fired": fired, "now": app.clock.now()})
+    done = app.fire_round(moment)
+    out({"fired": done.fired, "now": app.clock.now(), "incidents": done.incidents})
 
 
 @click.command("history")

@@ -59,6 +59,11 @@ class ProcessModel:
     def describe(self) -> dict[str, Any]:
         return {"key": self.key, "version": self.version, "sha256": self.sha256, "files": sorted(self.files)}
 
+    @property
+    def text(self) -> str:
+        """The files as one text: an incident message may name what the model names, nothing else."""
+        return "\n".join(content.decode("utf-8", "replace") for content in self.files.values())
+
 
 def top_level_processes(files: dict[str, bytes]) -> list[str]:
     """Executable processes of the set that no call activity of the set calls."""

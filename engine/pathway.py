@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, event
 
 from .clinical import DEATH_CAUSES
 from .errors import CancelRefused, CoiMismatch, PathwayEnded, TaskNotReady
+from .incidents import IncidentClosed, IncidentOpen, UnknownIncident
 from .runtime import Outcome, Runtime
 from .topics import pin_topics
 
@@ -31,7 +32,7 @@ CANCEL_REASONS = ("death", "progression", "patient_decision", "physician_decisio
 # (v2) after infusion: death ends the pathway `deceased`; these hand the patient's follow-up over
 HANDOVER_REASONS = ("lost_to_follow_up", "transferred")
 OUTCOMES = ("not_eligible", "declined", "not_infused", "cancelled", "deceased", "follow_up_handover")
-INPUT_EVENTS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled")
+INPUT_EVENTS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled", "IncidentRetried")
 
 
 class Pathway(Aggregate):
@@ -91,6 +92,14 @@ class Pathway(Aggregate):
     def _timers_fired(self, at: datetime) -> None:
         self.last_at = max(self.last_at, at)
         self.engine_inputs.append({"kind": "timers", "seq": self.version + 1, "at": at.isoformat()})
+
+    @event("IncidentRetried")
+    def _incident_retried(self, incident_id: str, task_id: str | None, node: str | None, data: dict[str, Any],
+                          actor: dict[str, Any], at: datetime) -> None:
+        """A person asked the engine to run the step an incident stopped at again (``data`` corrected first)."""
+        self.last_at = max(self.last_at, at)
+        self.engine_inputs.append({"kind": "retry", "seq": self.version + 1, "at": at.isoformat(),
+                                   "incident_id": incident_id, "task_id": task_id, "node": node, "data": data})
 
     @event("Cancelled")
     def _cancelled(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime,
@@ -161,6 +170,20 @@ class Pathway(Aggregate):
         """A completion accepted outside a clinical limit because a person gave a reason (engine/clinical.py)."""
         self.deviations = [*self.deviations, {"kind": kind, "task": task, "reason": reason, "at": at}]
 
+    @event("IncidentRaised")
+    def _incident_raised(self, incident_id: str, node: str | None, task_id: str | None, error_class: str,
+                         message: str, at: datetime) -> None:
+        """A step of the model failed: the pathway stops here until the incident is retried."""
+        if self.incident is not None:  # a retry that failed again: the new incident supersedes it
+            self.closed_incidents = [*self.closed_incidents, self.incident["incident_id"]]
+        self.incident = {"incident_id": incident_id, "node": node, "task_id": task_id, "error_class": error_class,
+                         "message": message, "at": at}
+
+    @event("IncidentResolved")
+    def _incident_resolved(self, incident_id: str, at: datetime) -> None:
+        self.closed_incidents = [*self.closed_incidents, incident_id]
+        self.incident = None
+
     @event("MessageSent")
     def _message_sent(self, name: str, message_id: str, payload: dict[str, Any], at: datetime) -> None:
         for key in ("order_id", "coi"):
@@ -176,13 +199,16 @@ class Pathway(Aggregate):
         self.ended_at = at
         self.ready.clear()
         self.waiting.clear()
+        if self.incident is not None:  # an ended pathway has nothing left to retry
+            self.closed_incidents = [*self.closed_incidents, self.incident["incident_id"]]
+            self.incident = None
         self.engine_checkpoint = None
         self.engine_inputs = []
 
     # -- commands (the domain's verbs) --------------------------------------------
     def form_data(self, runtime: Runtime, task_id: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The ready task's name and ``data`` checked against its form and the chain of identity."""
-        self.require_active()
+        self.require_running()
         ready = self.ready.get(task_id)
         if ready is None:
             if task_id in self.closed_tasks:
@@ -208,15 +234,40 @@ class Pathway(Aggregate):
     def receive_message(self, runtime: Runtime | None, name: str, message_id: str, correlation: dict[str, Any],
                         payload: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
         self.require_active()
+        if runtime is not None:  # an informative message moves no step: it is recorded even now
+            self.require_running()
         self._message_received(name=name, message_id=message_id, correlation=correlation, payload=payload,
                                delivered=runtime is not None, actor=actor, at=at)
         if runtime is not None:
             self.apply_outcomes(runtime.deliver(name, {**payload, **correlation}), at)
 
-    def fire_timers(self, runtime: Runtime, at: datetime) -> None:
-        self.require_active()
+    def fire_timers(self, runtime: Runtime, at: datetime) -> bool:
+        """Fire what is due; a firing that moves nothing in the engine records nothing (False).
+
+        A cycle timer that never advanced used to write an empty ``TimersFired`` on every
+        round, forever. The caller must then drop ``runtime`` (its timer bookkeeping may
+        have moved without an input to replay it from)."""
+        self.require_running()
+        outcomes = runtime.fire_timers()
+        if not outcomes:
+            return False
         self._timers_fired(at=at)
-        self.apply_outcomes(runtime.fire_timers(), at)
+        self.apply_outcomes(outcomes, at)
+        return True
+
+    def retry_incident(self, runtime: Runtime | None, incident_id: str, data: dict[str, Any] | None,
+                       actor: dict[str, Any], at: datetime) -> None:
+        """Run the failed step again: resolved, with what followed; or a new incident."""
+        self.require_active()
+        incident = self.incident
+        if incident is None or incident["incident_id"] != incident_id:
+            if incident_id in self.closed_incidents:
+                raise IncidentClosed(f"incident {incident_id} of pathway {self.id} is closed: nothing to retry")
+            raise UnknownIncident(f"pathway {self.id} has no incident {incident_id}")
+        assert runtime is not None  # an active pathway has its engine
+        self._incident_retried(incident_id=incident_id, task_id=incident["task_id"], node=incident["node"],
+                               data=dict(data or {}), actor=actor, at=at)
+        self.apply_outcomes(runtime.retry(incident_id, incident["task_id"], incident["node"], data), at)
 
     def cancel(self, reason: str, comment: str | None, actor: dict[str, Any], at: datetime, *,
                death_date: str | None = None, death_cause: str | None = None) -> None:
@@ -295,6 +346,32 @@ class Pathway(Aggregate):
         if self.status != "active":
             raise PathwayEnded(f"pathway {self.id} has ended ({self.outcome})")
 
+    def require_running(self) -> None:
+        """Active and not stopped by an incident: only then may a step run."""
+        self.require_active()
+        if self.incident is not None:
+            raise IncidentOpen(f"pathway {self.id} is stopped by incident {self.incident['incident_id']} at "
+                               f"{self.incident['node']}: retry it once the cause is fixed, or cancel the pathway",
+                               incident_id=self.incident["incident_id"])
+
+    # Kept in the state since incidents; a snapshot taken before has neither (and no incident).
+    @property
+    def incident(self) -> dict[str, Any] | None:
+        """The open incident, if a step failed and was not retried successfully yet."""
+        return self.__dict__.get("_incident")
+
+    @incident.setter
+    def incident(self, value: dict[str, Any] | None) -> None:
+        self.__dict__["_incident"] = value
+
+    @property
+    def closed_incidents(self) -> list[str]:
+        return self.__dict__.get("_closed_incidents", [])
+
+    @closed_incidents.setter
+    def closed_incidents(self, value: list[str]) -> None:
+        self.__dict__["_closed_incidents"] = value
+
     def _check_coi(self, name: str, form, clean: dict[str, Any]) -> None:
         if form is None or not form.coi_checks:
             return
@@ -310,6 +387,7 @@ class Pathway(Aggregate):
         "TaskBecameReady": "_task_ready", "TaskWithdrawn": "_task_withdrawn", "NodeCompleted": "_node_completed",
         "TimerArmed": "_timer_armed", "MessageAwaited": "_message_awaited", "WaitEnded": "_wait_ended",
         "MessageSent": "_message_sent", "PathwayEnded": "_ended", "DeviationRecorded": "_deviation_recorded",
+        "IncidentRaised": "_incident_raised", "IncidentResolved": "_incident_resolved",
     }
 
     def apply_outcomes(self, outcomes: list[Outcome], at: datetime) -> None:

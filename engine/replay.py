@@ -54,6 +54,8 @@ def replay_with_outcomes(runtime: Runtime | None, model: ProcessModel, pathway_i
             outcomes = runtime.deliver(entry["name"], entry["payload"])
         elif kind == "timers":
             outcomes = runtime.fire_timers()
+        elif kind == "retry":
+            outcomes = runtime.retry(entry["incident_id"], entry.get("task_id"), entry.get("node"), entry.get("data"))
         else:
             raise ValueError(f"unknown engine input {kind}")
     return runtime, outcomes

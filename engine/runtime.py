@@ -32,8 +32,9 @@ from SpiffWorkflow.util.task import TaskState
 from . import determinism
 from .clinical_facts import FILLED_INPUTS, GRADES, ClinicalFacts
 from .definitions import SERIALIZER, ProcessModel
-from .errors import EngineFailure, TaskNotReady, UnknownTask
-from .sandbox import SCRIPT_ENGINE, ScriptFailed, ScriptRefused
+from .errors import CartpathError, TaskNotReady, UnknownTask
+from .incidents import incident_record
+from .sandbox import SCRIPT_ENGINE
 from .times import parse_instant
 
 COMPLETED, READY, WAITING, CANCELLED, ERROR = (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING,
@@ -191,16 +192,95 @@ class Runtime:
                         return item
         raise LookupError(name)
 
+    def retry(self, incident_id: str, task_id: str | None, node: str | None,
+              data: dict[str, Any] | None = None) -> list[Outcome]:
+        """Run the step an incident stopped at once more (with ``data`` merged into its task first).
+
+        A task the error left in ERROR is made ready again; a task whose preparation
+        failed (a timer expression, say) is prepared again. The task is found by its id,
+        else (a pathway moved to another version meanwhile) by its node. Success resolves
+        the incident; failing again raises a new one."""
+        task = self._incident_task(task_id, node)
+        before = self._observe()
+
+        def act():
+            if task is None:
+                return
+            if data:
+                task.data.update(data)
+            if task.state == ERROR:
+                task._set_state(READY)
+            elif not task.has_state(TaskState.FINISHED_MASK):
+                task.task_spec._update(task)
+            else:  # it completed, but preparing what follows failed
+                for child in task.children:
+                    if not child.has_state(TaskState.FINISHED_MASK):
+                        child.task_spec._update(child)
+        outcomes = self._step(before, act)
+        if any(o.kind == "IncidentRaised" for o in outcomes):
+            return outcomes
+        return [Outcome("IncidentResolved", {"incident_id": incident_id}), *outcomes]
+
+    def _incident_task(self, task_id: str | None, node: str | None):
+        try:
+            key = uuid.UUID(str(task_id)) if task_id else None
+        except ValueError:
+            key = None
+        if key is not None and self._has_task(key):
+            return self.workflow.get_task_from_id(key)
+        candidates = [t for t in self._all_tasks() if getattr(t.task_spec, "bpmn_id", None) == node
+                      and not t.has_state(TaskState.COMPLETED | TaskState.CANCELLED)]
+        errored = [t for t in candidates if t.state == ERROR]
+        return (errored or candidates or [None])[0]
+
     def _step(self, before: dict[uuid.UUID, int], act) -> list[Outcome]:
+        """Run ``act`` and the engine steps it leads to; a failure is an incident, not an exception.
+
+        Refusals (CartpathError) still propagate: they are decided before the engine moves.
+        Anything else the model raises (a script's error, a condition, a DMN table, a date
+        overflow, SpiffWorkflow's own exceptions) stops this pathway with an
+        ``IncidentRaised`` after the outcomes of what did happen (a timer that fired, a
+        message sent), so that replaying the same input fails the same way."""
+        self._running = None
+        failure: Outcome | None = None
         try:
             act()
-            self.workflow.do_engine_steps(will_complete_task=self._fill_decision_inputs,
+            self.workflow.do_engine_steps(will_complete_task=self._before_engine_task,
                                           did_complete_task=self._note_grade)
-        except (SpiffWorkflowException, ScriptFailed, ScriptRefused) as err:
-            raise EngineFailure(f"the process model failed: {_first_line(err)}") from None
+        except (CartpathError, determinism.NoEngineRun):
+            raise
+        except Exception as err:  # noqa: BLE001 - every failure of the model is an incident
+            failure = self._incident(err)
         outcomes = self._outcomes(before)
+        if failure is None:
+            failure = self._silent_error(before)
+        if failure is not None:
+            outcomes.append(failure)
         self._compact()
         return outcomes
+
+    def _before_engine_task(self, task) -> None:
+        self._running = task
+        self._fill_decision_inputs(task)
+
+    def _incident(self, err: Exception) -> Outcome:
+        task = getattr(err, "task", None)
+        if task is None:
+            errored = [t for t in self._all_tasks() if t.state == ERROR]
+            task = errored[0] if errored else self._running
+        node = getattr(task.task_spec, "bpmn_id", None) if task is not None else None
+        return Outcome("IncidentRaised", incident_record(str(determinism.next_id()), node,
+                                                         str(task.id) if task is not None else None, err,
+                                                         self.model.text))
+
+    def _silent_error(self, before: dict[uuid.UUID, int]) -> Outcome | None:
+        """A task that went to ERROR without raising (a spec whose run returned False)."""
+        for task in self._all_tasks():
+            if task.state == ERROR and before.get(task.id) != ERROR:
+                err = RuntimeError(f"the step at {task.task_spec.bpmn_id} reported an error")
+                return Outcome("IncidentRaised", incident_record(str(determinism.next_id()), task.task_spec.bpmn_id,
+                                                                 str(task.id), err, self.model.text))
+        return None
 
     def _fill_decision_inputs(self, task) -> None:
         """Right before a decision the engine feeds evaluates, put the derived inputs in its data."""
@@ -269,7 +349,7 @@ class Runtime:
                 continue
             tid = str(task.id)
             if state == ERROR:
-                raise EngineFailure(f"the process model failed at {node}")
+                continue  # the step's incident says so
             if state == COMPLETED:
                 data = {"node_id": node, "kind": model.kinds[node], "flows": self._flows_into(task)}
                 decision = self._decision_result(task)
@@ -385,6 +465,3 @@ def _event_definitions(definition) -> list:
         return []
     return list(getattr(definition, "event_definitions", None) or [definition])
 
-
-def _first_line(err: Exception) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0]

@@ -12,32 +12,39 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from . import determinism
-from .errors import CartpathError
+from .errors import CartpathError, InvalidTaskData
+from .incidents import public_incident
 from .follow import LogFollower
 from .pathway import Pathway
 from .runtime import Runtime
 from .times import parse_instant
 from .unit_of_work import UnitOfWork
 
-_TOPICS = [get_topic(getattr(Pathway, name)) for name in ("TimerArmed", "WaitEnded", "PathwayEnded")]
+_TOPICS = [get_topic(getattr(Pathway, name))
+           for name in ("TimerArmed", "WaitEnded", "PathwayEnded", "IncidentRaised", "IncidentResolved")]
+log = logging.getLogger("cartpath.timers")
 # SpiffWorkflow fires a timer only once "now" is strictly past its deadline, so a timer
 # fires 1 us after it is due; the next deadline it arms drifts by that microsecond. A
 # timer due within this tolerance of "now" counts as due, so ticking at a round time
 # fires what a person would call due at that time.
 DUE_TOLERANCE = timedelta(milliseconds=1)
+CLOCK_FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
+CLOCK_CEILING = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class TimerIndex:
     def __init__(self, app: Any, batch: int = 1000):
         self._log = LogFollower(app, _TOPICS, batch)
         self._due: dict[uuid.UUID, dict[str, str]] = {}
+        self._stopped: set[uuid.UUID] = set()  # pathways with an open incident: nothing fires until a retry
         self._lock = threading.Lock()
 
     def catch_up(self) -> None:
@@ -45,6 +52,10 @@ class TimerIndex:
             for _, ev in self._log.new_events():
                 timers = self._due.setdefault(ev.originator_id, {})
                 name = type(ev).__name__
+                if name == "IncidentRaised":
+                    self._stopped.add(ev.originator_id)
+                elif name in ("IncidentResolved", "PathwayEnded"):
+                    self._stopped.discard(ev.originator_id)
                 if name == "TimerArmed" and ev.due_at:
                     timers[ev.task_id] = ev.due_at
                 elif name == "WaitEnded":
@@ -59,6 +70,8 @@ class TimerIndex:
         self.catch_up()
         found = []
         for pathway_id, timers in self._due.items():
+            if pathway_id in self._stopped:
+                continue
             earliest = min(timers.values(), key=parse_instant)
             if parse_instant(earliest) <= now:
                 found.append((earliest, pathway_id))
@@ -77,37 +90,81 @@ class NothingDue(CartpathError):
         super().__init__("no timer due")
 
 
-def fire_due_timers(uow: UnitOfWork, clock: Any, index: TimerIndex, now: datetime | None = None) -> int:
-    """Fire every timer due by ``now``, each at its own due time, in time order."""
+class NothingMoved(NothingDue):
+    """The engine fired and nothing moved: nothing is recorded, and the engine used is dropped
+    (its timer bookkeeping may have moved with no input recorded to replay it from)."""
+
+    engine_unchanged = False
+
+
+@dataclass
+class FiringRound:
+    """What one round of firing did: timers fired, incidents raised, pathways that could not be fired."""
+
+    fired: int = 0
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def fire_due_timers(uow: UnitOfWork, clock: Any, index: TimerIndex, now: datetime | None = None) -> FiringRound:
+    """Fire every timer due by ``now``, each at its own due time, in time order, one pathway at a time.
+
+    A pathway whose step fails gets an incident and stops; one that cannot be fired at
+    all (a conflicting write, a bug) is logged by id and left for the next round. Either
+    way the others fire. The manual clock moves to ``now`` once the round is done, so
+    a refused round never moves it."""
     now = now or clock.now()
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    clock.advance(now)
-    fired = 0
+    check_clock_range(now)
+    done = FiringRound()
     for _, pathway_id in index.due(now + DUE_TOLERANCE):
-        fired += fire_pathway_timers(uow, pathway_id, now)
-    return fired
+        try:
+            fired, incident = fire_pathway_timers(uow, pathway_id, now)
+        except Exception as err:  # noqa: BLE001 - one pathway never stops the round
+            uow.forget(pathway_id)
+            log.warning("timers of pathway %s not fired this round (%s)", pathway_id, type(err).__name__)
+            done.failed.append(str(pathway_id))
+            continue
+        done.fired += fired
+        if incident is not None:
+            log.warning("incident %s on pathway %s at %s (%s)", incident["incident_id"], pathway_id,
+                        incident["node"], incident["error_class"])
+            done.incidents.append({"pathway_id": str(pathway_id), **public_incident(incident)})  # type: ignore[dict-item]
+    clock.advance(now)
+    return done
 
 
-def fire_pathway_timers(uow: UnitOfWork, pathway_id: uuid.UUID, now: datetime) -> int:
+def check_clock_range(now: datetime) -> None:
+    """Simulated time stays within 1970-2200: far enough for any pathway, and every date in it is representable."""
+    if now.tzinfo is None:
+        raise InvalidTaskData("now must carry a time zone", {"now": ["must carry a time zone"]})
+    if not CLOCK_FLOOR <= now < CLOCK_CEILING:
+        raise InvalidTaskData(f"now must lie between {CLOCK_FLOOR.date()} and {CLOCK_CEILING.date()}",
+                              {"now": [f"must lie between {CLOCK_FLOOR.date()} and {CLOCK_CEILING.date()}"]})
+
+
+def fire_pathway_timers(uow: UnitOfWork, pathway_id: uuid.UUID, now: datetime) -> tuple[int, dict[str, Any] | None]:
+    """Fire this pathway's due timers; how many firings were recorded, and the incident one raised."""
     fired = 0
 
     def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
-        due = pathway.next_due() if pathway.status == "active" else None
+        due = pathway.next_due() if pathway.status == "active" and pathway.incident is None else None
         if due is None or parse_instant(due) > now + DUE_TOLERANCE:
             raise NothingDue()
         at = max(parse_instant(due) + timedelta(microseconds=1), pathway.last_at)
         with determinism.engine_run(at, pathway.id, pathway.version + 1):
-            pathway.fire_timers(runtime, at)  # type: ignore[arg-type]  # an active pathway has its runtime
+            if not pathway.fire_timers(runtime, at):  # type: ignore[arg-type]  # an active pathway has its runtime
+                raise NothingMoved()
         return []
 
     for _ in range(10_000):  # a model that re-arms a timer in the past cannot spin us forever
         try:
-            uow.command(pathway_id, act)
+            pathway = uow.command(pathway_id, act)
         except NothingDue:
-            return fired
+            return fired, None
         fired += 1
-    return fired
+        if pathway.incident is not None:
+            return fired, pathway.incident
+    return fired, None
 
 
 def run_scheduler(app: Any, interval: float, stop: list, log: logging.Logger,
@@ -147,9 +204,12 @@ def _fire_while_held(app: Any, role: Any, interval: float, stop: list, log: logg
             return
         if not app.clock.manual:
             try:
-                fired = app.fire_due_timers()
-                if fired:
-                    log.info("fired %d timer(s)", fired)
+                done = app.fire_round()
+                if done.fired:
+                    log.info("fired %d timer(s)", done.fired)
+                if done.incidents:
+                    log.warning("%d incident(s) raised this round: %s", len(done.incidents),
+                                ", ".join(f"{i['incident_id']} (pathway {i['pathway_id']})" for i in done.incidents))
             except Exception as err:  # a conflicting write or a locked store: try again next round
                 log.warning("timer round failed (%s); retrying in %s s", type(err).__name__, interval)
         _pause(interval, stop, sleep)

@@ -117,7 +117,7 @@ class UnitOfWork:
                 # a stock conflict, or a refusal (e.g. no dose left) decided on a pathway that had moved on
                 if trust_cache and (isinstance(err, inventory.StockChanged) or self.newer_than(pathway.id, loaded)):
                     continue
-                if not saving and not pathway.pending_events:
+                if not saving and not pathway.pending_events and getattr(err, "engine_unchanged", True):
                     self.checkin(pathway, runtime)  # refused before anything changed: still good
                 raise
             self.checkin(pathway, runtime)

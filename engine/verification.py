@@ -106,6 +106,9 @@ def _engine_input(ev) -> dict[str, Any] | None:
                 "payload": {**ev.payload, **ev.correlation}} if ev.delivered else None
     if name == "TimersFired":
         return {"kind": "timers", "seq": seq, "at": at}
+    if name == "IncidentRetried":
+        return {"kind": "retry", "seq": seq, "at": at, "incident_id": ev.incident_id, "task_id": ev.task_id,
+                "node": ev.node, "data": ev.data}
     return None
 
 

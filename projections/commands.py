@@ -238,3 +238,7 @@ def show_manufacturers(manufacturer: str | None) -> None:
 
 
 COMMANDS = [projections]
+
+from .incident_commands import COMMANDS as _INCIDENT_COMMANDS  # noqa: E402  (its own module: one concept)
+
+COMMANDS += _INCIDENT_COMMANDS

@@ -22,7 +22,8 @@ from eventsourcing.utils import get_topic
 from cartpath.engine.follow import LogFollower
 from cartpath.engine.pathway import Pathway
 
-_FOLLOWED = ("Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded")
+_FOLLOWED = ("Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded",
+             "IncidentRaised", "IncidentResolved")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class PathwayEntry:
     outcome: str | None = None
     ended_at: datetime | None = None
     ready: dict[str, int] = field(default_factory=dict)  # task uuid -> position it became ready at
+    incident: dict[str, Any] | None = None  # the open incident (status "incident" while there is one)
 
 
 @dataclass
@@ -89,8 +91,14 @@ class Directory:
             self.tasks[position] = ReadyTask(position, pid, ev.task_id, ev.name, ev.lane, ev.title, ev.at, ev.due_at)
         elif kind in ("TaskCompleted", "TaskWithdrawn", "WaitEnded"):
             self.tasks.pop(entry.ready.pop(ev.task_id, -1), None)
+        elif kind == "IncidentRaised":
+            entry.status, entry.incident = "incident", {"incident_id": ev.incident_id, "node": ev.node,
+                                                        "error_class": ev.error_class, "message": ev.message,
+                                                        "at": ev.at}
+        elif kind == "IncidentResolved":
+            entry.status, entry.incident = "active", None
         elif kind == "PathwayEnded":
-            entry.status, entry.outcome, entry.ended_at = "ended", ev.outcome, ev.at
+            entry.status, entry.outcome, entry.ended_at, entry.incident = "ended", ev.outcome, ev.at, None
             for pos in entry.ready.values():
                 self.tasks.pop(pos, None)
             entry.ready.clear()
@@ -110,6 +118,12 @@ class Directory:
             # insertion order is log order: positions only grow
             found = [task for pos, task in self.tasks.items() if pos > after]
         yield from found
+
+
+def incident_item(entry: PathwayEntry) -> dict[str, Any]:
+    """An open incident as the incident list shows it: which pathway, where, which process version."""
+    return {"pathway_id": str(entry.id), "position": entry.position, "business_key": entry.business_key,
+            "center": entry.center, "definition": entry.definition, **(entry.incident or {})}
 
 
 def page(items: Iterator[Any], keep: Callable[[Any], bool], limit: int) -> tuple[list[Any], int | None]:

@@ -166,17 +166,24 @@ def test_422_refusals_of_the_domain(http: Http):
     unchanged(http, before)
 
 
-def test_a_failing_process_model_is_a_500_problem_and_records_nothing(tmp_path, caplog):
+def test_a_failing_process_model_records_the_message_and_an_incident_free_of_patient_data(tmp_path, caplog):
+    """The manufacturer's message is a true fact: it is recorded; the step it led to failed, so the
+    pathway stops with an incident (no 500, no data values in the answer, the log or the event)."""
     http = make_http(tmp_path)
     broken = MINI_MFR.replace(b"mini_mfr", b"mini_boom").replace(b"count = 1", b"count = 1 // (len(coi) - len(coi))")
     http.engine.deploy({"mini_boom.bpmn": broken})
     p = http.intake(http.start("P-SECRET-7", process_key="mini_boom"), "ORD-B")
-    before = http.position()
     r = http.slot("ORD-B", "COI-B")
-    assert_problem(r, 500, type_part="engine-failure")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    incident = r.get_json()["incident"]
+    assert incident["node"] == "count" and incident["error_class"] == "ScriptFailed"
     assert "P-SECRET" not in r.get_data(as_text=True) and "P-SECRET" not in caplog.text
-    unchanged(http, before)
-    assert http.pathway(p["id"])["waiting"][0]["name"] == "slot_confirmed"
+    shown = http.pathway(p["id"])
+    assert shown["status"] == "incident" and shown["incident"]["incident_id"] == incident["incident_id"]
+    assert shown["data"]["slot_confirmed"]["coi"] == "COI-B"  # the message is recorded
+    events = http.call("GET", f"/pathways/{p['id']}/history", http.headers("coordination")).get_json()["items"]
+    raised = [e for e in events if e["type"] == "IncidentRaised"]
+    assert len(raised) == 1 and "COI-B" not in str(raised) and "P-SECRET" not in str(raised)
 
 
 def test_a_crash_is_logged_without_its_message(tmp_path, caplog):
