@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from . import sandbox
+from . import sandbox, timer_lint
 from .forms import CARTPATH_NS, parse_task_form
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -191,8 +191,8 @@ def _lint_bpmn(name: str, root, lanes: set[str], require_forms: bool, require_di
                     except sandbox.ScriptRefused as err:
                         say(expr, f"timer {node_id} {kind} {text!r} does not parse: {err}")
                         continue
-                    if kind in ("timeDuration", "timeCycle") and text[:1] in "\"'":
-                        _check_duration(text.strip("\"'"), expr, say, f"timer {node_id}", cycle=kind == "timeCycle")
+                    if text[:1] in "\"'":
+                        _check_timer_literal(kind, text.strip("\"'"), expr, say, f"timer {node_id}")
             if tag == "scriptTask":
                 script = el.find("bpmn:script", NS)
                 try:
@@ -226,15 +226,19 @@ def _lint_bpmn(name: str, root, lanes: set[str], require_forms: bool, require_di
     return problems
 
 
-def _check_duration(text: str, el, say, what: str, cycle: bool = False) -> None:
-    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-    try:
-        if cycle:
-            TimerEventDefinition.parse_iso_recurring_interval(text)
-        else:
-            TimerEventDefinition.parse_iso_duration(text)
-    except Exception:  # SpiffWorkflow raises assorted errors for bad ISO 8601
-        say(el, f"{what}: {text!r} is not an ISO 8601 {'cycle' if cycle else 'duration'}")
+def _check_duration(text: str, el, say, what: str) -> None:
+    problem = timer_lint.duration_problem(text)
+    if problem is not None:
+        say(el, f"{what}: {problem}")
+
+
+def _check_timer_literal(kind: str, text: str, el, say, what: str) -> None:
+    """A literal timeDuration, timeCycle or timeDate, bounded (engine/timer_lint.py says how)."""
+    check = {"timeDuration": timer_lint.duration_problem, "timeCycle": timer_lint.cycle_problem,
+             "timeDate": timer_lint.date_problem}.get(kind)
+    problem = check(text) if check is not None else None
+    if problem is not None:
+        say(el, f"{what} {kind}: {problem}")
 
 
 def _unreachable(process, nodes: dict) -> list[str]:

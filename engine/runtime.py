@@ -173,7 +173,24 @@ class Runtime:
 
     def fire_timers(self) -> list[Outcome]:
         before = self._observe()
-        return self._step(before, self.workflow.refresh_timers)
+        dues = self._timer_dues()
+        outcomes = self._step(before, self.workflow.refresh_timers)
+        return outcomes + self._rearmed(dues)
+
+    def _timer_dues(self) -> dict[uuid.UUID, str | None]:
+        """The deadline of every waiting timer, as text (a cycle's is a dict SpiffWorkflow moves in place)."""
+        return {t.id: _utc_iso(t._get_internal_data("event_value")) for t in self._all_tasks()
+                if t.state == WAITING and t.task_spec.bpmn_id in self.model.timer_nodes}
+
+    def _rearmed(self, before: dict[uuid.UUID, str | None]) -> list[Outcome]:
+        """A cycle timer that fired and still waits has a new deadline: recorded as armed again, or
+        its recorded deadline would stay the one it passed and it would be 'due' on every round."""
+        out = []
+        for task_id, due in self._timer_dues().items():
+            if task_id in before and before[task_id] != due and due is not None:
+                task = self.workflow.get_task_from_id(task_id)
+                out += [o for o in self._waits(task, task.task_spec.bpmn_id, str(task_id)) if o.kind == "TimerArmed"]
+        return out
 
     def waits_for(self, name: str) -> bool:
         try:
