@@ -21,8 +21,8 @@ from eventsourcing.utils import get_topic
 
 from . import determinism
 from .errors import CartpathError, InvalidTaskData
-from .incidents import public_incident
 from .follow import LogFollower
+from .incidents import public_incident
 from .pathway import Pathway
 from .runtime import Runtime
 from .times import parse_instant

@@ -42,7 +42,7 @@ def test_mini_pathway_over_http_with_manufacturer_messages(http: Http):
     assert timer["kind"] == "timer" and timer["due_at"] == "2026-01-06T08:00:00+00:00"
 
     fired = http.fire("2026-01-06T09:00:00+00:00").get_json()
-    assert fired == {"fired": 1, "now": "2026-01-06T09:00:00+00:00"}
+    assert fired == {"fired": 1, "now": "2026-01-06T09:00:00+00:00", "incidents": []}
     [check] = http.call("GET", "/tasks?lane=pharmacy", pharmacist).get_json()["items"]
     done = http.call("POST", f"/tasks/{check['id']}/complete", pharmacist,
                      json={"data": {"coi_scanned": "COI-42", "n": 3}})

@@ -1,0 +1,60 @@
+"""Incidents through the engine on a real store (SQLite, or PostgreSQL with CARTPATH_TEST_STORE=postgres):
+one failing pathway among many, the incident surviving a restart and snapshots, retries replayed by verify."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from cartpath.engine.application import CartPath
+from cartpath.engine.lint import read_paths
+from tests.support.store import FIXTURES, T0, ready_named
+
+INCIDENT = read_paths([FIXTURES / "incident_pathway.bpmn"])
+
+
+def dosed(app: CartPath, patient_ref: str, divisor: int):
+    p = app.start_pathway(patient_ref, "FR-01", "DLBCL", "axi-cel", process_key="incident_pathway").pathway
+    return app.complete_task(p.id, ready_named(p, "dose"), {"divisor": divisor})
+
+
+def test_one_failing_pathway_among_many_stops_alone_and_survives_a_restart(env):
+    app = CartPath(env=env)
+    app.deploy(INCIDENT)
+    pathways = [dosed(app, f"PSN-{i:03d}", 0 if i == 3 else i + 1) for i in range(8)]
+    done = app.fire_round(T0 + timedelta(hours=2))
+    assert done.fired == 8 and done.failed == []
+    assert [i["pathway_id"] for i in done.incidents] == [str(pathways[3].id)]
+    for i, p in enumerate(pathways):
+        shown = app.get_pathway(p.id)
+        assert (shown.incident is not None) == (i == 3)
+        assert [r["name"] for r in shown.ready.values()] == ([] if i == 3 else ["review"])
+
+    restarted = CartPath(env=env)  # another process: the incident is in the store, not in memory
+    failing = restarted.get_pathway(pathways[3].id)
+    assert failing.incident["node"] == "compute" and failing.incident["error_class"] == "ScriptFailed"
+    assert restarted.fire_round(T0 + timedelta(days=1)).fired == 0
+    # retries that fail again, enough of them to cross the snapshot thresholds
+    incident_id = failing.incident["incident_id"]
+    for _ in range(10):
+        incident_id = restarted.retry_incident(failing.id, incident_id).incident["incident_id"]
+    again = CartPath(env=env)
+    fixed = again.retry_incident(failing.id, incident_id, {"dose": {"divisor": 2}})
+    assert fixed.incident is None and [r["name"] for r in fixed.ready.values()] == ["review"]
+    assert len(fixed.closed_incidents) == 11  # the first and the ten raised again
+    for p in pathways:
+        assert again.verify(p.id)["ok"] is True
+
+
+def test_verify_notices_a_recorded_incident_the_definition_does_not_raise(env):
+    """An incident is an outcome like any other: replay must raise the same one, at the same node."""
+    app = CartPath(env=env)
+    app.deploy(INCIDENT)
+    p = dosed(app, "PSN-900", 0)
+    app.fire_round(T0 + timedelta(hours=2))
+    events = list(app.events.get(p.id))
+    raised = next(e for e in events if type(e).__name__ == "IncidentRaised")
+    assert app.verify(p.id)["ok"] is True
+    from cartpath.engine.verification import verify_pathway
+    model = app.model("incident_pathway", 1)
+    tampered = [e for e in events if e is not raised]
+    result = verify_pathway(p.id, tampered, model)
+    assert result["ok"] is False and result["re_executed"]["type"] == "IncidentRaised"
