@@ -15,7 +15,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from cartpath.engine import errors as domain
-from cartpath.engine.incidents import IncidentClosed, IncidentOpen, UnknownIncident
+from cartpath.engine.incidents import IncidentClosed, IncidentOpen, RetryImpossible, UnknownIncident
 from cartpath.engine.store import store_unavailable_errors
 
 PROBLEM_TYPE_BASE = "https://cartpath.invalid/problems/"
@@ -28,7 +28,7 @@ STATUS = {
     domain.BusinessKeyConflict: 409, domain.ClockNotManual: 409, domain.CancelRefused: 422,
     domain.InvalidTaskData: 422, domain.CoiMismatch: 422, domain.MessageNotCorrelated: 422,
     domain.DefinitionRejected: 422, domain.EngineFailure: 500, domain.CoiInUse: 409, domain.MessageIdReused: 409,
-    UnknownIncident: 404, IncidentClosed: 409, IncidentOpen: 409,
+    UnknownIncident: 404, IncidentClosed: 409, IncidentOpen: 409, RetryImpossible: 409,
 }
 # Problem types of plain HTTP refusals, so clients can switch on `type` alone.
 HTTP_TYPES = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",

@@ -35,6 +35,12 @@ class IncidentClosed(CartpathError):
     code = "incident-closed"
 
 
+class RetryImpossible(CartpathError):
+    """The failed step is no longer in the pathway's engine (its version has no such node): cancel or migrate."""
+
+    code = "retry-impossible"
+
+
 class IncidentOpen(CartpathError):
     """The pathway is stopped by an open incident: no step runs until it is retried (or the pathway cancelled)."""
 

@@ -32,7 +32,7 @@ from . import determinism
 from .clinical_facts import FILLED_INPUTS, GRADES, ClinicalFacts
 from .definitions import SERIALIZER, ProcessModel
 from .errors import CartpathError, TaskNotReady, UnknownTask
-from .incidents import incident_record
+from .incidents import RetryImpossible, incident_record
 from .sandbox import SCRIPT_ENGINE
 from .times import parse_instant
 
@@ -217,11 +217,12 @@ class Runtime:
         else (a pathway moved to another version meanwhile) by its node. Success resolves
         the incident; failing again raises a new one."""
         task = self._incident_task(task_id, node)
+        if task is None:
+            raise RetryImpossible(f"the failed step {node} is not in this pathway's engine any more: migrate the "
+                                  f"pathway to a version that has it, or cancel the pathway")
         before = self._observe()
 
         def act():
-            if task is None:
-                return
             if data:
                 task.data.update(data)
             if task.state == ERROR:
