@@ -2,7 +2,7 @@
 
 Blueprints are thin: parse (marshmallow), check who may (auth.py), call one
 engine use case, map refusals (errors.py). OpenAPI 3 is generated from the
-schemas at /api/v1/openapi.json, browsable at /api/v1/docs.
+schemas at /api/v1/openapi.json, browsable at /api/v1/docs (api/docs.py).
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     from cartpath.projections.feeds import ManufacturerOf
 
     from .auth import TokenVerifier, auth_settings
-    from .conventions import install
+    from .conventions import install, public
     from .openapi import OPENAPI_CONFIG, ProblemApi
 
     app = CartpathFlask("cartpath")
@@ -82,8 +82,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
             cartpath = open_app(probe=False, check_clock=False)
     env = settings_env(app.config, cartpath)
     app.config["MAX_CONTENT_LENGTH"] = int(env.get("CARTPATH_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
-    if env.get("CARTPATH_SWAGGER_UI_URL"):
-        app.config["OPENAPI_SWAGGER_UI_URL"] = env["CARTPATH_SWAGGER_UI_URL"]
     app.extensions["cartpath"] = cartpath
     app.extensions["cartpath_tokens"] = TokenVerifier(auth_settings(env))
     app.extensions["cartpath_directory"] = Directory(cartpath)
@@ -98,12 +96,15 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     api.register_blueprint(reports.blp)
     from . import inventory
     api.register_blueprint(inventory.blp)
+    from . import docs, security_headers
+    app.register_blueprint(docs.blueprint)
     register_error_handlers(app)
-    install(app)
-    for path in ("/", "/api/v1", "/api/v1/"):  # a person who types the address lands on the docs
-        app.add_url_rule(path, f"to_docs{path}", _to_docs, strict_slashes=False)
-    if refused is not None:
+    if refused is not None:  # first: a store of the other clock answers this to everyone, token or not
         app.before_request(partial(_refuse_all, refused))
+    install(app)
+    security_headers.install(app)
+    for path in ("/", "/api/v1", "/api/v1/"):  # a person who types the address lands on the docs
+        app.add_url_rule(path, f"to_docs{path}", public(_to_docs), strict_slashes=False)
     return app
 
 

@@ -1,13 +1,27 @@
-"""HTTP conventions shared by every resource: body limits, media types, If-Match."""
+"""HTTP conventions shared by every resource: who may send a body, body limits, media types, If-Match."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import re
+
 from flask import Flask, current_app, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
+from .auth import current_principal
+from .json_body import check_json_body
+
 _KIND = "_cartpath_consumes"
+_PUBLIC = "_cartpath_public"
+PUBLIC_BLUEPRINTS = ("api-docs",)  # flask-smorest's own: the OpenAPI document
 JSON_TYPES = ("application/json",)
+VERSION = re.compile(r'(?:W/)?"?([0-9]{1,18})"?')
+
+
+def public(view):
+    """Mark a view that answers without a token (health, the docs page and its files)."""
+    setattr(view, _PUBLIC, True)
+    return view
 
 
 def consumes(kind: str) -> Callable:
@@ -19,11 +33,15 @@ def consumes(kind: str) -> Callable:
 
 
 def check_request() -> None:
-    """Refuse oversized bodies and wrong media types before anything parses them."""
+    """Before anything reads the body: the caller's token, then the body's size and media type, then (JSON)
+    its shape. A request without a valid token costs a header parse, whatever body it announces."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if request.routing_exception is None and view is not None and not getattr(view, _PUBLIC, False) \
+            and request.blueprint not in PUBLIC_BLUEPRINTS:
+        current_principal()  # 401 problem+json; the body is never read
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"the request body is larger than {limit} bytes (CARTPATH_MAX_BODY_BYTES)")
-    view = current_app.view_functions.get(request.endpoint or "")
     kind = getattr(view, _KIND, None)
     if kind is None or request.method not in ("POST", "PUT", "PATCH"):
         return
@@ -35,6 +53,8 @@ def check_request() -> None:
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
     if has_body and not (mimetype in JSON_TYPES or mimetype.endswith("+json")):
         raise UnsupportedMediaType(f"the body must be application/json, not {mimetype or 'untyped'}")
+    if has_body:
+        check_json_body(request.get_data(cache=True))
 
 
 def expected_version() -> int | None:
@@ -42,13 +62,10 @@ def expected_version() -> int | None:
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
-    text = header.strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    text = text.strip('"')
-    if not text.isdigit():
-        raise BadRequest(f"If-Match must be a pathway version as sent in its ETag (e.g. \"3\"), not {header!r}")
-    return int(text)
+    found = VERSION.fullmatch(header.strip())  # ASCII digits only: str.isdigit() takes "²" and int() refuses it
+    if found is None:
+        raise BadRequest("If-Match must be a pathway version as sent in its ETag (e.g. \"3\")")
+    return int(found.group(1))
 
 
 # -- how the document declares these conventions (clients generated from it send and read them) ----

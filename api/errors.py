@@ -32,8 +32,9 @@ STATUS = {
 }
 # Problem types of plain HTTP refusals, so clients can switch on `type` alone.
 HTTP_TYPES = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
-              405: "method-not-allowed", 409: "conflict", 413: "body-too-large", 415: "unsupported-media-type",
-              422: "validation-failed", 428: "precondition-required"}
+              405: "method-not-allowed", 409: "conflict", 413: "body-too-large", 414: "uri-too-long",
+              415: "unsupported-media-type", 422: "validation-failed", 428: "precondition-required",
+              431: "headers-too-large"}
 
 
 def problem(status: int, title: str, detail: str, type_: str = "about:blank", *,

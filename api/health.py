@@ -1,6 +1,6 @@
 from flask_smorest import Blueprint
 
-from .conventions import operation_id
+from .conventions import operation_id, public
 from .schemas import HealthSchema
 from .views import engine
 
@@ -11,6 +11,7 @@ blueprint = Blueprint("health", __name__, url_prefix="/api/v1", description="Liv
 @operation_id(blueprint, "getHealth")
 @blueprint.response(200, HealthSchema)
 @blueprint.doc(security=[])
+@public
 def health():
     """Is the server up; which clock it runs on; how far the event log goes."""
     app = engine()

@@ -17,8 +17,6 @@ OPENAPI_CONFIG = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
-    "OPENAPI_SWAGGER_UI_PATH": "docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
     "API_SPEC_OPTIONS": {
         "info": {"description": "Event-sourced CAR-T care pathways. Every write answers with the log position "
                                 "of what it recorded (header X-Cartpath-Position); pathways carry their "

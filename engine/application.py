@@ -34,6 +34,7 @@ from .errors import (
     CartpathError,
     CoiInUse,
     ConcurrentUpdate,
+    InvalidMessage,
     InvalidStart,
     InvalidTaskData,
     MessageIdReused,
@@ -47,6 +48,7 @@ from .indexes import (
     CoiIndex,
     DateAsISO,
     DeliveredMessage,
+    ManufacturerOrder,
     OrderIndex,
     coi_index_id,
     delivered_message_id,
@@ -61,6 +63,7 @@ from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
 from .settings import clock_kind, clock_start
 from .store import default_persistence
+from .text import PatientRefRule, text_problem
 from .timers import FiringRound, TimerIndex, fire_due_timers
 from .unit_of_work import UnitOfWork
 
@@ -91,6 +94,7 @@ class CartPath(Application):
         super().__init__(env=env)
         extra_lanes = [s.strip() for s in (self.env.get("CARTPATH_EXTRA_LANES") or "").split(",") if s.strip()]
         self.lanes = tuple(lanes or DEFAULT_LANES) + tuple(extra_lanes)
+        self.patient_refs = PatientRefRule(self.env)
         self.unit_of_work = UnitOfWork(self, int(self.env.get("CARTPATH_LIVE_CACHE", "512")))
         if clock_kind(env) == "manual":
             self.clock: ManualClock | SystemClock = ManualClock(self, clock_start(env))
@@ -162,13 +166,14 @@ class CartPath(Application):
                 raise InvalidStart(f"{name} must not be empty", {name: ["must not be empty"]})
         if business_key is not None and (not isinstance(business_key, str) or not business_key.strip()):
             raise InvalidStart("business_key must be a non-empty string", {"business_key": ["must not be empty"]})
+        self._check_start_text(start, business_key)
         if business_key is not None:
-            existing = self._get_or_none(business_key_id(business_key))
+            existing = self._by_business_key(start["center"], business_key)
             if existing is not None:
                 return self._same_start(existing, start, process_key)
         model = self.model(process_key)
         at = self.clock.now()
-        pathway_id = business_key_id(business_key) if business_key else uuid.uuid4()
+        pathway_id = business_key_id(business_key, start["center"]) if business_key else uuid.uuid4()
         with determinism.engine_run(at, pathway_id, 1):
             runtime = Runtime.create(model)
             outcomes = runtime.start(start)
@@ -184,6 +189,27 @@ class CartPath(Application):
             return self._same_start(self.repository.get(pathway_id), start, process_key)
         self._checkin(pathway, runtime)
         return Started(pathway, True)
+
+    def _check_start_text(self, start: dict[str, str], business_key: str | None) -> None:
+        errors = {name: [found] for name, value in [*start.items(), ("business_key", business_key or "")]
+                  if (found := text_problem(value)) is not None}
+        found = self.patient_refs.problem(start["patient_ref"])
+        if found is not None:
+            errors["patient_ref"] = [found]
+        if errors:
+            listed = ", ".join(f"{k}: {'; '.join(v)}" for k, v in sorted(errors.items()))
+            raise InvalidStart(f"invalid start data: {listed}", errors)
+
+    def _by_business_key(self, center: str, business_key: str) -> Pathway | None:
+        """The centre's pathway with this key. Keys are scoped by centre: another centre's use of the same
+        key is neither shown nor an obstacle. A pathway started before keys were scoped has the key's
+        unscoped id; it counts for its own centre only."""
+        found = self._get_or_none(business_key_id(business_key, center))
+        if found is None:
+            found = self._get_or_none(business_key_id(business_key))
+            if found is not None and found.center != center:
+                return None
+        return found
 
     def _same_start(self, pathway: Pathway, start: dict, process_key: str) -> Started:
         same = all(getattr(pathway, k) == v for k, v in start.items()) and pathway.definition["key"] == process_key
@@ -211,18 +237,41 @@ class CartPath(Application):
         return self._command(pathway_id, act)
 
     def _order_index_for(self, pathway: Pathway) -> list[Aggregate]:
-        """A newly placed order gets its index entry in the same save (so order ids stay unique)."""
+        """A newly placed order gets its index entry in the same save (so order ids stay unique per
+        manufacturer: another manufacturer's use of the same id neither blocks nor shows)."""
         order_id = pathway.correlation.get("order_id")
         pending: list[Any] = pathway.pending_events
         if not order_id or any(isinstance(e, Pathway.MessageReceived) for e in pending):  # type: ignore[attr-defined]
             return []
         if not any(type(e).__name__ == "MessageSent" and e.name == "order_placed" for e in pending):
             return []
-        existing = self._get_or_none(order_index_id(order_id))
-        if existing is not None and existing.pathway_id != pathway.id:
-            raise InvalidTaskData(f"order_id {order_id!r} is already used by another pathway",
-                                  {"order_id": ["already used by another pathway"]})
-        return [] if existing is not None else [OrderIndex(order_id=order_id, pathway_id=pathway.id)]
+        manufacturer = pathway.correlation.get("manufacturer")
+        first = self._get_or_none(order_index_id(order_id))
+        if first is None:
+            return [OrderIndex(order_id=order_id, pathway_id=pathway.id)]
+        if first.pathway_id == pathway.id:
+            return []
+        taken = InvalidTaskData(f"order_id {order_id!r} is already used by another pathway",
+                                {"order_id": ["already used by another pathway"]})
+        if manufacturer is None or self._manufacturer_of(first.pathway_id) == manufacturer:
+            raise taken
+        own = self._get_or_none(order_index_id(order_id, manufacturer))
+        if own is not None:
+            if own.pathway_id != pathway.id:
+                raise taken
+            return []
+        first.share(manufacturer=manufacturer)
+        return [first, ManufacturerOrder(manufacturer=manufacturer, order_id=order_id, pathway_id=pathway.id)]
+
+    def _order_pathway(self, order_id: str, sender: str | None) -> uuid.UUID | None:
+        """The pathway of ``sender``'s order ``order_id`` (the first holder's: check_pathway then refuses
+        it unless it is the sender's)."""
+        if sender is not None:
+            own = self._get_or_none(order_index_id(order_id, sender))
+            if own is not None:
+                return own.pathway_id
+        first = self._get_or_none(order_index_id(order_id))
+        return first.pathway_id if first is not None else None
 
     def deliver_message(self, name: str, message_id: str, correlation: dict[str, Any], payload: dict[str, Any],
                         actor: dict[str, Any] | None = None, *,
@@ -241,10 +290,10 @@ class CartPath(Application):
         order_id, coi = correlation_rules.check_message(name, correlation)
         clean_payload = INBOUND[name].validate(correlation_rules.without_correlation(payload or {}, correlation),
                                                what=f"payload of {name}")
-        index = self._get_or_none(order_index_id(order_id))
-        if index is None:
+        pathway_id = self._order_pathway(order_id, sender)
+        if pathway_id is None:
             raise MessageNotCorrelated(f"no pathway is waiting for order {order_id!r}")
-        answer = {"pathway_id": str(index.pathway_id), "accepted": True, "message_id": message_id, "name": name}
+        answer = {"pathway_id": str(pathway_id), "accepted": True, "message_id": message_id, "name": name}
 
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
             answer.pop("incident", None)  # decided afresh if the command is decided again
@@ -264,25 +313,32 @@ class CartPath(Application):
                                      answer=answer), *indexes]
 
         try:
-            self._command(index.pathway_id, act)
+            self._command(pathway_id, act)
         except CartpathError:
             # the same message_id delivered at the same moment elsewhere: its first answer is ours
             prior = self._prior_answer(sender, message_id, digest)
             if prior is not None:
                 return prior
             if name == correlation_rules.ASSIGNS_COI:
-                self._coi_index_for(index.pathway_id, coi)  # another pathway took the COI meanwhile: say so
+                self._coi_index_for(pathway_id, coi)  # another pathway took the COI meanwhile: say so
             raise
         return dict(answer, duplicate=False, position=self.last_position())
 
     def _manufacturer_of_order(self, order_id: Any) -> str | None:
+        """The manufacturer of the order an unnamed sender (admin, CLI) means: the order id's only holder."""
         if not isinstance(order_id, str) or not order_id:
             return None
-        index = self._get_or_none(order_index_id(order_id))
-        if index is None:
+        first = self._get_or_none(order_index_id(order_id))
+        if first is None:
             return None
+        if first.shared_with:
+            raise InvalidMessage(f"order_id {order_id!r} is used by several manufacturers: name the sender "
+                                 "(a manufacturer's token, or --org)", {"org": ["required: the order id is ambiguous"]})
+        return self._manufacturer_of(first.pathway_id)
+
+    def _manufacturer_of(self, pathway_id: uuid.UUID) -> str | None:
         try:
-            return self.get_pathway(index.pathway_id).correlation.get("manufacturer")
+            return self.get_pathway(pathway_id).correlation.get("manufacturer")
         except UnknownPathway:
             return None
 
@@ -453,5 +509,9 @@ def _iso_date(value: str | date | None) -> str | None:
                             errors={"death_date": ["must be a date (YYYY-MM-DD)"]}) from None
 
 
-def business_key_id(business_key: str) -> uuid.UUID:
-    return uuid.uuid5(NS, f"cartpath:business-key:{business_key}")
+def business_key_id(business_key: str, center: str | None = None) -> uuid.UUID:
+    """The id of the pathway a centre started with this key (``center`` None: the unscoped id that
+    pathways started before keys were scoped by centre carry)."""
+    if center is None:
+        return uuid.uuid5(NS, f"cartpath:business-key:{business_key}")
+    return uuid.uuid5(NS, f"cartpath:business-key:{center}:{business_key}")

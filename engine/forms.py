@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .errors import InvalidTaskData
+from .text import text_problem
 from .times import parse_instant
 
 CARTPATH_NS = "urn:cartpath:bpmn:1.0"
@@ -86,6 +87,9 @@ def coerce(spec: FormField, value: Any) -> Any:
             raise ValueError("must be a string")
         if len(value) > MAX_STRING:
             raise ValueError(f"at most {MAX_STRING} characters")
+        problem = text_problem(value, prose=True)  # a free-text field: line breaks allowed, controls not
+        if problem is not None:
+            raise ValueError(problem)
         return value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -114,7 +118,7 @@ def coerce(spec: FormField, value: Any) -> Any:
     if kind == "datetime":
         return parse_datetime(value).isoformat()
     if kind == "enum":
-        if value not in spec.values:
+        if not isinstance(value, str) or value not in spec.values:
             raise ValueError(f"must be one of {', '.join(spec.values)}")
         return value
     raise ValueError(f"unknown field type {kind}")

@@ -13,8 +13,12 @@ from .topics import pin_topics
 NS = uuid.NAMESPACE_URL
 
 
-def order_index_id(order_id: str) -> uuid.UUID:
-    return uuid.uuid5(NS, f"cartpath:order:{order_id}")
+def order_index_id(order_id: str, manufacturer: str | None = None) -> uuid.UUID:
+    """``manufacturer`` None: the order id's first holder (any manufacturer; every order before ids
+    were scoped); otherwise a later manufacturer's own use of the same id."""
+    if manufacturer is None:
+        return uuid.uuid5(NS, f"cartpath:order:{order_id}")
+    return uuid.uuid5(NS, f"cartpath:order:{manufacturer}:{order_id}")
 
 
 def message_receipt_id(message_id: str) -> uuid.UUID:
@@ -32,7 +36,11 @@ def coi_index_id(coi: str) -> uuid.UUID:
 
 
 class OrderIndex(Aggregate):
-    """order_id -> pathway: created with the order, so an order id is never reused."""
+    """order_id -> pathway of the first order placed with this id, so a manufacturer's order id is
+    never reused. Order ids are the manufacturer's: another manufacturer may use the same id (a
+    ``ManufacturerOrder``), noted here so that a sender-less lookup (admin, CLI) knows it is ambiguous."""
+
+    shared_with: tuple[str, ...] = ()  # entries recorded before ids were scoped have none
 
     @staticmethod
     def create_id(order_id: str, pathway_id: uuid.UUID):
@@ -40,6 +48,24 @@ class OrderIndex(Aggregate):
 
     @event("Registered")
     def __init__(self, order_id: str, pathway_id: uuid.UUID):
+        self.order_id = order_id
+        self.pathway_id = pathway_id
+
+    @event("Shared")
+    def share(self, manufacturer: str) -> None:
+        self.shared_with = (*self.shared_with, manufacturer)
+
+
+class ManufacturerOrder(Aggregate):
+    """(manufacturer, order_id) -> pathway, when another manufacturer holds the order id first."""
+
+    @staticmethod
+    def create_id(manufacturer: str, order_id: str, pathway_id: uuid.UUID):
+        return order_index_id(order_id, manufacturer)
+
+    @event("Registered")
+    def __init__(self, manufacturer: str, order_id: str, pathway_id: uuid.UUID):
+        self.manufacturer = manufacturer
         self.order_id = order_id
         self.pathway_id = pathway_id
 
@@ -102,4 +128,4 @@ class DateAsISO(Transcoding):
 
 
 
-pin_topics("indexes", OrderIndex, MessageReceipt, DeliveredMessage, CoiIndex)
+pin_topics("indexes", OrderIndex, ManufacturerOrder, MessageReceipt, DeliveredMessage, CoiIndex)

@@ -118,7 +118,7 @@ def test_writes_carry_their_log_position_and_pathways_their_version(http: Http):
 
 def test_cursor_pagination_is_stable_and_complete(http: Http):
     ids = [http.start(f"P-{i}")["id"] for i in range(5)]
-    http.start("P-other", center="FR-02")
+    http.start("P-OTHER-1", center="FR-02")
     reader = http.headers("pharmacy")
     seen, after, pages = [], 0, 0
     while True:

@@ -97,8 +97,8 @@ def test_any_valid_input_sequence_verifies(actions):
     two processes at once: whatever happened, re-execution reproduces it exactly."""
     with tempfile.TemporaryDirectory() as directory:
         app = fresh_app(directory)
-        mini = app.start_pathway("P-M", "FR-01", "ALL", "tisa-cel", process_key="mini_pathway").pathway.id
-        loop = app.start_pathway("P-L", "FR-02", "FL", "axi-cel", process_key="loop_pathway").pathway.id
+        mini = app.start_pathway("P-M1", "FR-01", "ALL", "tisa-cel", process_key="mini_pathway").pathway.id
+        loop = app.start_pathway("P-L1", "FR-02", "FL", "axi-cel", process_key="loop_pathway").pathway.id
         now = T0
         for action in actions:
             kind = action[0]

@@ -88,8 +88,8 @@ def test_coi_mismatch_names_both_values_and_moves_nothing(app):
 
 
 def test_message_for_no_waiting_pathway_is_refused_never_misdelivered(app):
-    a = run_mini_to_slot(app, order_id="ORD-A", coi="COI-A", patient_ref="P-A")
-    b = start_mini(app, "P-B")
+    a = run_mini_to_slot(app, order_id="ORD-A", coi="COI-A", patient_ref="P-A1")
+    b = start_mini(app, "P-B1")
     b = app.complete_task(b.id, ready_named(b, "intake"), {"ok": True, "order_id": "ORD-B"})
     before_a, before_b = event_count(app, a.id), event_count(app, b.id)
     with pytest.raises(errors.MessageNotCorrelated):

@@ -26,8 +26,8 @@ def ordered_mini(app: CartPath, order_id: str, patient_ref: str):
 
 
 def test_a_coi_already_held_by_another_pathway_is_refused(app):
-    a = run_mini_to_slot(app, order_id="ORD-A", coi="COI-SAME", patient_ref="P-A")
-    b = ordered_mini(app, "ORD-B", "P-B")
+    a = run_mini_to_slot(app, order_id="ORD-A", coi="COI-SAME", patient_ref="P-A1")
+    b = ordered_mini(app, "ORD-B", "P-B1")
     before = events_of(app, b.id)
     with pytest.raises(errors.CoiInUse, match="COI-SAME"):
         app.deliver_message("slot_confirmed", "m-b1", {"order_id": "ORD-B", "coi": "COI-SAME"}, SLOT)

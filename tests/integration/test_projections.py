@@ -88,13 +88,13 @@ def test_open_steps_wait_until_now(app, runner):
 
 
 def test_worklist_due_and_overdue_follow_the_model(app, runner):
-    a = start_mini(app, "P-A")
+    a = start_mini(app, "P-A1")
     app.fire_due_timers(T0 + timedelta(days=1))  # the manual clock moves on a day
-    b = start_mini(app, "P-B")
+    b = start_mini(app, "P-B1")
     runner.catch_up()
     reports = Reports(runner.store)
     wl = reports.worklists(now=T0 + timedelta(days=2, hours=12), center="FR-01", lane="coordination")
-    assert [t["patient_ref"] for t in wl["tasks"]] == ["P-A", "P-B"]  # oldest first
+    assert [t["patient_ref"] for t in wl["tasks"]] == ["P-A1", "P-B1"]  # oldest first
     engine_view = {t["id"]: t for t in app.ready_tasks(a.id) + app.ready_tasks(b.id)}
     for task in wl["tasks"]:
         assert task["id"] in engine_view
