@@ -21,6 +21,7 @@ from flask import current_app, g, request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from cartpath.engine.errors import UnknownPathway
+from cartpath.engine.settings import make_private_dir
 
 ADMIN, AUDITOR, PROCESS_OWNER, MANUFACTURER = "admin", "auditor", "process_owner", "manufacturer"
 START_ROLES = ("coordination", "hematology")
@@ -59,7 +60,7 @@ class Principal:
 def local_secret(data_dir: str | Path) -> str:
     """The per-data-dir HS256 secret, created once (mode 0600) so `make run` works out of the box."""
     path = Path(data_dir) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

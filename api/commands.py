@@ -14,6 +14,8 @@ import click
 from cartpath.engine.console import create_data_dir, refusals
 
 log = logging.getLogger("cartpath.serve")
+WORKER_CLASSES = {False: "cartpath.api.server_errors.ProblemSyncWorker",   # --threads 1
+                  True: "cartpath.api.server_errors.ProblemThreadWorker"}  # --threads N: gunicorn's gthread
 
 
 def _cli(*args: str) -> list[str]:
@@ -71,7 +73,9 @@ def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:
     children = {
         "api": [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"{host}:{port}",
                 "--graceful-timeout", "10", *_no_control_socket(),
-                *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
+                # gunicorn's own refusals (414, 431, 400) as problem+json too (api/server_errors.py)
+                "--worker-class", WORKER_CLASSES[threads > 1],
+                *(["--threads", str(threads)] if threads > 1 else []),
                 "cartpath.api.wsgi:application"],
         "scheduler": _cli("scheduler"),
         "projections": _cli("projections", "run"),

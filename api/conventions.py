@@ -1,9 +1,10 @@
 """HTTP conventions shared by every resource: who may send a body, body limits, media types, If-Match."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import re
+import unicodedata
+from collections.abc import Callable
+from urllib.parse import quote
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
@@ -66,6 +67,18 @@ def expected_version() -> int | None:
     if found is None:
         raise BadRequest("If-Match must be a pathway version as sent in its ETag (e.g. \"3\")")
     return int(found.group(1))
+
+
+def content_disposition(name: str, disposition: str = "inline") -> str:
+    """A Content-Disposition for any stored file name (RFC 6266): the name itself as RFC 5987
+    ``filename*`` (UTF-8, percent-encoded), and an ASCII ``filename`` for clients that know no other;
+    an HTTP header is Latin-1, so the plain name alone would fail for most of the world's names."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_"
+                       for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    header = f'{disposition}; filename="{fallback or "file"}"'
+    if fallback != name:
+        header += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return header
 
 
 # -- how the document declares these conventions (clients generated from it send and read them) ----

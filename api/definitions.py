@@ -12,7 +12,7 @@ from cartpath.engine.lint import NS, parse_xml
 
 from . import schemas as s
 from .auth import PROCESS_OWNER, current_principal, require
-from .conventions import POSITION_HEADERS, consumes, operation_id, refusals
+from .conventions import POSITION_HEADERS, consumes, content_disposition, operation_id, refusals
 from .views import engine, with_position
 
 blp = Blueprint("process-definitions", __name__, url_prefix="/api/v1/process-definitions",
@@ -85,8 +85,7 @@ def show(key: str, version: int):
 
 
 def _xml(text: str, name: str) -> Response:
-    return Response(text, mimetype="application/xml",
-                    headers={"Content-Disposition": f'inline; filename="{name.replace(chr(34), "_")}"'})
+    return Response(text, mimetype="application/xml", headers={"Content-Disposition": content_disposition(name)})
 
 
 @blp.route("/<key>/versions/<int:version>/bpmn", methods=["GET"])

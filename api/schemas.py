@@ -8,10 +8,27 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from cartpath.engine.forms import FIELD_TYPES
 from cartpath.engine.pathway import CANCEL_REASONS, DEATH_CAUSES, OUTCOMES
+from cartpath.engine.text import text_problem
 
-_id = validate.Length(min=1, max=200)
+
+class Text(validate.Length):
+    """A length, and no control or bidirectional characters (engine/text.py); ``prose`` allows line breaks."""
+
+    def __init__(self, min: int | None = None, max: int | None = None, *, prose: bool = False):  # noqa: A002
+        super().__init__(min=min, max=max)
+        self.prose = prose
+
+    def __call__(self, value: Any) -> Any:
+        value = super().__call__(value)
+        problem = text_problem(value, prose=self.prose)
+        if problem is not None:
+            raise ValidationError(problem)
+        return value
+
+
+_id = Text(min=1, max=200)
 STATUSES = ("active", "ended", "incident")  # incident: active, but stopped until its incident is retried
-_text = validate.Length(max=2000)
+_text = Text(max=2000, prose=True)
 
 
 def iso_datetime(**kwargs) -> fields.String:

@@ -404,6 +404,12 @@ class CartPath(Application):
                actor: dict[str, Any] | None = None, expected_version: int | None = None, *,
                death_date: str | date | None = None, death_cause: str | None = None) -> Pathway:
         """End a pathway with a reason; a death carries its date (checked like any clinical date) and cause."""
+        errors = {name: [found] for name, value, prose in (("reason", reason, False), ("comment", comment, True),
+                                                           ("death_cause", death_cause, False))
+                  if isinstance(value, str) and (found := text_problem(value, prose=prose)) is not None}
+        if errors:
+            raise CancelRefused("invalid cancel: " + ", ".join(f"{k}: {v[0]}" for k, v in sorted(errors.items())),
+                                errors=errors)
         pathway = self.get_pathway(pathway_id)
         check_version(pathway, expected_version)
         self._forget(pathway.id)

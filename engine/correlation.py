@@ -12,6 +12,7 @@ from typing import Any
 from .errors import InvalidMessage, MessageNotCorrelated
 from .messages import CORRELATION_KEYS, INBOUND
 from .pathway import Pathway
+from .text import text_problem
 
 ASSIGNS_COI = "slot_confirmed"
 
@@ -19,6 +20,9 @@ ASSIGNS_COI = "slot_confirmed"
 def check_message_id(message_id: Any) -> str:
     if not isinstance(message_id, str) or not message_id.strip():
         raise InvalidMessage("message_id is required", {"message_id": ["required"]})
+    problem = text_problem(message_id)
+    if problem is not None:
+        raise InvalidMessage(f"message_id {problem}", {"message_id": [problem]})
     return message_id
 
 
@@ -36,6 +40,10 @@ def check_message(name: str, correlation: Any) -> tuple[str, str]:
     if not isinstance(order_id, str) or not order_id or not isinstance(coi, str) or not coi:
         raise InvalidMessage(f"{name} must carry correlation order_id and coi",
                              {"correlation": ["order_id and coi are required"]})
+    for key, value in (("order_id", order_id), ("coi", coi)):
+        problem = text_problem(value)
+        if problem is not None:
+            raise InvalidMessage(f"correlation.{key} {problem}", {f"correlation.{key}": [problem]})
     return order_id, coi
 
 

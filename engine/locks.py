@@ -39,6 +39,7 @@ from typing import Any
 from eventsourcing.utils import Environment, resolve_topic
 
 from .errors import CartpathError
+from .settings import make_private_dir
 
 APP_NAME = "cartpath"
 
@@ -185,9 +186,9 @@ def lock_directory(env: Environment) -> Path:
 
 def _file_lock(env: Environment, name: str) -> Role | str:
     directory = lock_directory(env)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dir(directory)
     path = directory / f"{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -77,13 +77,32 @@ def require_data_dir(env: Mapping[str, str] | None = None) -> None:
                          "a store there, or point CARTPATH_DATA_DIR at an existing one)")
 
 
+PRIVATE_UMASK = 0o077
+
+
+def private_files() -> None:
+    """Files and directories this process creates from now on are its user's alone (0600/0700): the
+    store, SQLite's -wal and -shm files (which SQLite creates later, with the process umask), the
+    projections, lock files and the JWT secret all hold patient data or keys. Idempotent; it only
+    ever removes permissions from the umask."""
+    current = os.umask(PRIVATE_UMASK)
+    os.umask(current | PRIVATE_UMASK)
+
+
+def make_private_dir(path: Path) -> None:
+    """``path`` and any missing parents, created 0700."""
+    private_files()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def ensure_data_dir(env: Mapping[str, str] | None = None) -> Path | None:
-    """Create the data directory if missing; the path created, or None if it was there."""
+    """Create the data directory if missing (0700); the path created, or None if it was there."""
     path = data_dir(env)
     if path.is_dir():
         return None
     try:
-        path.mkdir(parents=True)
+        private_files()
+        path.mkdir(parents=True, mode=0o700)
     except OSError as err:
         raise BadSetting(f"CARTPATH_DATA_DIR {str(path)!r} cannot be created: {err.strerror}") from None
     return path

@@ -57,10 +57,12 @@ def store_adapter(persistence_module: str, snapshot_recorder: Any) -> StoreAdapt
 
 def default_persistence(env: dict[str, str]) -> None:
     """SQLite in CARTPATH_DATA_DIR unless the environment picks another store."""
+    from .settings import make_private_dir, private_files
+    private_files()  # before the store (and SQLite's -wal/-shm files) are created
     merged = {**os.environ, **env}
     if not merged.get("PERSISTENCE_MODULE"):
         data_dir = Path(merged.get("CARTPATH_DATA_DIR") or "./var")
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
         # an empty PERSISTENCE_MODULE would give eventsourcing's in-memory store: never by accident
         env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
         if not merged.get("SQLITE_DBNAME"):

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cartpath.engine.settings import make_private_dir
+
 TRACKING = "projection_tracking"
 TRACKING_DDL = (f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
                 "generation BIGINT NOT NULL, schema_hash TEXT NOT NULL, error TEXT, error_position BIGINT, "
@@ -119,7 +121,7 @@ class ViewStore:
     def connect(self) -> Any:
         if self.dialect == "sqlite":
             assert self.path is not None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.path.parent)  # and the views' files 0600, as the event store's
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint, never corrupt

@@ -1,0 +1,87 @@
+"""gunicorn's workers, answering what gunicorn refuses itself as problem+json too.
+
+gunicorn refuses an over-long request line (414), oversized or too many headers (431) and
+malformed HTTP (400) before the application sees the request, with an HTML page whose text
+(and whose warning in the log) quotes what the client sent. These workers answer the same
+statuses in the API's own format, with its security headers, and log only the kind of fault.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gunicorn import util
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
+
+from .errors import HTTP_TYPES, PROBLEM_MIMETYPE, PROBLEM_TYPE_BASE
+from .security_headers import API_CSP, HEADERS
+
+
+def _optional(name: str) -> tuple[type[Exception], ...]:
+    """An error class of this gunicorn version (some came later than the oldest one cartpath runs on)."""
+    found = getattr(http_errors, name, None)
+    return (found,) if isinstance(found, type) else ()
+
+
+# (exception classes, status, reason, detail): the first that matches; details quote nothing sent
+REFUSALS: list[tuple[tuple[type[Exception], ...], int, str, str]] = [
+    ((http_errors.LimitRequestLine,), 414, "URI Too Long",
+     "the request line (method and URL) is longer than this server accepts"),
+    ((http_errors.LimitRequestHeaders,), 431, "Request Header Fields Too Large",
+     "the request's headers are larger, or more numerous, than this server accepts"),
+    (_optional("UnsupportedTransferCoding"), 501, "Not Implemented",
+     "the request's Transfer-Encoding is not supported"),
+    (_optional("ExpectationFailed"), 417, "Expectation Failed", "the request's Expect header is not supported"),
+    ((http_errors.ForbiddenProxyRequest,), 403, "Forbidden", "the proxy is not allowed"),
+]
+# the application's own faults (a header it produced) and server configuration stay gunicorn's (500)
+NOT_THE_CLIENTS = (*_optional("InvalidResponseHeader"), *_optional("InvalidResponseHeaderName"),
+                   *_optional("ConfigurationProblem"))
+
+
+def refusal(exc: BaseException) -> tuple[int, str, str] | None:
+    """(status, reason, detail) for a request gunicorn refused as the client's fault, or None."""
+    if isinstance(exc, NOT_THE_CLIENTS) or not isinstance(exc, http_errors.ParseException):
+        return None
+    for classes, status, reason, detail in REFUSALS:
+        if classes and isinstance(exc, classes):
+            return status, reason, detail
+    return 400, "Bad Request", "the request is not valid HTTP/1.1"
+
+
+def problem_bytes(status: int, reason: str, detail: str) -> bytes:
+    body = json.dumps({"type": PROBLEM_TYPE_BASE + HTTP_TYPES.get(status, "malformed-request"), "title": reason,
+                       "status": status, "detail": detail}).encode()
+    headers = {"Content-Type": PROBLEM_MIMETYPE, "Content-Length": str(len(body)), "Connection": "close",
+               **HEADERS, "Content-Security-Policy": API_CSP, "Cache-Control": "no-store"}
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode("latin-1") + body
+
+
+class ProblemErrors:
+    """Mixed into a gunicorn worker class: its handle_error, for the client's faults."""
+
+    log: Any
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        found = refusal(exc)
+        if found is None:
+            super().handle_error(req, client, addr, exc)  # type: ignore[misc]
+            return
+        status, reason, detail = found
+        # the kind of fault only: gunicorn's own message quotes the request line or header
+        self.log.warning("refused a request from %s: %s %s", (addr or ("?",))[0], status, type(exc).__name__)
+        try:
+            util.write_nonblock(client, problem_bytes(status, reason, detail))
+        except Exception:  # the client has gone: nothing to answer
+            self.log.debug("could not send the %s refusal", status)
+
+
+class ProblemSyncWorker(ProblemErrors, SyncWorker):
+    """`cartpath serve` (one request at a time per worker)."""
+
+
+class ProblemThreadWorker(ProblemErrors, ThreadWorker):
+    """`cartpath serve --threads N`."""
