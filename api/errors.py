@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from cartpath.engine import errors as domain
@@ -95,8 +95,9 @@ def domain_problem(err: domain.CartpathError) -> Response:
             where = f"{item.get('file')}:{item.get('line')}" if item.get("line") else str(item.get("file"))
             errors.setdefault(where, []).append(item.get("message", ""))
         extra["errors"] = errors
-    if status >= 500:
-        log.error("engine failure: %s", err.detail)
+    if status >= 500:  # its kind only: a failing script's message may quote the pathway's data
+        log.error("engine failure (%s) on %s %s", err.code, request.method,
+                  request.url_rule.rule if request.url_rule else "?")
     return problem(status, _title(err), err.detail, PROBLEM_TYPE_BASE + err.code, **extra)
 
 

@@ -77,7 +77,8 @@ class Runner:
                 else:
                     view.create(tx)
                     if retry_errors and found[3] is not None:
-                        self.log(f"view {view.name}: retrying after its error: {found[3].splitlines()[0]}")
+                        # the error's kind only: its message may quote event data (kept in the table)
+                        self.log(f"view {view.name}: retrying after its error ({found[3].split(':', 1)[0]})")
                         tx.execute(f"UPDATE {TRACKING} SET error = NULL, error_position = NULL, error_event = NULL "
                                    f"WHERE name = ?", (view.name,))
 
@@ -167,7 +168,8 @@ class Runner:
                     view.apply(tx, [ev], self.ctx)
             except Exception as err:
                 detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-                self.log(f"view {view.name} stopped at {ev.describe()}: {detail}")
+                # type only in the log (a message may quote task data); `projections status` shows the rest
+                self.log(f"view {view.name} stopped at {ev.describe()}: {type(err).__name__}")
                 return ev.position - 1, (detail + "\n" + traceback.format_exc(limit=8), ev.position, ev.describe())
         self.log(f"view {view.name}: a batch failed but each of its events applied alone (batching bug?)")
         return seen, None
