@@ -61,7 +61,7 @@ from .pathway import Pathway
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
-from .settings import clock_kind, clock_start
+from .settings import clock_kind, clock_start, patient_ref_pattern
 from .store import default_persistence
 from .text import PatientRefRule, text_problem
 from .timers import FiringRound, TimerIndex, fire_due_timers
@@ -94,7 +94,7 @@ class CartPath(Application):
         super().__init__(env=env)
         extra_lanes = [s.strip() for s in (self.env.get("CARTPATH_EXTRA_LANES") or "").split(",") if s.strip()]
         self.lanes = tuple(lanes or DEFAULT_LANES) + tuple(extra_lanes)
-        self.patient_refs = PatientRefRule(self.env)
+        self.patient_refs = PatientRefRule(*patient_ref_pattern(self.env))
         self.unit_of_work = UnitOfWork(self, int(self.env.get("CARTPATH_LIVE_CACHE", "512")))
         if clock_kind(env) == "manual":
             self.clock: ManualClock | SystemClock = ManualClock(self, clock_start(env))

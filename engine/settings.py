@@ -5,6 +5,7 @@ from deep inside a library.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +76,18 @@ def require_data_dir(env: Mapping[str, str] | None = None) -> None:
     if not path.is_dir():
         raise BadSetting(f"CARTPATH_DATA_DIR {str(path)!r} does not exist (run `cartpath db init` to create "
                          "a store there, or point CARTPATH_DATA_DIR at an existing one)")
+
+
+DEFAULT_PATIENT_REF_PATTERN = r"(?=[^0-9]*[0-9])[A-Za-z0-9._-]{3,64}"
+
+
+def patient_ref_pattern(env: Mapping[str, str] | None = None) -> tuple[re.Pattern[str], bool]:
+    """CARTPATH_PATIENT_REF_PATTERN compiled (and whether a site set its own), or BadSetting."""
+    text = _merged(env).get("CARTPATH_PATIENT_REF_PATTERN") or ""
+    try:
+        return re.compile(text or DEFAULT_PATIENT_REF_PATTERN), bool(text)
+    except re.error as err:
+        raise BadSetting(f"CARTPATH_PATIENT_REF_PATTERN is not a regular expression: {err}") from None
 
 
 PRIVATE_UMASK = 0o077

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
-
-from .settings import BadSetting
 
 # U+061C, U+200E/F, U+202A-E, U+2066-9: the characters that reorder what a reader sees.
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 PROSE_WHITESPACE = frozenset("\n\t")
-DEFAULT_PATIENT_REF_PATTERN = r"(?=[^0-9]*[0-9])[A-Za-z0-9._-]{3,64}"
 PATIENT_REF_RULE = "3-64 letters, digits, '-', '_' or '.', with at least one digit"
 
 
@@ -33,15 +29,10 @@ def text_problem(value: str, *, prose: bool = False) -> str | None:
 
 
 class PatientRefRule:
-    """``CARTPATH_PATIENT_REF_PATTERN`` (a regular expression the whole ref must match), checked at start."""
+    """``patient_ref`` checked at start: ``pattern`` (settings.patient_ref_pattern) must match it whole."""
 
-    def __init__(self, env: Mapping[str, str | None]):
-        text = env.get("CARTPATH_PATIENT_REF_PATTERN") or DEFAULT_PATIENT_REF_PATTERN
-        self.custom = bool(env.get("CARTPATH_PATIENT_REF_PATTERN"))
-        try:
-            self.pattern = re.compile(text)
-        except re.error as err:
-            raise BadSetting(f"CARTPATH_PATIENT_REF_PATTERN is not a regular expression: {err}") from None
+    def __init__(self, pattern: re.Pattern[str], custom: bool = False):
+        self.pattern, self.custom = pattern, custom
 
     def problem(self, value: str) -> str | None:
         """Why ``value`` is not a pseudonymous patient reference, or None."""
