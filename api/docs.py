@@ -27,9 +27,8 @@ blueprint = Blueprint("docs", __name__, url_prefix="/api/v1")
 @blueprint.route("/docs", methods=["GET"])
 @public
 def page() -> Response:
-    response = send_file(PAGE / "index.html", mimetype="text/html", max_age=0)
-    response.headers["Content-Security-Policy"] = DOCS_CSP
-    return response
+    return Response((PAGE / "index.html").read_bytes(), mimetype="text/html",
+                    headers={"Content-Security-Policy": DOCS_CSP})
 
 
 @blueprint.route("/docs/<name>", methods=["GET"])
