@@ -107,6 +107,9 @@ def test_demo_runs_on_a_store_of_simulated_pathways(manual):
     ({"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "1",
       "POSTGRES_DBNAME": "cartpath", "POSTGRES_USER": "cartpath"}, ["definitions"],
      ["PERSISTENCE_MODULE=eventsourcing.postgres", "127.0.0.1:1", "cannot be reached"]),
+    ({"CARTPATH_PATIENT_REF_PATTERN": "P-[0-9"}, ["definitions"],
+     ["CARTPATH_PATIENT_REF_PATTERN", "not a regular expression"]),
+    ({}, ["start", "--patient-ref", "Jean Dupont", *START[3:]], ["patient_ref", "pseudonymous", "never a name"]),
 ])
 def test_bad_settings_are_refused_naming_them(manual, extra, args, needles):
     refused(run(manual | extra, *args, check=False), *needles)
