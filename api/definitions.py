@@ -5,8 +5,9 @@ from pathlib import PurePath
 from typing import Any
 
 from flask import Response, jsonify
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
+from cartpath.engine.definition_diff import diff_versions
 from cartpath.engine.errors import DefinitionRejected, UnknownDefinition
 from cartpath.engine.lint import NS, parse_xml
 
@@ -116,3 +117,21 @@ def file(key: str, version: int, name: str):
     if name not in files:
         raise UnknownDefinition(f"{key!r} version {version} has no file {name!r} (it has {', '.join(sorted(files))})")
     return _xml(files[name], name)
+
+
+@blp.route("/<key>/versions/<int:version>/diff", methods=["GET"])
+@operation_id(blp, "diffProcessDefinitionVersions")
+@blp.arguments(s.DiffQuerySchema, location="query")
+@blp.response(200, s.DefinitionDiffSchema)
+@refusals(blp, "NOT_FOUND", "UNPROCESSABLE_ENTITY")
+def diff(query: dict[str, Any], key: str, version: int):
+    """What changed from `version` to version `against`: nodes, flows, forms, timers and DMN rules,
+    each change also as a sentence for a process owner."""
+    current_principal()
+    app = engine()
+    old = app.model(key, version)
+    try:
+        new = app.model(key, query["against"])
+    except UnknownDefinition as err:
+        abort(422, message=f"against: {err.detail}", errors={"against": [err.detail]})
+    return diff_versions(old, new)

@@ -359,6 +359,125 @@ class DeployResultSchema(Schema):
     items = fields.List(fields.Nested(DeployedSchema), required=True)
 
 
+# -- the diff of two versions (engine.definition_diff) -------------------------------------------------
+class DiffQuerySchema(Schema):
+    against = fields.Integer(required=True, strict=False, validate=validate.Range(min=1), metadata={
+        "description": "the other version: the diff goes from the version in the path to this one"})
+
+
+class DiffNodeSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    type = fields.String(required=True, metadata={"description": "the BPMN element, e.g. userTask"})
+    lane = fields.String(required=True, allow_none=True)
+    process = fields.String(required=True, metadata={"description": "the process or subprocess holding it"})
+
+
+class DiffNodeChangeSchema(DiffNodeSchema):
+    changes = fields.List(fields.String(), required=True, metadata={
+        "description": "what changed: name, lane, type, flows, script, event, decision, form, timer, message, ..."})
+    before = fields.Dict(required=True, metadata={"description": "old values of name, lane, type, message"})
+    after = fields.Dict(required=True)
+    new_id = fields.String(metadata={"description": "SpiffWorkflow aligned it with a node of another id"})
+
+
+class DiffNodesSchema(Schema):
+    added = fields.List(fields.Nested(DiffNodeSchema), required=True)
+    removed = fields.List(fields.Nested(DiffNodeSchema), required=True)
+    changed = fields.List(fields.Nested(DiffNodeChangeSchema), required=True)
+
+
+class DiffFlowSchema(Schema):
+    id = fields.String(required=True)
+    source = fields.String(required=True)
+    target = fields.String(required=True)
+    condition = fields.String(required=True, allow_none=True)
+    default = fields.Boolean(required=True)
+
+
+class DiffFlowChangeSchema(Schema):
+    id = fields.String(required=True)
+    source = fields.String(required=True)
+    target = fields.String(required=True)
+    condition_before = fields.String(required=True, allow_none=True)
+    condition_after = fields.String(required=True, allow_none=True)
+    default_before = fields.Boolean(required=True)
+    default_after = fields.Boolean(required=True)
+
+
+class DiffFlowsSchema(Schema):
+    added = fields.List(fields.Nested(DiffFlowSchema), required=True)
+    removed = fields.List(fields.Nested(DiffFlowSchema), required=True)
+    changed = fields.List(fields.Nested(DiffFlowChangeSchema), required=True)
+
+
+class DiffFormChangeSchema(Schema):
+    task = fields.String(required=True)
+    task_name = fields.String(required=True)
+    field = fields.String(required=True, allow_none=True, metadata={"description": "null: the task itself"})
+    change = fields.String(required=True, metadata={
+        "description": "field_added, field_removed, type, values, required, minimum, maximum, default, label, "
+                       "signed, coi_check_added, coi_check_removed, due"})
+    before = fields.Raw(required=True, allow_none=True)
+    after = fields.Raw(required=True, allow_none=True)
+    sentence = fields.String(required=True)
+
+
+class DiffTimerSchema(Schema):
+    node = fields.String(required=True)
+    name = fields.String(required=True)
+    change = fields.String(required=True, validate=validate.OneOf(("added", "removed", "changed")))
+    before = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "kind (duration, date, cycle), expression, attached_to, interrupting"})
+    after = fields.Dict(required=True, allow_none=True)
+    sentence = fields.String(required=True)
+
+
+class DiffDecisionSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    decision = fields.String(required=True)
+    name = fields.String(required=True)
+    change = fields.String(required=True, validate=validate.OneOf(("added", "removed", "changed")))
+    sentences = fields.List(fields.String(), required=True)
+    hit_policy = fields.Dict(metadata={"description": "before and after"})
+    rule_count = fields.Integer()
+    inputs = fields.Dict(metadata={"description": "columns added, removed, changed"})
+    outputs = fields.Dict(metadata={"description": "columns added, removed, changed"})
+    rules = fields.Dict(metadata={"description": "added and removed (row, when, then) and changed (row_before, "
+                                                 "row_after, inputs, outputs) rules"})
+
+
+class DiffSummarySchema(Schema):
+    nodes_added = fields.Integer(required=True)
+    nodes_removed = fields.Integer(required=True)
+    nodes_changed = fields.Integer(required=True)
+    flows_added = fields.Integer(required=True)
+    flows_removed = fields.Integer(required=True)
+    flows_changed = fields.Integer(required=True)
+    form_changes = fields.Integer(required=True)
+    timer_changes = fields.Integer(required=True)
+    decisions_changed = fields.Integer(required=True)
+    rule_changes = fields.Integer(required=True)
+    changes = fields.Integer(required=True)
+
+
+class DefinitionDiffSchema(Schema):
+    key = fields.String(required=True)
+    from_version = fields.Integer(required=True)
+    to_version = fields.Integer(required=True)
+    identical = fields.Boolean(required=True, metadata={"description": "the two versions have the same files"})
+    summary = fields.Nested(DiffSummarySchema, required=True)
+    nodes = fields.Nested(DiffNodesSchema, required=True)
+    flows = fields.Nested(DiffFlowsSchema, required=True)
+    forms = fields.List(fields.Nested(DiffFormChangeSchema), required=True)
+    timers = fields.List(fields.Nested(DiffTimerSchema), required=True)
+    decisions = fields.List(fields.Nested(DiffDecisionSchema), required=True)
+    changes = fields.List(fields.String(), required=True, metadata={
+        "description": "every change as one sentence for a process owner"})
+
+
 class FiredIncidentSchema(IncidentSchema):
     pathway_id = fields.String(required=True)
 

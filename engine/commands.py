@@ -46,11 +46,46 @@ def deploy_cmd(paths) -> None:
     out(app.deploy(files) if files else app.deploy_bundled())
 
 
-@click.command("definitions")
+@click.group("definitions", invoke_without_command=True)
+@click.pass_context
 @refusals
-def definitions_cmd() -> None:
-    """List deployed process definitions and their versions."""
-    out(_app(deploy=False).definitions())
+def definitions_cmd(ctx) -> None:
+    """List deployed process definitions and their versions (`definitions diff` compares two)."""
+    if ctx.invoked_subcommand is None:
+        out(_app(deploy=False).definitions())
+
+
+@definitions_cmd.command("diff")
+@click.argument("key")
+@click.argument("v")
+@click.argument("w")
+@click.option("--json", "as_json", is_flag=True, help="the whole diff as JSON (as the API answers it)")
+@refusals
+def definitions_diff_cmd(key, v, w, as_json) -> None:
+    """What changed from version V to W of process KEY, one sentence per change. W may also be a folder
+    (or a file) of BPMN/DMN files not deployed yet: what deploying them would change."""
+    from pathlib import Path
+
+    from .definition_diff import diff_lines, diff_versions
+    from .lint import read_paths
+    app = _app(deploy=False)
+    old = app.model(key, _version_number("V", v))
+    if not w.isdigit() and Path(w).exists():
+        result = diff_versions(old, read_paths([w]), key=key)
+    else:
+        result = diff_versions(old, app.model(key, _version_number("W", w)))
+    if as_json:
+        out(result)
+        return
+    for line in diff_lines(result):
+        click.echo(line)
+
+
+def _version_number(name: str, text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        also = " or a folder of process files" if name == "W" else ""
+        raise ValueError(f"{name} must be a version number (1, 2, ...){also}, not {text!r}")
+    return int(text)
 
 
 @click.command("start")

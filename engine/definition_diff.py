@@ -76,6 +76,23 @@ def diff_versions(old: Source, new: Source, *, key: str | None = None) -> dict[s
             "forms": forms, "timers": timers, "decisions": decisions, "changes": changes}
 
 
+def diff_lines(result: dict[str, Any]) -> list[str]:
+    """A diff as a person reads it in a terminal: a heading with the counts, then one line per change."""
+    ends = [f"version {n}" if n is not None else "the files" for n in (result["from_version"], result["to_version"])]
+    versions = f"{result['key']} {ends[0]} -> {ends[1]}"
+    if not result["changes"]:
+        same = "the same files" if result["identical"] else "no change the engine would see"
+        return [f"{versions}: {same}"]
+    counts = result["summary"]
+    parts = [f"{counts[k]} {word}" for k, word in (
+        ("nodes_added", "node(s) added"), ("nodes_removed", "node(s) removed"), ("nodes_changed", "node(s) changed"),
+        ("flows_added", "path(s) added"), ("flows_removed", "path(s) removed"), ("flows_changed", "path(s) changed"),
+        ("form_changes", "form change(s)"), ("timer_changes", "timer change(s)"),
+        ("decisions_changed", "decision(s) changed"), ("rule_changes", "rule change(s)")) if counts[k]]
+    return [f"{versions}: {counts['changes']} change(s) ({', '.join(parts)})"] + [
+        f"  - {sentence}" for sentence in result["changes"]]
+
+
 def _as_model(source: Source, key: str | None) -> ProcessModel:
     if isinstance(source, ProcessModel):
         return source

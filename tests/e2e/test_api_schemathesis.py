@@ -29,6 +29,7 @@ MINE = [
     ("GET", "/api/v1/process-definitions/{key}/versions/{version}"),
     ("GET", "/api/v1/process-definitions/{key}/versions/{version}/bpmn"),
     ("GET", "/api/v1/process-definitions/{key}/versions/{version}/files/{name}"),
+    ("GET", "/api/v1/process-definitions/{key}/versions/{version}/diff"),
     ("POST", "/api/v1/pathways"),
     ("GET", "/api/v1/pathways"),
     ("GET", "/api/v1/pathways/{pathway_id}"),
@@ -107,6 +108,13 @@ def test_successful_answers_of_every_operation_match_the_document(tmp_path):
          "/process-definitions/mini_new/versions/1/bpmn")
     call("GET", "/api/v1/process-definitions/{key}/versions/{version}/files/{name}",
          "/process-definitions/mini_new/versions/1/files/mini_new.bpmn")
+    call("POST", "/api/v1/process-definitions", status=201, content_type="multipart/form-data",
+         data={"files": [(io.BytesIO(MINI_MFR.replace(b"mini_mfr", b"mini_new").replace(b'label="Note"',
+                                                                                          b'label="Remark"')),
+                          "mini_new.bpmn")]})
+    diffed = call("GET", "/api/v1/process-definitions/{key}/versions/{version}/diff",
+                  "/process-definitions/mini_new/versions/1/diff?against=2")
+    assert diffed["summary"]["form_changes"] == 1
     call("POST", "/api/v1/pathways", status=201, json={"patient_ref": "P-4", "center": "FR-01", "indication": "MM",
                                                        "product": "cilta-cel", "process_key": "mini_new"})
     call("GET", "/api/v1/pathways/{pathway_id}", f"/pathways/{p1}")
