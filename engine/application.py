@@ -61,8 +61,8 @@ from .pathway import Pathway
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
-from .settings import clock_kind, clock_start, patient_ref_pattern
-from .store import default_persistence
+from .settings import cipher_settings, clock_kind, clock_start, patient_ref_pattern
+from .store import chained_recorder, default_persistence
 from .text import PatientRefRule, text_problem
 from .timers import FiringRound, TimerIndex, fire_due_timers
 from .unit_of_work import UnitOfWork
@@ -91,6 +91,8 @@ class CartPath(Application):
     def __init__(self, env: dict[str, str] | None = None, *, lanes: Iterable[str] | None = None):
         env = dict(env or {})
         default_persistence(env)
+        chained_recorder(env)
+        env.update(cipher_settings(env))
         super().__init__(env=env)
         extra_lanes = [s.strip() for s in (self.env.get("CARTPATH_EXTRA_LANES") or "").split(",") if s.strip()]
         self.lanes = tuple(lanes or DEFAULT_LANES) + tuple(extra_lanes)

@@ -134,3 +134,34 @@ def check_store_driver(env: Mapping[str, str] | None = None) -> None:
     elif module not in (SQLITE_MODULE, "eventsourcing.popo"):
         raise BadSetting(f"PERSISTENCE_MODULE={module!r} is not a store cartpath runs on: "
                          f"expected {SQLITE_MODULE} (default) or {POSTGRES_MODULE}")
+
+
+CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+
+
+def _either(merged: Mapping[str, str], key: str) -> str:
+    """eventsourcing reads ``CARTPATH_<KEY>`` before ``<KEY>`` (the application's name is the prefix)."""
+    return (merged.get(f"CARTPATH_{key}") or merged.get(key) or "").strip()
+
+
+def cipher_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What encryption at rest adds to the application's environment: eventsourcing's own cipher
+    default needs pycryptodome, which cartpath does not install, so a key alone selects the
+    library's AES-GCM cipher on ``cryptography`` (a dependency already). A key that is not
+    base64 of 16, 24 or 32 bytes is refused here, naming the variable."""
+    import base64
+    import binascii
+    merged = _merged(env)
+    key, topic = _either(merged, "CIPHER_KEY"), _either(merged, "CIPHER_TOPIC")
+    if not key:
+        if topic:
+            raise BadSetting("CIPHER_TOPIC is set without CIPHER_KEY (or CARTPATH_CIPHER_KEY)")
+        return {}
+    try:
+        size = len(base64.b64decode(key, validate=True))
+    except (binascii.Error, ValueError):
+        size = -1
+    if size not in (16, 24, 32):
+        raise BadSetting("CARTPATH_CIPHER_KEY (or CIPHER_KEY) must be base64 of 16, 24 or 32 random bytes "
+                         "(make one with `cartpath audit key`)")
+    return {} if topic else {"CIPHER_TOPIC": CIPHER_TOPIC}

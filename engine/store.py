@@ -70,6 +70,20 @@ def default_persistence(env: dict[str, str]) -> None:
         env.setdefault("SQLITE_LOCK_TIMEOUT", "30")
 
 
+def chained_recorder(env: dict[str, str]) -> None:
+    """The hash-chained recorder (``chain.py``) for the store, unless the environment names a
+    recorder itself (``APPLICATION_RECORDER_TOPIC``: the engine bench does, to measure the
+    chain's cost against eventsourcing's plain recorder)."""
+    from .chain import recorder_topic
+    merged = {**os.environ, **env}
+    if merged.get("CARTPATH_APPLICATION_RECORDER_TOPIC") or merged.get("APPLICATION_RECORDER_TOPIC"):
+        return
+    module = merged.get("CARTPATH_PERSISTENCE_MODULE") or merged.get("PERSISTENCE_MODULE") or ""
+    topic = recorder_topic(module)
+    if topic is not None:
+        env["APPLICATION_RECORDER_TOPIC"] = topic
+
+
 def store_unavailable_errors() -> tuple[type[Exception], ...]:
     """eventsourcing's wrappers (event store) and psycopg's own (the projections' views, role locks;
     psycopg_pool's PoolTimeout is one), but not sqlite3.OperationalError: SQLite's covers SQL bugs too."""

@@ -1,0 +1,260 @@
+"""The hash chain: every stored event carries the hash of its predecessor in the same
+aggregate and of its own content, and the log is sealed by checkpoints.
+
+It lives in the store's recorder (eventsourcing's ``APPLICATION_RECORDER_TOPIC``), so
+every aggregate the application saves (pathways, indexes, inventory, definitions) is
+chained in the same transaction as its events, with no second write path. Two side
+tables sit next to the events table (``<events>_chain``, ``<events>_checkpoints``):
+the library's events table keeps its exact shape, so stores written before the chain
+still load, and their events are reported as unchained before the first checkpoint.
+
+What is hashed is the event row exactly as stored (topic, originator id, version and
+the state bytes, i.e. the ciphertext when encryption at rest is on): the chain can
+then be checked without the cipher key, and altering a row is caught either way.
+
+- content  = SHA-256 of the length-prefixed topic, originator id, version, then state
+- link     = SHA-256(prev || content), where prev is the predecessor's link (zeros for
+             the first chained event of an aggregate)
+- checkpoint = SHA-256(previous checkpoint || (position, link) of every chained event
+             after it, in log order), written in the transaction whose events cross a
+             multiple of CHECKPOINT_INTERVAL positions, or on demand (``seal``) when an
+             anchor is taken; the first checkpoint (the genesis) records where the
+             chain starts.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+CHECKPOINT_INTERVAL = 1000
+ZERO = bytes(32)
+CHAINED_TOPICS = {
+    "eventsourcing.sqlite": "cartpath.engine.chain:ChainedSQLiteRecorder",
+    "eventsourcing.postgres": "cartpath.engine.chain:ChainedPostgresRecorder",
+}
+
+
+def canonical_id(originator_id: Any) -> str:
+    """The originator id as hashed: a UUID's 32 hex digits (how SQLite stores it), else the text."""
+    return originator_id.hex if isinstance(originator_id, uuid.UUID) else str(originator_id)
+
+
+def content_hash(topic: str, originator_id: Any, version: int, state: bytes) -> bytes:
+    digest = hashlib.sha256(b"cartpath-event/1\n")
+    for part in (topic.encode(), canonical_id(originator_id).encode(), str(version).encode()):
+        digest.update(len(part).to_bytes(4, "big"))
+        digest.update(part)
+    digest.update(state)
+    return digest.digest()
+
+
+def link_hash(prev: bytes, content: bytes) -> bytes:
+    return hashlib.sha256(prev + content).digest()
+
+
+def genesis_hash(position: int) -> bytes:
+    """The first checkpoint: the chain starts after ``position`` (events up to it are unchained)."""
+    return hashlib.sha256(b"cartpath-chain/1 genesis " + str(position).encode()).digest()
+
+
+def checkpoint_hash(previous: bytes, links: Iterable[tuple[int, bytes]]) -> bytes:
+    digest = hashlib.sha256(previous)
+    for position, link in links:
+        digest.update(position.to_bytes(8, "big"))
+        digest.update(link)
+    return digest.digest()
+
+
+def recorder_topic(persistence_module: str) -> str | None:
+    """The chained recorder for a store (None for the in-memory one, which keeps no chain)."""
+    return CHAINED_TOPICS.get(persistence_module.strip())
+
+
+class ChainTables:
+    """The chain's SQL for one store: the parts that differ are the placeholder, how the
+    events table names its position, and how table names are qualified."""
+
+    def __init__(self, events_table: str, *, placeholder: str, position: str, qualify: str = "") -> None:
+        p = placeholder
+        self.placeholder = p
+        self.events = f"{qualify}{_quote(events_table)}"
+        self.chain = f"{qualify}{_quote(events_table + '_chain')}"
+        self.checkpoints = f"{qualify}{_quote(events_table + '_checkpoints')}"
+        self.position = position
+        self.insert_link = (f"INSERT INTO {self.chain} (originator_id, originator_version, position, prev_hash, "
+                            f"content_hash) VALUES ({p}, {p}, {p}, {p}, {p})")
+        self.select_link = (f"SELECT prev_hash, content_hash FROM {self.chain} "
+                            f"WHERE originator_id = {p} AND originator_version = {p}")
+        self.last_checkpoint = f"SELECT position, hash FROM {self.checkpoints} ORDER BY position DESC LIMIT 1"
+        self.insert_checkpoint = f"INSERT INTO {self.checkpoints} (position, hash, events) VALUES ({p}, {p}, {p})"
+        self.links_between = (f"SELECT position, prev_hash, content_hash FROM {self.chain} "
+                              f"WHERE position > {p} AND position <= {p} ORDER BY position")
+        self.last_unchained = f"SELECT MAX({position}) FROM {self.events} WHERE {position} < {p}"
+        self.head = f"SELECT MAX(position) FROM {self.chain}"
+        # a write that changes nothing: it takes SQLite's write lock before the first read
+        self.take_write_lock = f"DELETE FROM {self.checkpoints} WHERE position < 0"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class ChainWriter:
+    """Writes the links of a save and any checkpoint it crosses, inside the save's transaction
+    (the events table is already locked for writing by then: the insert came first)."""
+
+    def __init__(self, tables: ChainTables, db_id: Any = canonical_id) -> None:
+        self.tables = tables
+        self.db_id = db_id  # the originator id as the chain table's column takes it
+
+    def record(self, cursor: Any, stored_events: Sequence[StoredEvent], positions: Sequence[int]) -> None:
+        t = self.tables
+        heads: dict[Any, tuple[int, bytes]] = {}
+        rows = []
+        for stored, position in zip(stored_events, positions, strict=True):
+            version = stored.originator_version
+            known = heads.get(stored.originator_id)
+            if known is not None and known[0] == version - 1:
+                prev = known[1]
+            else:
+                prev = self.predecessor(cursor, stored.originator_id, version)
+            content = content_hash(stored.topic, stored.originator_id, version, stored.state)
+            heads[stored.originator_id] = (version, link_hash(prev, content))
+            rows.append((self.db_id(stored.originator_id), version, position, prev, content))
+        cursor.executemany(t.insert_link, rows)
+        self.checkpoint_if_crossed(cursor, min(positions), max(positions))
+
+    def predecessor(self, cursor: Any, originator_id: Any, version: int) -> bytes:
+        """The link of version - 1; zeros for a first event, or one written before the chain began."""
+        if version <= 1:
+            return ZERO
+        cursor.execute(self.tables.select_link, (self.db_id(originator_id), version - 1))
+        row = cursor.fetchone()
+        return ZERO if row is None else link_hash(bytes(row[0]), bytes(row[1]))
+
+    def last_checkpoint(self, cursor: Any, first_new: int) -> tuple[int, bytes]:
+        """The latest checkpoint; the genesis is written first if the chain has none yet."""
+        t = self.tables
+        cursor.execute(t.last_checkpoint)
+        row = cursor.fetchone()
+        if row is not None:
+            return int(row[0]), bytes(row[1])
+        cursor.execute(t.last_unchained, (first_new,))
+        found = cursor.fetchone()
+        start = int(found[0]) if found is not None and found[0] is not None else 0
+        cursor.execute(t.insert_checkpoint, (start, genesis_hash(start), 0))
+        return start, genesis_hash(start)
+
+    def checkpoint_if_crossed(self, cursor: Any, first_new: int, last_new: int) -> None:
+        position, previous = self.last_checkpoint(cursor, first_new)
+        if last_new // CHECKPOINT_INTERVAL > position // CHECKPOINT_INTERVAL:
+            self.seal(cursor, position, previous, last_new)
+
+    def seal(self, cursor: Any, after: int, previous: bytes, upto: int) -> bytes:
+        cursor.execute(self.tables.links_between, (after, upto))
+        links = [(int(r[0]), link_hash(bytes(r[1]), bytes(r[2]))) for r in cursor.fetchall()]
+        sealed = checkpoint_hash(previous, links)
+        cursor.execute(self.tables.insert_checkpoint, (upto, sealed, len(links)))
+        return sealed
+
+    def seal_head(self, cursor: Any) -> tuple[int, bytes]:
+        """Checkpoint the chain's head now (if it moved since the last checkpoint): what an anchor takes."""
+        t = self.tables
+        cursor.execute(t.head)
+        row = cursor.fetchone()
+        head = int(row[0]) if row is not None and row[0] is not None else 0
+        position, previous = self.last_checkpoint(cursor, head + 1)
+        if head > position:
+            return head, self.seal(cursor, position, previous, head)
+        return position, previous
+
+
+def sqlite_tables(events_table: str) -> ChainTables:
+    return ChainTables(events_table, placeholder="?", position="rowid")
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite recorder, with each save's links written in its transaction."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        self.chain_tables = sqlite_tables(events_table_name)
+        super().__init__(datastore, events_table_name)
+        self.chain = ChainWriter(self.chain_tables)
+
+    def construct_create_table_statements(self) -> list[str]:
+        t = sqlite_tables(self.events_table_name)
+        return [*super().construct_create_table_statements(),
+                f"CREATE TABLE IF NOT EXISTS {t.chain} (originator_id TEXT NOT NULL, "
+                "originator_version INTEGER NOT NULL, position INTEGER NOT NULL, prev_hash BLOB NOT NULL, "
+                "content_hash BLOB NOT NULL, PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID",
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(self.events_table_name + '_chain_position')} "
+                f"ON {t.chain} (position)",
+                f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position INTEGER PRIMARY KEY, "
+                "hash BLOB NOT NULL, events INTEGER NOT NULL)"]
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
+                       **kwargs: Any) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        if stored_events and positions:
+            self.chain.record(c, stored_events, positions)
+        return positions
+
+    def seal_head(self) -> tuple[int, bytes]:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.chain_tables.take_write_lock)
+            return self.chain.seal_head(c)
+
+
+try:  # PostgreSQL is an optional extra
+    from eventsourcing.postgres import PostgresApplicationRecorder
+    from psycopg.rows import tuple_row
+except ImportError:  # pragma: no cover - a SQLite-only installation
+    PostgresApplicationRecorder = None  # type: ignore[assignment,misc]
+
+
+def postgres_tables(schema: str, events_table: str) -> ChainTables:
+    return ChainTables(events_table, placeholder="%s", position="notification_id", qualify=f"{_quote(schema)}.")
+
+
+if PostgresApplicationRecorder is not None:
+    class ChainedPostgresRecorder(PostgresApplicationRecorder):
+        """eventsourcing's PostgreSQL recorder, with each save's links written in its transaction,
+        after the insert (which has taken the events table's EXCLUSIVE lock: links and
+        checkpoints are written in commit order)."""
+
+        def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+            super().__init__(datastore, events_table_name=events_table_name)
+            if datastore.enable_db_functions:
+                raise ValueError("the hash chain needs POSTGRES_ENABLE_DB_FUNCTIONS off (cartpath's default)")
+            from psycopg.sql import SQL
+            t = self.chain_tables = postgres_tables(datastore.schema, events_table_name)
+            id_type = "uuid" if datastore.originator_id_type == "uuid" else "text"
+            index = _quote(events_table_name + "_chain_position")
+            self.sql_create_statements += [
+                SQL(f"CREATE TABLE IF NOT EXISTS {t.chain} (originator_id {id_type} NOT NULL, "  # type: ignore[arg-type]
+                    "originator_version bigint NOT NULL, position bigint NOT NULL, prev_hash bytea NOT NULL, "
+                    "content_hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))"),
+                SQL(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {t.chain} (position)"),  # type: ignore[arg-type]
+                SQL(f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position bigint PRIMARY KEY, "  # type: ignore[arg-type]
+                    "hash bytea NOT NULL, events bigint NOT NULL)"),
+            ]
+            self.chain = ChainWriter(t, db_id=lambda oid: oid)
+
+        def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                                           **kwargs: Any) -> Sequence[int] | None:
+            positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            if positions:
+                with curs.connection.cursor(row_factory=tuple_row) as plain:
+                    self.chain.record(plain, stored_events, positions)
+            return positions
+
+        def seal_head(self) -> tuple[int, bytes]:
+            with self.datastore.transaction(commit=True) as curs:
+                self._lock_table(curs)  # the same lock as a save: checkpoints stay in commit order
+                with curs.connection.cursor(row_factory=tuple_row) as plain:
+                    return self.chain.seal_head(plain)
