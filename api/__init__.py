@@ -96,6 +96,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     api.register_blueprint(reports.blp)
     from . import inventory
     api.register_blueprint(inventory.blp)
+    from . import integrity
+    api.register_blueprint(integrity.blp)
     from . import docs, security_headers
     app.register_blueprint(docs.blueprint)
     register_error_handlers(app)

@@ -517,3 +517,38 @@ class HealthSchema(Schema):
     clock = fields.String(required=True)
     now = fields.DateTime(required=True)
     position = fields.Integer(required=True)
+
+
+# -- audit: the hash chain -------------------------------------------------------------------------
+class IntegrityQuerySchema(Schema):
+    pathway = fields.UUID(metadata={"description": "check only this pathway's (or any aggregate's) chain"})
+    anchor = fields.String(validate=validate.Regexp(r"^[0-9a-fA-F]{64}$", error="must be 64 hex digits"),
+                           metadata={"description": "a hash from `cartpath audit anchor`: prove the store "
+                                                    "still extends it (the whole store is then checked)"})
+
+
+class IntegrityFindingSchema(Schema):
+    position = fields.Integer(required=True, metadata={"description": "log position (notification id)"})
+    originator_id = fields.String(required=True, metadata={"description": "the aggregate, or `checkpoint`"})
+    version = fields.Integer(required=True, allow_none=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("altered", "removed", "inserted", "reordered")))
+    detail = fields.String(required=True)
+
+
+class IntegrityAnchorSchema(Schema):
+    hash = fields.String(required=True)
+    position = fields.Integer(required=True, allow_none=True)
+    ok = fields.Boolean(required=True)
+
+
+class IntegrityReportSchema(Schema):
+    ok = fields.Boolean(required=True)
+    checked = fields.Integer(required=True, metadata={"description": "chained events whose hashes were recomputed"})
+    checkpoints = fields.Integer(required=True, metadata={"description": "checkpoints recomputed and matched"})
+    unchained = fields.Integer(required=True, metadata={"description": "events written before the chain began"})
+    unchained_before = fields.Integer(required=True, allow_none=True)
+    head = fields.Integer(required=True)
+    pathway_id = fields.String(required=True, allow_none=True)
+    anchor = fields.Nested(IntegrityAnchorSchema, required=True, allow_none=True)
+    first_failure = fields.Nested(IntegrityFindingSchema, required=True, allow_none=True)
+    findings = fields.List(fields.Nested(IntegrityFindingSchema), required=True)

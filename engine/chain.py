@@ -235,14 +235,13 @@ if PostgresApplicationRecorder is not None:
             t = self.chain_tables = postgres_tables(datastore.schema, events_table_name)
             id_type = "uuid" if datastore.originator_id_type == "uuid" else "text"
             index = _quote(events_table_name + "_chain_position")
-            self.sql_create_statements += [
-                SQL(f"CREATE TABLE IF NOT EXISTS {t.chain} (originator_id {id_type} NOT NULL, "  # type: ignore[arg-type]
-                    "originator_version bigint NOT NULL, position bigint NOT NULL, prev_hash bytea NOT NULL, "
-                    "content_hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))"),
-                SQL(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {t.chain} (position)"),  # type: ignore[arg-type]
-                SQL(f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position bigint PRIMARY KEY, "  # type: ignore[arg-type]
-                    "hash bytea NOT NULL, events bigint NOT NULL)"),
-            ]
+            self.sql_create_statements += [SQL(statement).format() for statement in (  # Composed, as the library's
+                f"CREATE TABLE IF NOT EXISTS {t.chain} (originator_id {id_type} NOT NULL, "
+                "originator_version bigint NOT NULL, position bigint NOT NULL, prev_hash bytea NOT NULL, "
+                "content_hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))",
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {t.chain} (position)",
+                f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position bigint PRIMARY KEY, "
+                "hash bytea NOT NULL, events bigint NOT NULL)")]
             self.chain = ChainWriter(t, db_id=lambda oid: oid)
 
         def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],

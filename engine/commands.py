@@ -283,3 +283,7 @@ COMMANDS = [lint_cmd, deploy_cmd, definitions_cmd, start_cmd, tasks_cmd, complet
 from .inventory_commands import COMMANDS as _INVENTORY_COMMANDS  # noqa: E402  (its own module: one concept)
 
 COMMANDS += _INVENTORY_COMMANDS
+
+from .audit_commands import COMMANDS as _AUDIT_COMMANDS  # noqa: E402
+
+COMMANDS += _AUDIT_COMMANDS

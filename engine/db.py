@@ -71,6 +71,8 @@ def _create_schema(overrides: Mapping[str, str]) -> None:
 def _describe(app) -> dict[str, Any]:
     """Where the event store's tables are, and that they exist, read back from the database itself."""
     own = {app.recorder.events_table_name, *([app.snapshots.recorder.events_table_name] if app.snapshots else [])}
+    if hasattr(app.recorder, "chain_tables"):  # the hash chain's side tables (chain.py)
+        own |= {app.recorder.events_table_name + "_chain", app.recorder.events_table_name + "_checkpoints"}
     found = _tables(app)
     found["tables"] = [t for t in found["tables"] if t in own]
     return found

@@ -114,3 +114,9 @@ class EngineFailure(CartpathError):
     """The process model itself failed (a script error, a deadlock); nothing was recorded."""
 
     code = "engine-failure"
+
+
+class ChainUnavailable(CartpathError):
+    """The store keeps no hash chain (eventsourcing's in-memory store, or a plain recorder named on purpose)."""
+
+    code = "no-chain"

@@ -14,17 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .chain import ZERO, ChainTables, canonical_id, checkpoint_hash, content_hash, genesis_hash, link_hash
-from .errors import CartpathError
+from .errors import ChainUnavailable, UnknownPathway
 
 WINDOW = 20_000
 MAX_FINDINGS = 100
 KINDS = ("altered", "removed", "inserted", "reordered")
-
-
-class ChainUnavailable(CartpathError):
-    """The store keeps no hash chain (eventsourcing's in-memory store, or a plain recorder)."""
-
-    code = "no-chain"
 
 
 @dataclass(frozen=True)
@@ -145,9 +139,9 @@ class _Store:
 
     def window(self, lo: int, hi: int, originator: Any) -> tuple[list[_Event], list[_Link]]:
         extra, args = ("", (lo, hi)) if originator is None else (self._by_originator, (lo, hi, self.db_id(originator)))
-        events = [_Event(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4]))
+        events = [_Event(int(r[0]), r[1], int(r[2]), str(r[3]), _bytes(r[4]))
                   for r in self.query(self._events + extra + f" ORDER BY {self.t.position}", args)]
-        links = [_Link(int(r[0]), r[1], int(r[2]), bytes(r[3]), bytes(r[4]))
+        links = [_Link(int(r[0]), r[1], int(r[2]), _bytes(r[3]), _bytes(r[4]))
                  for r in self.query(self._links + extra + " ORDER BY position", args)]
         return events, links
 
@@ -161,6 +155,13 @@ class _Store:
 
     def contents_of(self, originator_id: Any) -> dict[int, bytes]:
         return {int(v): bytes(c) for v, c in self.query(self._links_of, (self.db_id(originator_id),))}
+
+
+def _bytes(value: Any) -> bytes:
+    """A column as bytes, whatever type someone editing the table left in it (text, NULL)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return b"" if value is None else bytes(value)
 
 
 def _merged(events: list[_Event], links: list[_Link]) -> Iterator[tuple[_Event | None, _Link | None]]:
@@ -283,7 +284,6 @@ def check_integrity(app_or_recorder: Any, pathway_id: uuid.UUID | str | None = N
     report = IntegrityReport(pathway_id=str(originator) if originator is not None else None)
     checkpoints = store.checkpoints()
     genesis = checkpoints[0][0] if checkpoints else None
-    report.unchained_before = None if genesis is None else genesis + 1
     walk = _Walk(store, report, genesis)
     report.head = head = store.head()
     todo = [c for c in checkpoints[1:]] if originator is None else []
@@ -307,8 +307,14 @@ def check_integrity(app_or_recorder: Any, pathway_id: uuid.UUID | str | None = N
         lo = hi
     while todo:
         sealed, first_mismatch = _close(walk, todo.pop(0), sealed, recomputed, first_mismatch)
+    if originator is not None and not (report.checked or report.unchained or report.findings):
+        raise UnknownPathway(f"pathway {originator} has no events in this store")
     if anchor is not None:
         report.anchor = _anchor(anchor, checkpoints, recomputed, first_mismatch, report)
+    if genesis is not None:
+        report.unchained_before = genesis + 1
+    elif report.unchained:  # never written since the chain came: all of it is from before
+        report.unchained_before = head + 1
     report.ok = not report.findings and (report.anchor is None or report.anchor["ok"])
     return report
 

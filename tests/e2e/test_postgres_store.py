@@ -94,7 +94,7 @@ def test_db_init_leaves_the_views_to_a_running_projection_runner(env):
         lock.release()
         store.close()
     assert "runner is running" in result["projections"]["skipped"]
-    assert len(result["tables"]) == 2
+    assert len(result["tables"]) == 4  # events, snapshots, and the hash chain's links and checkpoints
 
 
 def test_db_init_command_prints_the_tables(env):

@@ -187,7 +187,8 @@ def test_manual_clock_is_shared_through_the_store(app, env):
 
 def test_an_empty_persistence_setting_means_the_sqlite_file_not_memory(tmp_path):
     app = CartPath(env={"PERSISTENCE_MODULE": "", "SQLITE_DBNAME": "", "CARTPATH_DATA_DIR": str(tmp_path)})
-    assert type(app.recorder).__module__ == "eventsourcing.sqlite"
+    from eventsourcing.sqlite import SQLiteApplicationRecorder
+    assert isinstance(app.recorder, SQLiteApplicationRecorder)
     assert (tmp_path / "cartpath.sqlite3").exists()
 
 
