@@ -1,11 +1,13 @@
 """Engine benchmark: in-process commands on the SQLite file store, and load cost by age.
 
-    .venv/bin/python bench/engine_bench.py [--pathways 300] [--rounds 5]
+    .venv/bin/python bench/engine_bench.py [--pathways 300] [--rounds 5] [--chain on|off|both] [--no-load]
 
 Prints:
 - commands/s: each command = load pathway, engine step, save (task completions and
   timer firings, on a looping test process), on the system clock (production) and on
   the manual clock (simulation: the clock is read from the store by every command);
+- with ``--chain both``: the same commands with the hash chain (``engine/chain.py``, the
+  default) and without it (eventsourcing's plain recorder), to show what the chain costs;
 - load cost of a pathway with ~10 events vs ~1,000 events, from a cold process
   (snapshot + engine checkpoint + replay), and the ratio (target: at most 2x).
 """
@@ -29,9 +31,14 @@ T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
 LOOP = ROOT / "tests" / "fixtures" / "loop_pathway.bpmn"
 
 
-def open_store(directory: str, clock: str = "manual") -> CartPath:
+PLAIN_RECORDER = "eventsourcing.sqlite:SQLiteApplicationRecorder"  # no hash chain: for the comparison only
+
+
+def open_store(directory: str, clock: str = "manual", chain: bool = True) -> CartPath:
     env = {"CARTPATH_DATA_DIR": directory, "CARTPATH_CLOCK": clock, "CARTPATH_CLOCK_START": T0.isoformat(),
            "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{directory}/cartpath.sqlite3"}
+    if not chain:
+        env["APPLICATION_RECORDER_TOPIC"] = PLAIN_RECORDER
     return CartPath(env=env)
 
 
@@ -58,7 +65,9 @@ def bench_commands(app: CartPath, pathways: int, rounds: int) -> None:
     print(f"task completions: {completions} in {t_complete:.2f}s = {completions / t_complete:,.0f}/s")
     print(f"timer firings:    {fires} in {t_fire:.2f}s = {fires / t_fire:,.0f}/s")
     kind = "manual clock, read from the store each command" if app.clock.manual else "system clock"
-    print(f"commands/s (load + engine step + save, SQLite file, {kind}): {total / (t_complete + t_fire):,.0f}")
+    chained = "hash chain" if hasattr(app.recorder, "chain_tables") else "NO hash chain"
+    print(f"commands/s (load + engine step + save, SQLite file, {kind}, {chained}): "
+          f"{total / (t_complete + t_fire):,.0f}")
 
 
 def age_pathway(app: CartPath, days: int):
@@ -102,12 +111,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clocks", default="system,manual",
                         help="system: production; manual: simulation, one more store read per command")
+    parser.add_argument("--chain", choices=("on", "off", "both"), default="on",
+                        help="the hash chain (default on, as in production); both: on and off, alternating")
+    parser.add_argument("--no-load", action="store_true", help="skip the load-cost benchmark")
     args = parser.parse_args()
+    chains = {"on": [True], "off": [False], "both": [True, False, True, False]}[args.chain]
     for clock in args.clocks.split(","):
+        for chain in chains:
+            with tempfile.TemporaryDirectory() as directory:
+                bench_commands(open_store(directory, clock, chain), args.pathways, args.rounds)
+    if not args.no_load:
         with tempfile.TemporaryDirectory() as directory:
-            bench_commands(open_store(directory, clock), args.pathways, args.rounds)
-    with tempfile.TemporaryDirectory() as directory:
-        bench_load(directory)
+            bench_load(directory)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ class ChainTables:
         self.links_between = (f"SELECT position, prev_hash, content_hash FROM {self.chain} "
                               f"WHERE position > {p} AND position <= {p} ORDER BY position")
         self.last_unchained = f"SELECT MAX({position}) FROM {self.events} WHERE {position} < {p}"
-        self.head = f"SELECT MAX(position) FROM {self.chain}"
+        self.head = f"SELECT MAX(position), (SELECT MAX({position}) FROM {self.events}) FROM {self.chain}"
         # a write that changes nothing: it takes SQLite's write lock before the first read
         self.take_write_lock = f"DELETE FROM {self.checkpoints} WHERE position < 0"
 
@@ -168,7 +168,9 @@ class ChainWriter:
         cursor.execute(t.head)
         row = cursor.fetchone()
         head = int(row[0]) if row is not None and row[0] is not None else 0
-        position, previous = self.last_checkpoint(cursor, head + 1)
+        # a store never written since the chain came: all its events are before the genesis
+        last_event = int(row[1]) if row is not None and row[1] is not None else 0
+        position, previous = self.last_checkpoint(cursor, last_event + 1)
         if head > position:
             return head, self.seal(cursor, position, previous, head)
         return position, previous

@@ -161,6 +161,8 @@ def test_a_store_written_before_the_chain_loads_and_reports_what_is_unchained(tm
     before = check_integrity(app)
     assert before.ok and before.unchained == old[0] and before.checked == 0
     assert f"unchained before position {old[1] + 1}" in "\n".join(before.lines())
+    anchor = take_anchor(app)  # an anchor taken before anything new was written covers no old event
+    assert anchor["position"] == old[1] and check_integrity(app, anchor=anchor["hash"]).ok
     app.deploy_bundled()
     app.start_pathway("PSN-0042", "FR-01", "DLBCL", "axi-cel")
     after = check_integrity(app)
