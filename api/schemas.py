@@ -387,18 +387,18 @@ class DiffNodesSchema(Schema):
     changed = fields.List(fields.Nested(DiffNodeChangeSchema), required=True)
 
 
-class DiffFlowSchema(Schema):
+class DiffPathSchema(Schema):
     id = fields.String(required=True)
     source = fields.String(required=True)
     target = fields.String(required=True)
+
+
+class DiffFlowSchema(DiffPathSchema):
     condition = fields.String(required=True, allow_none=True)
     default = fields.Boolean(required=True)
 
 
-class DiffFlowChangeSchema(Schema):
-    id = fields.String(required=True)
-    source = fields.String(required=True)
-    target = fields.String(required=True)
+class DiffFlowChangeSchema(DiffPathSchema):
     condition_before = fields.String(required=True, allow_none=True)
     condition_after = fields.String(required=True, allow_none=True)
     default_before = fields.Boolean(required=True)

@@ -39,6 +39,11 @@ KINDS = {"userTask": "Task", "manualTask": "Manual task", "scriptTask": "Script 
          "endEvent": "End", "intermediateCatchEvent": "Event", "intermediateThrowEvent": "Event",
          "boundaryEvent": "Boundary event", "exclusiveGateway": "Gateway", "parallelGateway": "Gateway",
          "inclusiveGateway": "Gateway", "eventBasedGateway": "Gateway"}
+NODE_SENTENCES = {"name": "{said} renamed to '{after}'", "lane": "{said} moved from lane '{before}' to lane '{after}'",
+                  "type": "{said} is now a {after} (was a {before})",
+                  "message": "{said} now waits for message '{after}' (was '{before}')",
+                  "process": "{said} moved from '{before}' to '{after}'", "script": "{said}: its script changed",
+                  "documentation": "{said}: its description changed"}
 TIMER_KINDS = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
 
 
@@ -55,7 +60,7 @@ def diff_versions(old: Source, new: Source, *, key: str | None = None) -> dict[s
     old_xml, new_xml = _read_bpmn(before.files), _read_bpmn(after.files)
     nodes, alignment = _diff_nodes(before, after)
     timers = _diff_timers(before, after, old_xml["timers"], new_xml["timers"], alignment)
-    flows, flow_sentences = _diff_flows(before, after, old_xml["flows"], new_xml["flows"])
+    flows, flow_sentences = _diff_flows(before, after, _through(old_xml["flows"], alignment), new_xml["flows"])
     forms = diff_forms(before.forms, after.forms, alignment, after.titles)
     decisions = diff_decisions(decision_tables(SERIALIZER.registry, _specs(before), before.files),
                                decision_tables(SERIALIZER.registry, _specs(after), after.files))
@@ -248,22 +253,10 @@ def _node_sentences(nodes: dict[str, list]) -> list[str]:
             if aspect in TOLD_ELSEWHERE:
                 continue
             before, after = node["before"].get(aspect), node["after"].get(aspect)
-            if aspect == "name":
-                out.append(f"{said} renamed to '{after}'")
-            elif aspect == "lane":
-                out.append(f"{said} moved from lane '{before}' to lane '{after}'")
-            elif aspect == "type":
-                out.append(f"{said} is now a {KINDS.get(after, after)} (was a {KINDS.get(before, before)})")
-            elif aspect == "message":
-                out.append(f"{said} now waits for message '{after}' (was '{before}')")
-            elif aspect == "process":
-                out.append(f"{said} moved from '{before}' to '{after}'")
-            elif aspect == "script":
-                out.append(f"{said}: its script changed")
-            elif aspect == "documentation":
-                out.append(f"{said}: its description changed")
-            else:
-                out.append(f"{said}: {aspect} changed")
+            if aspect == "type":
+                before, after = KINDS.get(before, before), KINDS.get(after, after)
+            template = NODE_SENTENCES.get(aspect, "{said}: {aspect} changed")
+            out.append(template.format(said=said, aspect=aspect, before=before, after=after))
     return out
 
 
@@ -304,6 +297,13 @@ def _read_bpmn(files: dict[str, bytes]) -> dict[str, dict]:
         for el in root.iterfind(".//bpmn:receiveTask", NS):
             messages[el.get("id")] = names.get(el.get("messageRef"), "")
     return {"flows": flows, "timers": timers, "messages": messages}
+
+
+def _through(flows: dict[tuple[str, str], dict], alignment: dict[str, str | None]) -> dict[tuple[str, str], dict]:
+    """Old flows keyed by the new ids of their ends, so a node whose id changed keeps its paths."""
+    def new_id(node_id: str) -> str:
+        return alignment.get(node_id) or node_id
+    return {(new_id(source), new_id(target)): flow for (source, target), flow in flows.items()}
 
 
 def _diff_flows(old: ProcessModel, new: ProcessModel, before: dict, after: dict) -> tuple[dict[str, list], list[str]]:

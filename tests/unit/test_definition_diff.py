@@ -178,3 +178,39 @@ def test_files_and_models_are_both_accepted():
                                              ("R3/P1D", "every 1 day, 3 times"), ("soon", None), ("P", None)])
 def test_durations_in_words(text, words):
     assert duration_words(text) == words
+
+
+def test_an_added_task_is_new_with_its_lane():
+    result = diff_versions(parse_model("cart_pathway", 1, v.task_removed(v.bundled(), "bridging_decision")), base())
+    (added,) = result["nodes"]["added"]
+    assert (added["id"], added["lane"], added["process"]) == ("bridging_decision", "hematology", "manufacturing_round")
+    assert "New Task 'Bridging therapy decision' (bridging_decision) in lane 'hematology'" in result["changes"]
+
+
+def test_a_task_whose_id_changed_is_aligned_by_its_place_in_the_flow():
+    """SpiffWorkflow aligns a node whose id changed by its neighbours: the diff names the new id
+    (what a migration can take as its task mapping) instead of one task removed and one added."""
+    files = v.bundled()
+    files = {**files, v.BPMN: files[v.BPMN].replace(b'"bridging_decision"', b'"bridging_choice"')
+             .replace(b">bridging_decision<", b">bridging_choice<")}
+    result = diff(files)
+    assert result["nodes"]["removed"] == result["nodes"]["added"] == []
+    (node,) = [n for n in result["nodes"]["changed"] if n["id"] == "bridging_decision"]
+    assert node["new_id"] == "bridging_choice"
+    assert "Task 'Bridging therapy decision' (bridging_decision) is now bridging_choice" in result["changes"]
+    assert not any(f["task"] == "bridging_decision" for f in result["forms"])  # the same form, compared across ids
+    assert result["flows"] == {"added": [], "removed": [], "changed": []}  # its paths are the same paths
+
+
+def test_a_task_moved_to_another_lane():
+    files = v.bundled()
+    moved = files[v.BPMN].replace(b"<bpmn:flowNodeRef>thaw_product</bpmn:flowNodeRef>", b"", 1)
+    moved = moved.replace(b"<bpmn:flowNodeRef>infusion</bpmn:flowNodeRef>",
+                          b"<bpmn:flowNodeRef>infusion</bpmn:flowNodeRef><bpmn:flowNodeRef>thaw_product</bpmn:flowNodeRef>",
+                          1)
+    result = diff({**files, v.BPMN: moved})
+    (node,) = result["nodes"]["changed"]
+    assert (node["id"], node["changes"], node["before"], node["after"]) == (
+        "thaw_product", ["lane"], {"lane": "pharmacy"}, {"lane": "ward"})
+    assert result["changes"] == ["Task 'Thaw and dispense product' (thaw_product) moved from lane 'pharmacy' to "
+                                 "lane 'ward'"]
