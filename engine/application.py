@@ -24,7 +24,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoder
 
-from . import clinical, determinism
+from . import clinical, determinism, sandbox
 from . import correlation as correlation_rules
 from .clock import ManualClock, SystemClock
 from .definitions import DefinitionCatalog, ProcessDefinition, ProcessModel, check_deployable, fingerprint
@@ -61,7 +61,7 @@ from .pathway import Pathway
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
-from .settings import cipher_settings, clock_kind, clock_start, patient_ref_pattern
+from .settings import cipher_settings, clock_kind, clock_start, patient_ref_pattern, script_limits
 from .store import chained_recorder, default_persistence
 from .text import PatientRefRule, text_problem
 from .timers import FiringRound, TimerIndex, fire_due_timers
@@ -103,6 +103,7 @@ class CartPath(Application):
         else:
             self.clock = SystemClock()
         self.timers = TimerIndex(self)
+        sandbox.configure(script_limits(env))
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]  # eventsourcing gives its JSONTranscoder

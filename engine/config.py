@@ -7,13 +7,16 @@ from collections.abc import Mapping
 from .application import CartPath
 from .clock import check_clock_kind
 from .reachability import check_reachable
-from .settings import check_store_driver, clock_kind, clock_start, require_data_dir, uses_data_dir
+from .settings import check_store_driver, clock_kind, clock_start, require_data_dir, script_limits, uses_data_dir
 
 ENV_KEYS_DOC = {
     "CARTPATH_DATA_DIR": "directory of the SQLite store (default ./var)",
     "CARTPATH_CLOCK": "'system' (default) or 'manual'",
     "CARTPATH_CLOCK_START": "ISO 8601 start of the manual clock",
     "CARTPATH_EXTRA_LANES": "comma-separated lanes a centre adds to PATHWAY.md's",
+    "CARTPATH_SCRIPT_CPU_MS": "CPU budget of the scripts, conditions and DMN cells of one engine step (200)",
+    "CARTPATH_SCRIPT_MEMORY_MB": "memory the sandbox may allocate in one engine step (64)",
+    "CARTPATH_SCRIPT_RESULT_KB": "largest value a script or expression may produce (1024)",
     "PERSISTENCE_MODULE": "eventsourcing store: eventsourcing.sqlite (default) or eventsourcing.postgres",
 }
 
@@ -30,6 +33,7 @@ def open_app(overrides: Mapping[str, str] | None = None, *, deploy_bundled: bool
     env.update(overrides or {})
     clock_kind(env)
     clock_start(env)
+    script_limits(env)
     check_store_driver(env)
     if probe:
         check_reachable(env)

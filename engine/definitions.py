@@ -17,9 +17,9 @@ from eventsourcing.domain import Aggregate, event
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from .decision_cells import ProcessParser
 from .errors import DefinitionRejected
 from .forms import CARTPATH_NS, TaskForm, parse_task_form
 from .lint import BPMN_NS, NS, Problem, lint_files, local, parse_xml
@@ -83,7 +83,13 @@ def top_level_processes(files: dict[str, bytes]) -> list[str]:
 
 def parse_model(key: str, version: int, files: dict[str, bytes]) -> ProcessModel:
     """Parse a (linted) file set with SpiffWorkflow and read the cartpath extensions."""
-    parser = SpiffBpmnParser()
+    return parse_models([key], version, files)[key]
+
+
+def parse_models(keys: list[str], version: int, files: dict[str, bytes]) -> dict[str, ProcessModel]:
+    """The models of several processes of one file set, its files parsed once: a file that
+    defines many processes costs what its size warrants, not its size times their number."""
+    parser = ProcessParser()
     forms: dict[str, TaskForm] = {}
     lanes: dict[str, str] = {}
     titles: dict[str, str] = {}
@@ -93,6 +99,9 @@ def parse_model(key: str, version: int, files: dict[str, bytes]) -> ProcessModel
     incoming: dict[str, list[str]] = {}
     message_keys: dict[str, set[str]] = {}
     timer_nodes: set[str] = set()
+    decisions: dict[str, str] = {}
+    models = {}
+    sha256 = fingerprint(files)
     try:
         for name in sorted(files):
             root, problems = parse_xml(name, files[name])
@@ -102,17 +111,19 @@ def parse_model(key: str, version: int, files: dict[str, bytes]) -> ProcessModel
                 parser.add_bpmn_xml(etree.ElementTree(root), filename=name)
                 _read_extensions(root, forms, lanes, titles, kinds, outcomes, flows, incoming,
                                  message_keys, timer_nodes)
+                decisions.update(_called_decisions(root))
             else:
                 parser.add_dmn_xml(root, filename=name)
-        spec = parser.get_spec(key)
-        subprocess_specs = parser.get_subprocess_specs(key)
+        for key in keys:
+            models[key] = ProcessModel(
+                key=key, version=version, sha256=sha256, files=files, spec=parser.get_spec(key),
+                subprocess_specs=parser.get_subprocess_specs(key), forms=forms, lanes=lanes, titles=titles,
+                kinds=kinds, outcomes=outcomes, flows=flows, incoming=incoming, message_keys=message_keys,
+                timer_nodes=timer_nodes, decisions=decisions)
     except ValidationException as err:
         problem = Problem(err.file_name or "?", err.line_number or None, str(err).splitlines()[0])
         raise DefinitionRejected(f"SpiffWorkflow refused the definition: {problem}", [problem.as_dict()]) from None
-    return ProcessModel(key=key, version=version, sha256=fingerprint(files), files=files, spec=spec,
-                        subprocess_specs=subprocess_specs, forms=forms, lanes=lanes, titles=titles, kinds=kinds,
-                        outcomes=outcomes, flows=flows, incoming=incoming, message_keys=message_keys,
-                        timer_nodes=timer_nodes, decisions=_called_decisions(files))
+    return models
 
 
 def _read_extensions(root, forms, lanes, titles, kinds, outcomes, flows, incoming, message_keys, timer_nodes) -> None:
@@ -144,16 +155,12 @@ def _read_extensions(root, forms, lanes, titles, kinds, outcomes, flows, incomin
                 outcomes[node_id] = mark.get("value")
 
 
-def _called_decisions(files: dict[str, bytes]) -> dict[str, str]:
+def _called_decisions(root) -> dict[str, str]:
     found: dict[str, str] = {}
-    for name in sorted(files):
-        if not name.endswith(".bpmn"):
-            continue
-        root, _ = parse_xml(name, files[name])
-        for el in root.iter(f"{{{BPMN_NS}}}businessRuleTask"):  # type: ignore[union-attr]  # linted files parse
-            called = el.find("bpmn:extensionElements/spiff:calledDecisionId", NS)
-            if called is not None and called.text:
-                found[el.get("id")] = called.text.strip()
+    for el in root.iter(f"{{{BPMN_NS}}}businessRuleTask"):
+        called = el.find("bpmn:extensionElements/spiff:calledDecisionId", NS)
+        if called is not None and called.text:
+            found[el.get("id")] = called.text.strip()
     return found
 
 
@@ -237,8 +244,7 @@ def check_deployable(files: dict[str, bytes], lanes) -> list[str]:
     keys = top_level_processes(files)
     if not keys:
         raise DefinitionRejected("the files define no executable process", [])
-    for key in keys:
-        parse_model(key, 0, files)
+    parse_models(keys, 0, files)
     for name, content in files.items():
         try:
             content.decode("utf-8")

@@ -14,6 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from . import sandbox, timer_lint
+from .decision_cells import validate_cell
 from .forms import CARTPATH_NS, parse_task_form
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -111,20 +112,18 @@ def _lint_dmn(name: str, root) -> list[Problem]:
                 continue
             try:
                 if tag == "inputEntry":
-                    _validate_dmn_cell(text)
+                    validate_cell(text)
                 else:
                     sandbox.validate_expression(text)
             except sandbox.ScriptRefused as err:
-                problems.append(Problem(name, el.sourceline, f"DMN expression {text!r}: {err}"))
+                what = f"DMN {tag} {el.get('id')}" if el.get("id") else "DMN expression"
+                problems.append(Problem(name, el.sourceline, f"{what} {quoted(text)}: {err}"))
     return problems
 
 
-def _validate_dmn_cell(text: str) -> None:
-    cell = text.replace("?", "dmninputexpr")
-    try:
-        sandbox.validate_expression(cell)
-    except sandbox.ScriptRefused:
-        sandbox.validate_expression(f"dmninputexpr {cell}")
+def quoted(text: str, limit: int = 60) -> str:
+    """A source quoted in a problem: never the whole of a hostile megabyte."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def _lint_bpmn(name: str, root, lanes: set[str], require_forms: bool, require_di: bool) -> list[Problem]:
@@ -189,7 +188,7 @@ def _lint_bpmn(name: str, root, lanes: set[str], require_forms: bool, require_di
                     try:
                         sandbox.validate_expression(text)
                     except sandbox.ScriptRefused as err:
-                        say(expr, f"timer {node_id} {kind} {text!r} does not parse: {err}")
+                        say(expr, f"timer {node_id} {kind} {quoted(text)} does not parse: {err}")
                         continue
                     if text[:1] in "\"'":
                         _check_timer_literal(kind, text.strip("\"'"), expr, say, f"timer {node_id}")

@@ -33,7 +33,7 @@ from .clinical_facts import FILLED_INPUTS, GRADES, ClinicalFacts
 from .definitions import SERIALIZER, ProcessModel
 from .errors import CartpathError, TaskNotReady, UnknownTask
 from .incidents import RetryImpossible, incident_record
-from .sandbox import SCRIPT_ENGINE
+from .sandbox import SCRIPT_ENGINE, step_budget
 from .times import parse_instant
 
 COMPLETED, READY, WAITING, CANCELLED, ERROR = (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING,
@@ -261,9 +261,10 @@ class Runtime:
         self._running = None
         failure: Outcome | None = None
         try:
-            act()
-            self.workflow.do_engine_steps(will_complete_task=self._before_engine_task,
-                                          did_complete_task=self._note_grade)
+            with step_budget():  # every script, condition and DMN cell of the step shares one budget
+                act()
+                self.workflow.do_engine_steps(will_complete_task=self._before_engine_task,
+                                              did_complete_task=self._note_grade)
         except (CartpathError, determinism.NoEngineRun):
             raise
         except Exception as err:  # noqa: BLE001 - every failure of the model is an incident

@@ -165,3 +165,26 @@ def cipher_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
         raise BadSetting("CARTPATH_CIPHER_KEY (or CIPHER_KEY) must be base64 of 16, 24 or 32 random bytes "
                          "(make one with `cartpath audit key`)")
     return {} if topic else {"CIPHER_TOPIC": CIPHER_TOPIC}
+
+
+SCRIPT_LIMIT_VARIABLES = {
+    "cpu_ms": "CARTPATH_SCRIPT_CPU_MS",
+    "memory_mb": "CARTPATH_SCRIPT_MEMORY_MB",
+    "result_kb": "CARTPATH_SCRIPT_RESULT_KB",
+}
+
+
+def script_limits(env: Mapping[str, str] | None = None):
+    """The budget of every script, condition, timer expression, DMN cell and payload
+    expression (per engine step): each a positive whole number, defaults in sandbox.ScriptLimits."""
+    from .sandbox import ScriptLimits
+    merged = _merged(env)
+    values = {}
+    for field_name, variable in SCRIPT_LIMIT_VARIABLES.items():
+        raw = (merged.get(variable) or "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or not 0 < int(raw) <= 1_000_000:
+            raise BadSetting(f"{variable}={raw!r} is not a whole number between 1 and 1000000")
+        values[field_name] = int(raw)
+    return ScriptLimits(**values)

@@ -4,7 +4,8 @@ their input domains.
 
 The tables are parsed the way the engine parses them (cartpath's hardened XML reader, then
 SpiffWorkflow's DMN parser, as ``engine.definitions.parse_model`` does) and evaluated by
-SpiffWorkflow's DMN engine with the engine's sandboxed script engine, so a cell the sandbox
+the engine's DMN engine (SpiffWorkflow's, its cells read by ``engine.decision_cells``) with the
+sandboxed script engine, so a cell the sandbox
 would refuse fails here too. The expected answers are stated below in plain Python, grade by
 grade as ASTCT 2019 and PATHWAY.md word them, independently of the tables' rows. For every
 input combination the test also asks which rows match: hit policy UNIQUE means exactly one,
@@ -20,8 +21,8 @@ from typing import Any
 import pytest
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.dmn.specs.model import HitPolicy
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
+from cartpath.engine.decision_cells import ProcessParser, SandboxDecisionEngine
 from cartpath.engine.definitions import parse_model
 from cartpath.engine.lint import lint_files, local, parse_xml, read_paths
 from cartpath.engine.sandbox import SCRIPT_ENGINE, SandboxScriptEngine
@@ -106,7 +107,7 @@ TEMPERATURES = sorted({round(35.0 + tenth / 10, 1) for tenth in range(66)}
 @pytest.fixture(scope="module")
 def tables() -> dict[str, DMNEngine]:
     """decision id -> a DMN engine over that file's table, parsed like a deployed definition."""
-    parser = SpiffBpmnParser()
+    parser = ProcessParser()
     for name, content in read_paths([PROCESSES]).items():
         if name.endswith(".dmn"):
             root, problems = parse_xml(name, content)
@@ -127,7 +128,7 @@ def matching_rows(engine: DMNEngine, data: dict[str, Any]) -> list[str]:
     """Every row that matches (a COLLECT copy of the table): UNIQUE means exactly one."""
     table = copy.copy(engine.decision_table)
     table.hit_policy = HitPolicy.COLLECT.value
-    return [rule.id for rule in DMNEngine(table).decide(_task(data))]
+    return [rule.id for rule in SandboxDecisionEngine(table).decide(_task(data))]
 
 
 def check_all(engine: DMNEngine, cases: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> int:
