@@ -27,7 +27,14 @@ from eventsourcing.persistence import Transcoder
 from . import clinical, determinism, sandbox
 from . import correlation as correlation_rules
 from .clock import ManualClock, SystemClock
-from .definitions import DefinitionCatalog, ProcessDefinition, ProcessModel, check_deployable, fingerprint
+from .definitions import (
+    DefinitionCatalog,
+    DefinitionFiles,
+    ProcessDefinition,
+    ProcessModel,
+    check_deployable,
+    fingerprint,
+)
 from .errors import (
     BusinessKeyConflict,
     CancelRefused,
@@ -117,6 +124,7 @@ class CartPath(Application):
         text = {name: content.decode("utf-8") for name, content in files.items()}
         results, to_save = [], []
         catalog = self._get_or_none(DefinitionCatalog.create_id()) or DefinitionCatalog()
+        stored = self._get_or_none(DefinitionFiles.create_id(sha)) or DefinitionFiles(sha256=sha, files=text)
         for key in keys:
             definition = self._definition(key)
             if definition is not None:
@@ -129,13 +137,13 @@ class CartPath(Application):
                 results.append({"key": key, "version": latest["version"], "sha256": sha, "created": False})
                 continue
             version = len(definition.versions) + 1
-            definition.deploy_version(version=version, sha256=sha, files=text,
-                                      deployed_by=str((actor or SYSTEM_ACTOR).get("sub", "system")),
-                                      at=self.clock.now())
+            definition.deploy_version_of(version=version, sha256=sha, file_names=sorted(text),
+                                         deployed_by=str((actor or SYSTEM_ACTOR).get("sub", "system")),
+                                         at=self.clock.now())
             to_save.append(definition)
             results.append({"key": key, "version": version, "sha256": sha, "created": True})
         if to_save:
-            self._save(catalog, *to_save)
+            self._save(catalog, stored, *to_save)
         return results
 
     def deploy_bundled(self, directory: Path | None = None) -> list[dict[str, Any]]:
@@ -148,7 +156,8 @@ class CartPath(Application):
         for key in (catalog.keys if catalog else []):
             definition: ProcessDefinition = self.repository.get(ProcessDefinition.create_id(key))
             for v in definition.versions:
-                out.append({"key": key, "version": v["version"], "sha256": v["sha256"], "files": sorted(v["files"]),
+                names = v.get("file_names") or sorted(v["files"] or ())  # a snapshot older than file_names
+                out.append({"key": key, "version": v["version"], "sha256": v["sha256"], "files": names,
                             "deployed_by": v["deployed_by"], "deployed_at": v["at"]})
         return out
 

@@ -4,15 +4,14 @@ SpiffWorkflow rewrites the ``?`` of a cell (``4 < ? < 6``) with a regular expres
 whose look-ahead rescans the rest of the cell for every ``?``: quadratic in the cell's
 length, before the sandbox sees the text. :class:`SandboxDecisionEngine` replaces that
 step with one pass over the cell (:func:`cell_expression`); everything else (rows, hit
-policies, outputs) stays SpiffWorkflow's. :class:`ProcessParser` hands it out for every
-business rule task, so every parsed model uses it.
+policies, outputs) stays SpiffWorkflow's. :class:`.model_parser.ModelParser` hands it out
+for every business rule task, so every parsed model uses it.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from . import sandbox
 
@@ -72,10 +71,3 @@ class SandboxDecisionEngine(DMNEngine):
             value = script_engine.evaluate(task, input_expr)
             return script_engine.evaluate(task, source, external_context={PLACEHOLDER: value})
         return script_engine.evaluate(task, source)
-
-
-class ProcessParser(SpiffBpmnParser):
-    """SpiffWorkflow's parser, with decision tables evaluated by :class:`SandboxDecisionEngine`."""
-
-    def get_engine(self, decision_ref, node):
-        return SandboxDecisionEngine(super().get_engine(decision_ref, node).decision_table)

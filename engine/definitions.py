@@ -19,10 +19,10 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-from .decision_cells import ProcessParser
 from .errors import DefinitionRejected
 from .forms import CARTPATH_NS, TaskForm, parse_task_form
 from .lint import BPMN_NS, NS, Problem, lint_files, local, parse_xml
+from .model_parser import ModelParser
 from .topics import pin_topics
 
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
@@ -89,7 +89,7 @@ def parse_model(key: str, version: int, files: dict[str, bytes]) -> ProcessModel
 def parse_models(keys: list[str], version: int, files: dict[str, bytes]) -> dict[str, ProcessModel]:
     """The models of several processes of one file set, its files parsed once: a file that
     defines many processes costs what its size warrants, not its size times their number."""
-    parser = ProcessParser()
+    parser = ModelParser()
     forms: dict[str, TaskForm] = {}
     lanes: dict[str, str] = {}
     titles: dict[str, str] = {}
@@ -187,7 +187,16 @@ class ProcessDefinition(Aggregate):
 
     @event("VersionDeployed")
     def deploy_version(self, version: int, sha256: str, files: dict[str, str], deployed_by: str, at: datetime) -> None:
-        self.versions.append({"version": version, "sha256": sha256, "files": files,
+        """A version carrying its files (every version deployed before DefinitionFiles existed)."""
+        self.versions.append({"version": version, "sha256": sha256, "files": files, "file_names": sorted(files),
+                              "deployed_by": deployed_by, "at": at})
+
+    @event("VersionOfFilesDeployed")
+    def deploy_version_of(self, version: int, sha256: str, file_names: list[str], deployed_by: str,
+                          at: datetime) -> None:
+        """A version whose files are the DefinitionFiles of its sha256: a set defining many
+        processes is stored once, not once per process."""
+        self.versions.append({"version": version, "sha256": sha256, "files": None, "file_names": list(file_names),
                               "deployed_by": deployed_by, "at": at})
 
     def latest(self) -> dict[str, Any] | None:
@@ -195,6 +204,21 @@ class ProcessDefinition(Aggregate):
 
     def find(self, version: int) -> dict[str, Any] | None:
         return self.versions[version - 1] if 0 < version <= len(self.versions) else None
+
+
+class DefinitionFiles(Aggregate):
+    """The files of one deployed set, by their fingerprint: stored once, whatever the number
+    of processes they define and of versions (of any key) deployed from them."""
+
+    @staticmethod
+    def create_id(sha256: str):
+        import uuid
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"cartpath:definition-files:{sha256}")
+
+    @event("Stored")
+    def __init__(self, sha256: str, files: dict[str, str]):
+        self.sha256 = sha256
+        self.files = files
 
 
 class DefinitionCatalog(Aggregate):
@@ -254,4 +278,4 @@ def check_deployable(files: dict[str, bytes], lanes) -> list[str]:
     return keys
 
 
-pin_topics("definitions", ProcessDefinition, DefinitionCatalog)
+pin_topics("definitions", ProcessDefinition, DefinitionCatalog, DefinitionFiles)

@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from . import inventory
-from .definitions import ModelCache, ProcessDefinition, ProcessModel
+from .definitions import DefinitionFiles, ModelCache, ProcessDefinition, ProcessModel
 from .errors import CartpathError, ConcurrentUpdate, UnknownDefinition, UnknownPathway
 from .pathway import Pathway
 from .replay import materialise, replay_events
@@ -96,7 +96,13 @@ class UnitOfWork:
         found = definition.latest() if version is None else definition.find(version)
         if found is None:
             raise UnknownDefinition(f"process definition {key!r} has no version {version}")
-        return self.models.get(key, found["version"], found["files"])
+        files = found["files"]
+        if files is None and self.models.peek(key, found["version"]) is None:
+            stored = self.get_or_none(DefinitionFiles.create_id(found["sha256"]))
+            if stored is None:
+                raise UnknownDefinition(f"the files of {key!r} version {found['version']} are missing from the store")
+            files = stored.files
+        return self.models.get(key, found["version"], files or {})
 
     # -- one command --------------------------------------------------------------
     def command(self, pathway_id: uuid.UUID | str, act: Act) -> Pathway:

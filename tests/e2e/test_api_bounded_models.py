@@ -89,3 +89,35 @@ def many_processes(count: int) -> bytes:
         copy = (b"<bpmn:process" + process + b"</bpmn:process>")
         copies.append(copy.replace(b'id="mini_mfr"', b'id="mini_mfr_%d"' % i))
     return head + b"".join(copies) + body + diagram
+
+
+def stored_bytes_since(http: Http, position: int) -> int:
+    return sum(len(n.state) for n in http.engine.recorder.select_notifications(start=position + 1, limit=10_000))
+
+
+def test_a_file_of_many_processes_deploys_each_once_and_stores_its_bytes_once(http: Http):
+    content = many_processes(40)
+    before = http.position()
+    r = upload(http, ("many.bpmn", content))
+    assert r.status_code == 201, r.get_json()
+    assert sorted(item["key"] for item in r.get_json()["items"]) == sorted(f"mini_mfr_{i}" for i in range(40))
+    # 40 versions, one copy of the file: a copy per process would be 40 times the file
+    assert stored_bytes_since(http, before) < 2 * len(content) + 40 * 2048
+    assert http.call("GET", "/process-definitions/mini_mfr_7/versions/1/bpmn", http.headers("auditor")).data == content
+    pathway = http.start("P-2001", process_key="mini_mfr_31")
+    assert pathway["definition"] == {"key": "mini_mfr_31", "version": 1, "sha256": r.get_json()["items"][0]["sha256"]}
+    http.intake(pathway)
+    # the same set again records nothing
+    after = http.position()
+    assert upload(http, ("many.bpmn", content)).status_code == 200 and http.position() == after
+
+
+def test_an_older_set_deployed_again_is_a_new_version_on_the_files_already_stored(http: Http):
+    changed = MINI_MFR.replace(b'label="Note"', b'label="Remark"')
+    assert upload(http, ("mini_mfr.bpmn", changed)).status_code == 201
+    before = http.position()
+    r = upload(http, ("mini_mfr.bpmn", MINI_MFR))
+    assert r.status_code == 201 and r.get_json()["items"][0]["version"] == 3
+    assert stored_bytes_since(http, before) < len(MINI_MFR)  # a version, not the file again
+    assert http.call("GET", "/process-definitions/mini_mfr/versions/3/bpmn", http.headers("auditor")).data == MINI_MFR
+    assert http.start("P-3001")["definition"]["version"] == 3

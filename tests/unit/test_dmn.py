@@ -22,9 +22,10 @@ import pytest
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.dmn.specs.model import HitPolicy
 
-from cartpath.engine.decision_cells import ProcessParser, SandboxDecisionEngine
+from cartpath.engine.decision_cells import SandboxDecisionEngine
 from cartpath.engine.definitions import parse_model
 from cartpath.engine.lint import lint_files, local, parse_xml, read_paths
+from cartpath.engine.model_parser import ModelParser
 from cartpath.engine.sandbox import SCRIPT_ENGINE, SandboxScriptEngine
 from tests.support.store import ROOT
 
@@ -107,7 +108,7 @@ TEMPERATURES = sorted({round(35.0 + tenth / 10, 1) for tenth in range(66)}
 @pytest.fixture(scope="module")
 def tables() -> dict[str, DMNEngine]:
     """decision id -> a DMN engine over that file's table, parsed like a deployed definition."""
-    parser = ProcessParser()
+    parser = ModelParser()
     for name, content in read_paths([PROCESSES]).items():
         if name.endswith(".dmn"):
             root, problems = parse_xml(name, content)
