@@ -20,24 +20,8 @@ PLACEHOLDER = "dmninputexpr"
 
 def cell_expression(cell: str) -> str:
     """The cell with each ``?`` outside string literals replaced by the input's name."""
-    out = []
-    quote = ""
-    escaped = False
-    for char in cell:
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char == "?":
-            out.append(PLACEHOLDER)
-            continue
-        out.append(char)
-    return "".join(out)
+    return "".join(PLACEHOLDER if char == "?" and not quoted else char
+                   for char, quoted in sandbox.code_characters(cell))
 
 
 def cell_source(input_expression: str, cell: str) -> tuple[str, bool]:

@@ -199,9 +199,9 @@ def _int(value: Any) -> TypeGuard[int]:
 
 # -- parsing: capped before, checked after -------------------------------------------------
 
-def _nesting(source: str) -> int:
-    """Deepest bracket nesting outside string literals, in one linear pass."""
-    depth = deepest = 0
+def code_characters(source: str) -> Iterator[tuple[str, bool]]:
+    """Each character with whether it lies inside a string literal: one linear pass
+    (what a cheap check before parsing needs; the parser itself is the judge of syntax)."""
     quote = ""
     escaped = False
     for char in source:
@@ -211,10 +211,22 @@ def _nesting(source: str) -> int:
             elif char == "\\":
                 escaped = True
             elif char == quote:
-                quote = ""
+                quote = ""  # the closing quote is still part of the literal
+            yield char, True
         elif char in "\"'":
             quote = char
-        elif char in "([{":
+            yield char, True
+        else:
+            yield char, False
+
+
+def _nesting(source: str) -> int:
+    """Deepest bracket nesting outside string literals."""
+    depth = deepest = 0
+    for char, quoted in code_characters(source):
+        if quoted:
+            continue
+        if char in "([{":
             depth += 1
             deepest = max(deepest, depth)
         elif char in ")]}":

@@ -3,8 +3,6 @@ a BudgetExceeded incident on that pathway, in bounded time and memory, and the s
 on with another pathway."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from cartpath.engine import determinism
@@ -13,9 +11,8 @@ from cartpath.engine.lint import lint_files
 from cartpath.engine.pathway import Pathway
 from cartpath.engine.runtime import Runtime
 from tests.support.store import FIXTURES, T0
+from tests.unit.test_pathway_runtime import ACTOR, only_ready, started
 
-START = {"patient_ref": "P-0001", "center": "FR-01", "indication": "DLBCL", "product": "axi-cel"}
-ACTOR = {"sub": "nurse-1", "roles": ["coordination"]}
 MINI = (FIXTURES / "mini_pathway.bpmn").read_bytes()
 
 # Each passes lint (sizes come from the data, or from values shared by reference) and would
@@ -36,20 +33,9 @@ def model_with(condition: bytes):
     return parse_model("mini_pathway", 1, files)
 
 
-def start(model, pid: uuid.UUID) -> tuple[Pathway, Runtime]:
-    with determinism.engine_run(T0, pid, 1):
-        runtime = Runtime.create(model)
-        outcomes = runtime.start(dict(START))
-    pathway = Pathway(id=pid, definition={"key": model.key, "version": 1, "sha256": model.sha256}, start=START,
-                      business_key=None, actor=ACTOR, at=T0)
-    pathway.apply_outcomes(outcomes, T0)
-    return pathway, runtime
-
-
 def complete_intake(pathway: Pathway, runtime: Runtime, order_id: str) -> None:
-    [task_id] = [t for t, r in pathway.ready.items() if r["name"] == "intake"]
     with determinism.engine_run(T0, pathway.id, pathway.version + 1):
-        pathway.complete_task(runtime, task_id, {"ok": True, "order_id": order_id}, ACTOR, T0)
+        pathway.complete_task(runtime, only_ready(pathway, "intake"), {"ok": True, "order_id": order_id}, ACTOR, T0)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +45,8 @@ def good_model():
 
 @pytest.mark.parametrize("name", sorted(RUNAWAYS))
 def test_a_runaway_condition_fails_its_step_not_the_worker(name, good_model):
-    other, other_runtime = start(good_model, uuid.UUID(int=3))
-    pathway, runtime = start(model_with(RUNAWAYS[name]), uuid.UUID(int=1))
+    other, other_runtime = started(good_model)
+    pathway, runtime = started(model_with(RUNAWAYS[name]))
     complete_intake(pathway, runtime, "ORD-1")
     assert pathway.incident is not None
     assert (pathway.incident["node"], pathway.incident["error_class"]) == ("ok_gw", "BudgetExceeded")
@@ -72,6 +58,6 @@ def test_a_runaway_condition_fails_its_step_not_the_worker(name, good_model):
 
 def test_a_condition_that_fits_the_budget_runs():
     model = model_with(b'intake["ok"] == True and len(str([[0] * 100] * 100)) &gt; 0')
-    pathway, runtime = start(model, uuid.UUID(int=2))
+    pathway, runtime = started(model)
     complete_intake(pathway, runtime, "ORD-2")
     assert runtime.waits_for("slot_confirmed")

@@ -225,3 +225,15 @@ def test_a_smaller_result_limit_applies():
             sandbox.evaluate("'x' * 2000", {})
     finally:
         sandbox.configure(sandbox.ScriptLimits())
+
+
+def test_dmn_cells_read_question_marks_outside_string_literals_in_one_pass():
+    from cartpath.engine.decision_cells import cell_expression, cell_source, validate_cell
+    assert cell_expression('? > 3 and "a?b" != ? and \'x\\\'?\' or ?') == \
+        'dmninputexpr > 3 and "a?b" != dmninputexpr and \'x\\\'?\' or dmninputexpr'
+    assert cell_source("grade", '"high?"') == ('(grade) == ("high?")', False)
+    assert cell_source("grade", "> 3") == ("grade > 3", False)
+    assert cell_source("grade", "1 < ? < 4") == ("1 < dmninputexpr < 4", True)
+    # a cell of thousands of '?' costs one pass; past 4,000 characters it is refused at deploy
+    with pytest.raises(ScriptRefused, match="longer than the limit of 4000"):
+        validate_cell("? + " * 2000)
