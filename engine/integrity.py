@@ -159,6 +159,8 @@ class _Store:
 
 def _bytes(value: Any) -> bytes:
     """A column as bytes, whatever type someone editing the table left in it (text, NULL)."""
+    if value.__class__ is bytes:
+        return value
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
     return b"" if value is None else bytes(value)
@@ -227,17 +229,17 @@ class _Walk:
         self.pending.append((k.position, link))  # the checkpoint sealed it
 
     def pair(self, e: _Event, k: _Link) -> None:
-        if (canonical_id(e.originator_id), e.version) != (canonical_id(k.originator_id), k.version):
+        oid = canonical_id(e.originator_id)
+        if e.version != k.version or oid != canonical_id(k.originator_id):
             self.find(e.position, e.originator_id, e.version, "reordered",
                       f"found at position {e.position}, where the chain has "
                       f"{_as_uuid(k.originator_id)} v{k.version}")
             self.follow(k)
             return
         self.report.checked += 1
-        content = content_hash(e.topic, e.originator_id, e.version, e.state)
+        content = content_hash(e.topic, oid, e.version, e.state)
         if content != k.content:
             self.find(e.position, e.originator_id, e.version, *self._changed(e))
-        oid = canonical_id(e.originator_id)
         head = self.heads.get(oid)
         if head is not None:
             if head[0] != e.version - 1:
@@ -251,7 +253,7 @@ class _Walk:
             self.find(e.position, e.originator_id, e.version, "removed",
                       f"versions before {e.version} are missing")
         link = link_hash(k.prev, content)
-        self.heads[oid] = (e.version, link_hash(k.prev, k.content))
+        self.heads[oid] = (e.version, link if content == k.content else link_hash(k.prev, k.content))
         self.pending.append((e.position, link))
 
     def _changed(self, e: _Event) -> tuple[str, str]:
