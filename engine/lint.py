@@ -190,8 +190,9 @@ def _lint_bpmn(name: str, root, lanes: set[str], require_forms: bool, require_di
                     except sandbox.ScriptRefused as err:
                         say(expr, f"timer {node_id} {kind} {quoted(text)} does not parse: {err}")
                         continue
-                    if text[:1] in "\"'":
-                        _check_timer_literal(kind, text.strip("\"'"), expr, say, f"timer {node_id}")
+                    literal = timer_lint.string_literal(text)
+                    if literal is not None:
+                        _check_timer_literal(kind, literal, expr, say, f"timer {node_id}")
             if tag == "scriptTask":
                 script = el.find("bpmn:script", NS)
                 try:

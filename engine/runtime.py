@@ -225,6 +225,8 @@ class Runtime:
         def act():
             if data:
                 task.data.update(data)
+                if task.state != ERROR and task.parent is not None:
+                    task.parent.data.update(data)  # a task prepared again inherits its parent's data
             if task.state == ERROR:
                 task._set_state(READY)
             elif not task.has_state(TaskState.FINISHED_MASK):

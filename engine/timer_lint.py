@@ -11,6 +11,7 @@ outside an engine run); this one reads the text only.
 """
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -21,6 +22,16 @@ MAX_SPAN = timedelta(days=100 * 366)  # a timer (or a whole cycle) may reach a c
 MAX_REPEATS = 10_000                  # daily for 15 years of follow-up is 5,475
 _DAYS = {"years": 365.25, "months": 30.44, "weeks": 7, "days": 1}
 _SECONDS = {"hours": 3600, "minutes": 60, "seconds": 1}
+
+
+def string_literal(expression: str) -> str | None:
+    """The text of an expression that is one string literal (``"P5D"``), else None (computed at run time)."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    body = tree.body
+    return body.value if isinstance(body, ast.Constant) and isinstance(body.value, str) else None
 
 
 def duration_problem(text: str) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from cartpath.engine.application import CartPath
 from cartpath.engine.lint import read_paths
 from tests.support.store import FIXTURES, T0, ready_named
@@ -58,3 +60,47 @@ def test_verify_notices_a_recorded_incident_the_definition_does_not_raise(env):
     tampered = [e for e in events if e is not raised]
     result = verify_pathway(p.id, tampered, model)
     assert result["ok"] is False and result["re_executed"]["type"] == "IncidentRaised"
+
+
+SCRIPT = b'<bpmn:scriptTask id="compute" name="Compute"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing><bpmn:script>ratio = 100 // dose["divisor"]</bpmn:script></bpmn:scriptTask>'  # noqa: E501
+VARIANTS = {
+    # a script reading a key the data lacks (the name is the model's own, so the message may say it)
+    "missing key": (SCRIPT.replace(b'100 // dose["divisor"]', b'dose["weight_kg"] if dose["divisor"] == 0 else 1'),
+                    "ScriptFailed", "weight_kg"),
+    # a condition that cannot be evaluated
+    "condition": (b'<bpmn:exclusiveGateway id="compute" name="Compute"><bpmn:incoming>f3</bpmn:incoming>'
+                  b'<bpmn:outgoing>f4</bpmn:outgoing></bpmn:exclusiveGateway>', None, "ZeroDivisionError"),
+    # a timer whose duration is computed from data, and fails when it is armed
+    "timer expression": (b'<bpmn:intermediateCatchEvent id="compute" name="Compute"><bpmn:incoming>f3</bpmn:incoming>'
+                         b'<bpmn:outgoing>f4</bpmn:outgoing><bpmn:timerEventDefinition><bpmn:timeDuration>'
+                         b'"PT" + str(100 // dose["divisor"]) + "M"</bpmn:timeDuration></bpmn:timerEventDefinition>'
+                         b'</bpmn:intermediateCatchEvent>', None, "ZeroDivisionError"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_class_of_failing_step_is_an_incident_that_a_corrected_retry_resolves(env, variant):
+    element, error_class, needle = VARIANTS[variant]
+    content = INCIDENT["incident_pathway.bpmn"]
+    assert SCRIPT in content
+    content = content.replace(SCRIPT, element)
+    if variant == "condition":
+        content = content.replace(b'<bpmn:sequenceFlow id="f4" sourceRef="compute" targetRef="review">',
+                                  b'<bpmn:sequenceFlow id="f4" sourceRef="compute" targetRef="review">'
+                                  b'<bpmn:conditionExpression>100 // dose["divisor"] &gt; 0</bpmn:conditionExpression>')
+    app = CartPath(env=env)
+    app.deploy({"incident_pathway.bpmn": content})
+    bad, good = dosed(app, "PSN-BAD", 0), dosed(app, "PSN-GOOD", 5)
+    done = app.fire_round(T0 + timedelta(hours=2))
+    [incident] = done.incidents
+    assert incident["pathway_id"] == str(bad.id) and incident["node"] == "compute"
+    assert error_class in (None, incident["error_class"]) and needle in incident["message"], incident
+    assert "PSN-BAD" not in str(incident)
+    app.fire_round(T0 + timedelta(hours=6))  # the good one's computed timer (if any) is due by now
+    assert [r["name"] for r in app.get_pathway(good.id).ready.values()] == ["review"]
+    fixed = app.retry_incident(bad.id, incident["incident_id"], {"dose": {"divisor": 50}})
+    assert fixed.incident is None
+    app.fire_round(T0 + timedelta(hours=9))
+    assert [r["name"] for r in app.get_pathway(bad.id).ready.values()] == ["review"]
+    for p in (bad, good):
+        assert CartPath(env=env).verify(p.id)["ok"] is True
