@@ -74,6 +74,7 @@ class Runtime:
     def __init__(self, model: ProcessModel, workflow: BpmnWorkflow):
         self.model = model
         self.workflow = workflow
+        self._running: Any = None  # the engine task being run: where a failure without a task happened
 
     # -- life cycle ---------------------------------------------------------
     @classmethod

@@ -167,6 +167,11 @@ def test_incidents_are_listed_for_admins_process_owners_and_auditors_of_the_righ
     assert_problem(retry(http, there["id"], incident_id), 404)
     assert retry(http, there["id"], incident_id, {"dose": {"divisor": 1}},
                  http.headers("process_owner", centers=("FR-02",))).get_json()["incident"] is None
+    # cancelling a stopped pathway ends it, and closes its incident
+    cancelled = http.call("POST", f"/pathways/{here['id']}/cancel", http.headers("coordination"),
+                          json={"reason": "physician_decision"})
+    assert cancelled.status_code == 200 and cancelled.get_json()["incident"] is None
+    assert listed(http.headers("auditor", centers=())) == []
 
 
 def test_a_refused_firing_never_moves_the_manual_clock(tmp_path):
