@@ -90,12 +90,12 @@ def test_each_class_of_failing_step_is_an_incident_that_a_corrected_retry_resolv
                                   b'<bpmn:conditionExpression>100 // dose["divisor"] &gt; 0</bpmn:conditionExpression>')
     app = CartPath(env=env)
     app.deploy({"incident_pathway.bpmn": content})
-    bad, good = dosed(app, "PSN-BAD", 0), dosed(app, "PSN-GOOD", 5)
+    bad, good = dosed(app, "PSN-BAD-7", 0), dosed(app, "PSN-GOOD-8", 5)
     done = app.fire_round(T0 + timedelta(hours=2))
     [incident] = done.incidents
     assert incident["pathway_id"] == str(bad.id) and incident["node"] == "compute"
     assert error_class in (None, incident["error_class"]) and needle in incident["message"], incident
-    assert "PSN-BAD" not in str(incident)
+    assert "PSN-BAD-7" not in str(incident)
     app.fire_round(T0 + timedelta(hours=6))  # the good one's computed timer (if any) is due by now
     assert [r["name"] for r in app.get_pathway(good.id).ready.values()] == ["review"]
     fixed = app.retry_incident(bad.id, incident["incident_id"], {"dose": {"divisor": 50}})
