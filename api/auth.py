@@ -105,10 +105,13 @@ def signing_key(env: Mapping[str, str]) -> tuple[str, str]:
 
 def mint_token(key: str, algorithm: str, *, sub: str, roles: Iterable[str], centers: Iterable[str] = (),
                name: str | None = None, org: str | None = None, ttl_seconds: int = 8 * 3600,
-               issuer: str | None = None, audience: str | None = None) -> str:
+               issuer: str | None = None, audience: str | None = None, auth_time: int | None = None) -> str:
+    """A bearer token; with ``auth_time`` (when the user proved who they are) also a signing token."""
     now = int(time.time())
     claims: dict[str, Any] = {"sub": sub, "roles": sorted(set(roles)), "centers": sorted(set(centers)),
                               "iat": now, "exp": now + ttl_seconds}
+    if auth_time is not None:
+        claims["auth_time"] = auth_time
     if name:
         claims["name"] = name
     if org:
@@ -128,19 +131,38 @@ class TokenVerifier:
         self.audience = settings.get("audience")
         self.jwks = jwt.PyJWKClient(settings["jwks_url"]) if settings.get("jwks_url") else None
 
+    def claims(self, token: str) -> dict[str, Any]:
+        """The token's claims once its signature, expiry, issuer and audience are checked (jwt.PyJWTError,
+        or ValueError for malformed claims, otherwise)."""
+        key = self.jwks.get_signing_key_from_jwt(token).key if self.jwks else self.key
+        claims = jwt.decode(token, key, algorithms=[self.algorithm], issuer=self.issuer, audience=self.audience,
+                            options={"require": ["exp", "sub"]}, leeway=30)
+        roles, centers, org = claims.get("roles", []), claims.get("centers", []), claims.get("org")
+        if not _strings(roles) or not _strings(centers) or not isinstance(claims["sub"], str) \
+                or (org is not None and not isinstance(org, str)):
+            raise ValueError("the token's claims are malformed: roles and centers must be lists of strings")
+        return claims
+
+    def signing_claims(self, token: str) -> dict[str, Any]:
+        """A signing token's claims (engine/signatures.py checks its freshness); ValueError saying why not."""
+        try:
+            return self.claims(token)
+        except jwt.ExpiredSignatureError:
+            raise ValueError("it has expired") from None
+        except jwt.PyJWTError as err:
+            raise ValueError(str(err)) from None
+
     def principal(self, token: str) -> Principal:
         try:
-            key = self.jwks.get_signing_key_from_jwt(token).key if self.jwks else self.key
-            claims = jwt.decode(token, key, algorithms=[self.algorithm], issuer=self.issuer, audience=self.audience,
-                                options={"require": ["exp", "sub"]}, leeway=30)
+            claims = self.claims(token)
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the bearer token has expired") from None
         except jwt.PyJWTError as err:
             raise Unauthorized(f"the bearer token is not valid: {err}") from None
+        except ValueError:
+            raise Unauthorized("the bearer token's claims are malformed: roles and centers must be lists of strings") \
+                from None
         roles, centers, org = claims.get("roles", []), claims.get("centers", []), claims.get("org")
-        if not _strings(roles) or not _strings(centers) or not isinstance(claims["sub"], str) \
-                or (org is not None and not isinstance(org, str)):
-            raise Unauthorized("the bearer token's claims are malformed: roles and centers must be lists of strings")
         return Principal(sub=claims["sub"], roles=frozenset(roles), centers=frozenset(centers), org=org or None)
 
 

@@ -200,12 +200,16 @@ def scheduler_cmd(tick: float | None) -> None:
               help="a lane (coordination, pharmacy...), process_owner, auditor, admin or manufacturer; repeatable")
 @click.option("--center", "centers", multiple=True, help="a centre the user works for; repeatable")
 @click.option("--org", help="the manufacturer's org id (as recorded at place_order)")
-@click.option("--name", help="display name (kept out of the event log)")
+@click.option("--name", help="printed name: recorded only in the signatures this user makes (never in the rest "
+              "of the log)")
 @click.option("--ttl", default=8 * 3600, show_default=True, type=click.IntRange(60, 366 * 86400), help="seconds")
+@click.option("--sign", is_flag=True, help="a signing token: auth_time now, valid 5 minutes (give it as a "
+              "completion's signature, witness or countersign)")
 @refusals
-def token_cmd(sub, roles, centers, org, name, ttl) -> None:
+def token_cmd(sub, roles, centers, org, name, ttl, sign) -> None:
     """Mint a bearer token with the locally configured key (see README, "REST API")."""
     from cartpath.engine.settings import BadSetting, configured_lanes, require_data_dir
+    from cartpath.engine.signatures import MAX_AUTH_AGE_SECONDS
 
     from .auth import ADMIN, AUDITOR, MANUFACTURER, PROCESS_OWNER, SYMMETRIC, mint_token, signing_key
     lanes = [lane for lane in configured_lanes() if lane != MANUFACTURER]
@@ -223,9 +227,11 @@ def token_cmd(sub, roles, centers, org, name, ttl) -> None:
             and not os.environ.get("CARTPATH_JWT_SECRET"):
         require_data_dir()  # the local secret lives there; a new one in a mistyped directory signs useless tokens
     algorithm, key = signing_key(os.environ)
+    now = int(time.time())
     click.echo(mint_token(key, algorithm, sub=sub, roles=roles, centers=centers, name=name, org=org,
-                          ttl_seconds=ttl, issuer=os.environ.get("CARTPATH_JWT_ISSUER") or None,
-                          audience=os.environ.get("CARTPATH_JWT_AUDIENCE") or None))
+                          ttl_seconds=min(ttl, MAX_AUTH_AGE_SECONDS) if sign else ttl,
+                          issuer=os.environ.get("CARTPATH_JWT_ISSUER") or None,
+                          audience=os.environ.get("CARTPATH_JWT_AUDIENCE") or None, auth_time=now if sign else None))
 
 
 COMMANDS = [serve_cmd, scheduler_cmd, token_cmd]

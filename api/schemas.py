@@ -9,6 +9,8 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 from cartpath.engine.forms import FIELD_TYPES
 from cartpath.engine.pathway import CANCEL_REASONS, DEATH_CAUSES, OUTCOMES
 from cartpath.engine.text import text_problem
+from cartpath.engine.signatures import MEANINGS
+from cartpath.engine.signatures import ROLES as SIGNATURE_ROLES
 
 
 class Text(validate.Length):
@@ -86,9 +88,45 @@ class CancelSchema(Schema):
                                 metadata={"description": "required when reason is death"})
 
 
+class SignatureSchema(Schema):
+    meaning = fields.String(required=True, validate=validate.OneOf(MEANINGS),
+                            metadata={"description": "what the signature means (§11.50)"})
+    token = fields.String(required=True, validate=Text(min=1, max=8192),
+                          metadata={"description": "a signing token: a JWT with auth_time at most 5 minutes old "
+                                                   "(`cartpath token --sign`)"})
+
+
 class CompleteTaskSchema(Schema):
     data = fields.Dict(keys=fields.String(), required=True,
                        metadata={"description": "the task's form fields (see the task's `fields`)"})
+    signature = fields.Nested(SignatureSchema, load_default=None, metadata={
+        "description": "required for a signed task: the caller's own signature (the token's sub is the caller's)"})
+    witness = fields.Nested(SignatureSchema, load_default=None, metadata={
+        "description": "two-person check (infusion, product_receipt): a second person's signature"})
+    countersign = fields.Nested(SignatureSchema, load_default=None, metadata={
+        "description": "oos_acceptance: a countersignature by the role the model names (pharmacy)"})
+
+
+class CorrectionSchema(Schema):
+    field = fields.String(required=True, validate=_id, metadata={"description": "a field of the task's form"})
+    value = fields.Raw(required=True, allow_none=True, metadata={"description": "the corrected value (the form's "
+                                                                               "type; null clears an optional field)"})
+    reason = fields.String(required=True, validate=Text(min=1, max=2000, prose=True))
+
+
+class CorrectionRecordSchema(Schema):
+    pathway_id = fields.String(required=True)
+    task_id = fields.String(required=True, metadata={"description": "<pathway_id>:<task uuid>"})
+    task = fields.String(required=True)
+    field = fields.String(required=True)
+    value = fields.Raw(required=True, allow_none=True)
+    original = fields.Raw(required=True, allow_none=True, metadata={"description": "the value first recorded"})
+    reason = fields.String(required=True)
+    actor = fields.Dict(required=True)
+    at = iso_datetime(required=True)
+    decided_on_corrected_data = fields.Boolean(required=True, metadata={
+        "description": "a decision downstream read this field: the pathway was not re-routed, review it"})
+    version = fields.Integer(required=True, metadata={"description": "the pathway's version after the correction"})
 
 
 class CorrelationSchema(Schema):
@@ -184,6 +222,9 @@ class TaskSchema(Schema):
     ready_since = fields.DateTime(required=True)
     due_at = iso_datetime(allow_none=True)
     signed = fields.Boolean(required=True)
+    signatures_required = fields.List(fields.String(validate=validate.OneOf(SIGNATURE_ROLES)), metadata={
+        "description": "what the completion must carry: signer -> `signature`, witness, countersign"})
+    countersign_role = fields.String(allow_none=True, metadata={"description": "who countersigns (a role)"})
     fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields", required=True)
 
 
@@ -236,6 +277,9 @@ class PathwaySchema(Schema):
     version = fields.Integer(required=True)
     incident = fields.Nested(IncidentSchema, allow_none=True,
                              metadata={"description": "the open incident, or null"})
+    corrections = fields.List(fields.Dict(), metadata={
+        "description": "corrections of completed tasks, oldest first: task_id, task, field, value, original, "
+                       "reason, by, at, decided_on_corrected_data (`data` shows the current values)"})
 
 
 class PathwaySummarySchema(Schema):

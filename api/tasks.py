@@ -1,13 +1,15 @@
 """Ready user tasks (worklists) and their completion."""
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
-from flask import current_app
+from flask import current_app, jsonify
 from flask_smorest import Blueprint
 from werkzeug.exceptions import Forbidden
 
+from cartpath.engine import signatures
 from cartpath.engine.errors import UnknownTask
 from cartpath.engine.records import task_view
 from cartpath.projections.directory import page
@@ -16,7 +18,7 @@ from . import schemas as s
 from .auth import check_center, require, require_reader, sees_center, staff_lanes, visible
 from .conventions import PATHWAY_WRITE_HEADERS, consumes, expected_version, operation_id, reads_if_match, refusals
 from .pathways import pathway_response
-from .views import engine, listed_task, public_task
+from .views import correction_view, engine, listed_task, public_task, with_position
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks",
                 description="User tasks that are ready now, by lane; completing one moves its pathway on.")
@@ -90,6 +92,36 @@ def complete(body: dict[str, Any], task_id: str):
     ready = pathway.ready.get(task)
     if ready is not None and not principal.has_any([ready["lane"]] if ready["lane"] else []):
         raise Forbidden(f"task {ready['name']} belongs to lane {ready['lane']!r}, which is not one of your roles")
+    signers = signatures.signers_from(body, current_app.extensions["cartpath_tokens"].signing_claims, time.time())
     pathway = app.complete_task(pathway.id, task, body["data"], actor=principal.actor(),
-                                expected_version=expected_version())
+                                expected_version=expected_version(), signers=signers)
     return pathway_response(pathway, write=True, position=app.last_position())
+
+
+@blp.route("/<task_id>/corrections", methods=["POST"])
+@consumes("json")
+@operation_id(blp, "correctTask")
+@reads_if_match(blp)
+@blp.arguments(s.CorrectionSchema)
+@blp.response(201, s.CorrectionRecordSchema, description="The correction recorded", headers=PATHWAY_WRITE_HEADERS)
+@refusals(blp, "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
+def correct(body: dict[str, Any], task_id: str):
+    """Correct one field of a completed task (its lane, or admin), with a reason; the original is kept,
+    the pathway is not re-routed. If-Match: pathway version."""
+    principal = require(*staff_lanes())
+    pathway_id, task = split_task_id(task_id)
+    app = engine()
+    pathway = app.get_pathway(pathway_id)
+    visible(principal, pathway)
+    check_center(principal, pathway.center)
+    done = app.completed_task(pathway.id, task)
+    if done is not None and not principal.has_any([done["lane"]] if done["lane"] else []):
+        raise Forbidden(f"task {done['name']} belongs to lane {done['lane']!r}, which is not one of your roles")
+    pathway = app.correct_task(pathway.id, task, body["field"], body["value"], body["reason"],
+                               actor=principal.actor(), expected_version=expected_version())
+    record = correction_view(pathway, pathway.corrections[-1])
+    response = jsonify({**record, "pathway_id": str(pathway.id), "actor": pathway.corrections[-1]["by"],
+                        "version": pathway.version})
+    response.status_code = 201
+    response.set_etag(str(pathway.version))
+    return with_position(response, app.last_position())

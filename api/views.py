@@ -39,12 +39,20 @@ def pathway_view(app: CartPath, pathway: Pathway) -> dict[str, Any]:
                      **({"title": w.get("title") or w["name"]} if w["kind"] == "timer" else {})}
                     for w in pathway.waiting.values()],
         "data": pathway.data, "version": pathway.version, "incident": public_incident(pathway.incident),
+        "corrections": [correction_view(pathway, c) for c in pathway.corrections],
     }
 
 
 def status_of(pathway: Pathway) -> str:
     """``active``, ``ended``, or ``incident``: active but stopped until its open incident is retried."""
     return "incident" if pathway.status == "active" and pathway.incident is not None else pathway.status
+
+
+def correction_view(pathway: Pathway, c: dict[str, Any]) -> dict[str, Any]:
+    """One correction as the API shows it: who by id (never a name), the public task id."""
+    return {"task_id": f"{pathway.id}:{c['task_id']}", "task": c["task"], "field": c["field"], "value": c["value"],
+            "original": c["original"], "reason": c["reason"], "by": (c.get("by") or {}).get("sub"), "at": c["at"],
+            "decided_on_corrected_data": c["decided_on_corrected_data"]}
 
 
 def public_task(view: dict[str, Any]) -> dict[str, Any]:

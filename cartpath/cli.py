@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from cartpath.api.commands import COMMANDS as API_COMMANDS
+from cartpath.engine import signatures
 from cartpath.engine.commands import COMMANDS as ENGINE_COMMANDS
 from cartpath.engine.console import create_data_dir, out, refusals
 from cartpath.projections.commands import COMMANDS as PROJECTION_COMMANDS
@@ -31,6 +32,16 @@ def db_init_cmd() -> None:
     create_data_dir()
     out(create_tables())
 
+
+def _signing_token_reader():
+    """The API's token verifier, for signatures given on the command line (engine/signatures.py)."""
+    import os
+
+    from cartpath.api.auth import TokenVerifier, auth_settings
+    return TokenVerifier(auth_settings(os.environ)).signing_claims
+
+
+signatures.token_reader_factory = _signing_token_reader
 
 for command in (*ENGINE_COMMANDS, *PROJECTION_COMMANDS, *API_COMMANDS, db_group):
     main.add_command(command)

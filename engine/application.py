@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoder
 
-from . import clinical, determinism, sandbox
+from . import clinical, corrections, determinism, sandbox
 from . import correlation as correlation_rules
 from .clock import ManualClock, SystemClock
 from .definitions import (
@@ -231,7 +231,10 @@ class CartPath(Application):
         return Started(pathway, False)
 
     def complete_task(self, pathway_id: uuid.UUID | str, task_id: str, data: dict[str, Any],
-                      actor: dict[str, Any] | None = None, expected_version: int | None = None) -> Pathway:
+                      actor: dict[str, Any] | None = None, expected_version: int | None = None, *,
+                      signers: Sequence[dict[str, Any]] = ()) -> Pathway:
+        """Complete a ready task. A signed task needs ``signers``: who signed, identified by the caller
+        (the API checks their signing tokens), each ``{role, sub, name, roles, meaning}``."""
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
             check_version(pathway, expected_version)
             if runtime is None:  # only an ended pathway has no engine: refused as such
@@ -244,7 +247,7 @@ class CartPath(Application):
                                               declared_fields(runtime.model, name))
             with determinism.engine_run(at, pathway.id, pathway.version + 1):
                 pathway.complete_task(runtime, task_id, clean, actor or SYSTEM_ACTOR, at,
-                                      deviations=[d.as_event() for d in found])
+                                      deviations=[d.as_event() for d in found], signers=signers)
             return self._order_index_for(pathway)
         return self._command(pathway_id, act)
 
@@ -433,6 +436,19 @@ class CartPath(Application):
         self._save(pathway)
         return pathway
 
+    def correct_task(self, pathway_id: uuid.UUID | str, task_id: str, field: str, value: Any, reason: str,
+                     actor: dict[str, Any] | None = None, expected_version: int | None = None) -> Pathway:
+        """Correct one field of a completed task (the original stays in the log; nothing is re-routed)."""
+        def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
+            check_version(pathway, expected_version)
+            model = self.model(pathway.definition["key"], pathway.definition["version"])
+            at = max(self.clock.now(), pathway.last_at)
+            correction = corrections.prepare(pathway, list(self.events.get(pathway.id)), model, task_id, field,
+                                             value, reason, at)
+            pathway.correct_task(**correction, actor=actor or SYSTEM_ACTOR, at=at)
+            return []
+        return self._command(pathway_id, act)
+
     # -- queries --------------------------------------------------------------------
     def get_pathway(self, pathway_id: uuid.UUID | str) -> Pathway:
         return self.unit_of_work.get_pathway(pathway_id)
@@ -445,6 +461,16 @@ class CartPath(Application):
         pathway = self.get_pathway(pathway_id)
         model = self.model(pathway.definition["key"], pathway.definition["version"])
         return [task_view(pathway, t, model) for t in pathway.ready.values()]
+
+    def completed_task(self, pathway_id: uuid.UUID | str, task_id: str) -> dict[str, Any] | None:
+        """The completed task ``task_id`` of a pathway (name, lane), or None if it was not completed."""
+        pathway = self.get_pathway(pathway_id)
+        if pathway.closed_tasks.get(task_id) != "completed":
+            return None
+        for ev in self.events.get(pathway.id):
+            if isinstance(ev, Pathway.TaskCompleted) and ev.task_id == task_id:
+                return {"task_id": task_id, "name": ev.name, "lane": ev.lane}
+        return None
 
     def verify(self, pathway_id: uuid.UUID | str) -> dict[str, Any]:
         from .verification import verify_pathway

@@ -117,13 +117,24 @@ def tasks_cmd(pathway_id) -> None:
 @click.argument("pathway_id")
 @click.argument("task")
 @click.argument("data")
-@click.option("--actor", default="cli")
+@click.option("--actor", default="cli", help="who completes it (a signed task: the signing token's sub)")
+@click.option("--signature", help='a signed task: {"meaning": "performed|verified|approved", "token": SIGNING_TOKEN}')
+@click.option("--witness", help="a two-person check (infusion, product_receipt): another person's signature, "
+              "same shape")
+@click.option("--countersign", help="oos_acceptance: a pharmacist's countersignature, same shape")
 @refusals
-def complete_cmd(pathway_id, task, data, actor) -> None:
+def complete_cmd(pathway_id, task, data, actor, signature, witness, countersign) -> None:
     """Complete TASK (its id, or its name if exactly one such task is ready) with DATA (JSON)."""
+    import time
+
+    from . import signatures
+    given = {key: json_arg(value, f"--{key}") for key, value in
+             (("signature", signature), ("witness", witness), ("countersign", countersign)) if value is not None}
+    signers = signatures.signers_from(given, signatures.configured_token_reader(), time.time()) if given else []
     app = _app()
     task_id = _resolve_task(app, pathway_id, task)
-    pathway = app.complete_task(pathway_id, task_id, json_arg(data, "DATA"), actor={"sub": actor, "roles": ["cli"]})
+    pathway = app.complete_task(pathway_id, task_id, json_arg(data, "DATA"), actor={"sub": actor, "roles": ["cli"]},
+                                signers=signers)
     out({"id": str(pathway.id), "status": pathway.status, "outcome": pathway.outcome,
           "tasks": app.ready_tasks(pathway.id)})
 
@@ -151,6 +162,23 @@ def _resolve_task(app, pathway_id: str, task: str) -> str:
         what = f"task {wanted!r}" + (f" ({done[-1].name})" if done[-1].name != wanted else "")
         raise TaskNotReady(f"{what} of pathway {pathway.id} is already done; ready: {ready}")
     raise TaskNotReady(f"no task {wanted!r} is ready in pathway {pathway.id}; ready: {ready}")
+
+
+@click.command("correct")
+@click.argument("pathway_id")
+@click.argument("task_id")
+@click.option("--field", required=True, help="a field of the task's form")
+@click.option("--value", "value", required=True, help="the corrected value, as JSON (\"text\", 12, true, null)")
+@click.option("--reason", required=True, help="why the recorded value was wrong")
+@click.option("--actor", default="cli")
+@refusals
+def correct_cmd(pathway_id, task_id, field, value, reason, actor) -> None:
+    """Correct FIELD of the completed task TASK_ID (the original is kept; the pathway is not re-routed)."""
+    app = _app(deploy=False)
+    task_id = task_id.split(":", 1)[1] if ":" in task_id else task_id
+    pathway = app.correct_task(pathway_id, task_id, field, json_arg(value, "--value"), reason,
+                               actor={"sub": actor, "roles": ["cli"]})
+    out({"id": str(pathway.id), "version": pathway.version, "correction": pathway.corrections[-1]})
 
 
 @click.command("cancel")
@@ -277,8 +305,8 @@ def demo_cmd(patients, seed, start_at, force) -> None:
     out(summary)
 
 
-COMMANDS = [lint_cmd, deploy_cmd, definitions_cmd, start_cmd, tasks_cmd, complete_cmd, cancel_cmd, message_cmd,
-            tick_cmd, history_cmd, verify_cmd, demo_cmd]
+COMMANDS = [lint_cmd, deploy_cmd, definitions_cmd, start_cmd, tasks_cmd, complete_cmd, correct_cmd, cancel_cmd,
+            message_cmd, tick_cmd, history_cmd, verify_cmd, demo_cmd]
 
 from .inventory_commands import COMMANDS as _INVENTORY_COMMANDS  # noqa: E402  (its own module: one concept)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from . import inventory
+from . import inventory, signatures
 from .application import CartPath
 from .errors import CartpathError, MessageNotCorrelated
 from .forms import TaskForm
@@ -155,8 +155,11 @@ class Simulation:
             task = min(todo, key=lambda t: (t["ready_since"], t["name"]))
             model = self.app.model(pathway.definition["key"], pathway.definition["version"])
             data = self.task_data(task["name"], pathway, now, model.forms.get(task["name"]))
-            self.app.complete_task(pathway_id, task["id"], data,
-                                   actor={"sub": f"sim-{task['lane']}", "roles": [task["lane"]]})
+            staff = demo_staff(task["lane"])
+            actor = {"sub": staff["sub"], "roles": staff["roles"]}  # the log keeps no staff name but a signature's
+            signers = signatures.signers_for(model.forms.get(task["name"]), staff,
+                                             witness=demo_staff(task["lane"], 2), countersigner=demo_staff("pharmacy"))
+            self.app.complete_task(pathway_id, task["id"], data, actor=actor, signers=signers)
             self.commands += 1
             self.after_completion(pathway_id, task["name"], data, now)
         pathway = self.app.get_pathway(pathway_id)
@@ -348,6 +351,12 @@ class Simulation:
             # pathway ended. A real portal retries; so does ours, for a while.
             if attempt < 20 and self.app.get_pathway(pathway_id).status == "active":
                 heapq.heappush(self.queue, (now + DAY, next(self.counter), "deliver", pathway_id, message))
+
+
+def demo_staff(lane: str, n: int = 1) -> dict[str, Any]:
+    """A simulated staff member of ``lane``; signatures record their printed (invented) name."""
+    sub = f"sim-{lane}" if n == 1 else f"sim-{lane}-{n}"
+    return {"sub": sub, "roles": [lane], "name": f"Demo {lane.replace('_', ' ')} staff {n}"}
 
 
 def fill_form(form: TaskForm | None, data: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -120,3 +120,23 @@ class ChainUnavailable(CartpathError):
     """The store keeps no hash chain (eventsourcing's in-memory store, or a plain recorder named on purpose)."""
 
     code = "no-chain"
+
+
+class SignatureRefused(InvalidTaskData):
+    """A signed task's signatures are missing, stale, someone else's, or one person twice; ``errors``
+    names the signature (``signature``, ``witness``, ``countersign``) and why."""
+
+    code = "signature-refused"
+
+
+class TaskNotCompleted(TaskNotReady):
+    """A correction names a task that exists but was never completed (ready or withdrawn)."""
+
+    code = "task-not-completed"
+
+
+class CorrectionRefused(InvalidTaskData):
+    """A correction without a reason, of a field the task's form does not declare, or with a value
+    the form or the clinical rules refuse."""
+
+    code = "correction-refused"

@@ -45,6 +45,9 @@ class TaskForm:
 
     fields: tuple[FormField, ...] = ()
     signed: bool = False
+    # two-person checks (engine/signatures.py): a witness from another person, a countersignature by a role
+    witness: bool = False
+    countersign: str | None = None
     coi_checks: tuple[str, ...] = ()
     due: str | None = None
     declared: bool = field(default=False, compare=False)
@@ -155,9 +158,12 @@ def parse_task_form(extension_elements) -> TaskForm:  # an lxml element or None
             fields.append(_parse_field(node))
     coi_checks = tuple(n.get("field", "") for n in extension_elements.findall("c:coiCheck", ns))
     due_node = extension_elements.find("c:due", ns)
+    signed = extension_elements.find("c:signed", ns)
     return TaskForm(
         fields=tuple(fields),
-        signed=extension_elements.find("c:signed", ns) is not None,
+        signed=signed is not None,
+        witness=signed is not None and (signed.get("witness") or "false").lower() == "true",
+        countersign=(signed.get("countersign") or None) if signed is not None else None,
         coi_checks=coi_checks,
         due=due_node.get("duration") if due_node is not None else None,
         declared=form is not None,

@@ -21,6 +21,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from . import signatures
 from .clinical import DEATH_CAUSES
 from .errors import CancelRefused, CoiMismatch, PathwayEnded, TaskNotReady
 from .incidents import IncidentClosed, IncidentOpen, UnknownIncident
@@ -32,7 +33,9 @@ CANCEL_REASONS = ("death", "progression", "patient_decision", "physician_decisio
 # (v2) after infusion: death ends the pathway `deceased`; these hand the patient's follow-up over
 HANDOVER_REASONS = ("lost_to_follow_up", "transferred")
 OUTCOMES = ("not_eligible", "declined", "not_infused", "cancelled", "deceased", "follow_up_handover")
-INPUT_EVENTS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled", "IncidentRetried")
+# TaskCorrected is a command with its actor, like the others, but the engine never sees it
+INPUT_EVENTS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled", "IncidentRetried",
+                "TaskCorrected")
 
 
 class Pathway(Aggregate):
@@ -64,12 +67,31 @@ class Pathway(Aggregate):
                                                      "data": dict(start)}]
 
     # -- inputs ---------------------------------------------------------------
-    @event("TaskCompleted")
+    class TaskCompleted(Aggregate.Event):
+        """A user task completed; ``signatures`` (version 2) are its electronic signatures
+        (engine/signatures.py): role, sub, printed name, roles, at, meaning, sha256 of what was signed."""
+
+        class_version = 2
+        task_id: str
+        name: str
+        lane: str | None
+        data: dict[str, Any]
+        actor: dict[str, Any]
+        at: datetime
+        signatures: list[dict[str, Any]]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Recorded before signatures were: nothing was signed.
+            state["signatures"] = []
+
+    @event(TaskCompleted)
     def _task_completed(self, task_id: str, name: str, lane: str | None, data: dict[str, Any],
-                        actor: dict[str, Any], at: datetime) -> None:
+                        actor: dict[str, Any], at: datetime, signatures: list[dict[str, Any]]) -> None:
         self.ready.pop(task_id, None)
         self.closed_tasks[task_id] = "completed"
         self.data[name] = data
+        self.latest_completion = {**self.latest_completion, name: task_id}
         if name == "toxicity_treatment" and data.get("drug") == "tocilizumab":
             self.tocilizumab_given_at = [*self.tocilizumab_given_at, str(data.get("given_at") or "")]
         self.last_at = max(self.last_at, at)
@@ -87,6 +109,17 @@ class Pathway(Aggregate):
         if delivered:
             self.engine_inputs.append({"kind": "message", "seq": self.version + 1, "at": at.isoformat(),
                                        "name": name, "payload": {**payload, **correlation}})
+
+    @event("TaskCorrected")
+    def _task_corrected(self, task_id: str, task: str, field: str, value: Any, original: Any, reason: str,
+                        actor: dict[str, Any], at: datetime, decided_on_corrected_data: bool) -> None:
+        """A completed task's field corrected: the original stays in the log; the engine is not re-run."""
+        if self.latest_completion.get(task, task_id) == task_id and isinstance(self.data.get(task), dict):
+            self.data[task] = {**self.data[task], field: value}
+        self.corrections = [*self.corrections, {
+            "task_id": task_id, "task": task, "field": field, "value": value, "original": original, "reason": reason,
+            "by": actor, "at": at, "decided_on_corrected_data": decided_on_corrected_data}]
+        self.last_at = max(self.last_at, at)
 
     @event("TimersFired")
     def _timers_fired(self, at: datetime) -> None:
@@ -219,17 +252,26 @@ class Pathway(Aggregate):
         name = ready["name"]
         form = runtime.model.forms.get(name)
         clean = form.validate(data, what=f"data for {name}") if form is not None else dict(data)
-        self._check_coi(name, form, clean)
+        self.check_coi(name, form, clean)
         return name, clean
 
     def complete_task(self, runtime: Runtime, task_id: str, data: dict[str, Any], actor: dict[str, Any],
-                      at: datetime, deviations: Sequence[dict[str, Any]] = ()) -> None:
-        """Record the completion, the deviations the clinical rules found in it, and what the engine did."""
+                      at: datetime, deviations: Sequence[dict[str, Any]] = (),
+                      signers: Sequence[dict[str, Any]] = ()) -> None:
+        """Record the completion with its signatures, the deviations the clinical rules found in it,
+        and what the engine did."""
         name, clean = self.form_data(runtime, task_id, data)
+        signatures.check(runtime.model.forms.get(name), name, signers, actor)
         self._task_completed(task_id=task_id, name=name, lane=self.ready[task_id]["lane"], data=clean, actor=actor,
-                             at=at)
+                             at=at, signatures=signatures.manifestations(self.id, task_id, name, clean, signers, at))
         found = [Outcome("DeviationRecorded", dict(d)) for d in deviations]
         self.apply_outcomes(found + runtime.complete(task_id, name, clean), at)
+
+    def correct_task(self, task_id: str, task: str, field: str, value: Any, original: Any, reason: str,
+                     decided_on_corrected_data: bool, actor: dict[str, Any], at: datetime) -> None:
+        """Record a checked correction (engine/corrections.py decides it); an ended pathway is corrected too."""
+        self._task_corrected(task_id=task_id, task=task, field=field, value=value, original=original, reason=reason,
+                             actor=actor, at=at, decided_on_corrected_data=decided_on_corrected_data)
 
     def receive_message(self, runtime: Runtime | None, name: str, message_id: str, correlation: dict[str, Any],
                         payload: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
@@ -327,6 +369,23 @@ class Pathway(Aggregate):
         self.__dict__["_tocilizumab_given_at"] = value
 
     @property
+    def latest_completion(self) -> dict[str, str]:
+        """Task name -> id of its latest completion (whose data ``data[name]`` holds)."""
+        return self.__dict__.get("_latest_completion", {})
+
+    @latest_completion.setter
+    def latest_completion(self, value: dict[str, str]) -> None:
+        self.__dict__["_latest_completion"] = value
+
+    @property
+    def corrections(self) -> list[dict[str, Any]]:
+        return self.__dict__.get("_corrections", [])
+
+    @corrections.setter
+    def corrections(self, value: list[dict[str, Any]]) -> None:
+        self.__dict__["_corrections"] = value
+
+    @property
     def deviations(self) -> list[dict[str, Any]]:
         return self.__dict__.get("_deviations", [])
 
@@ -372,7 +431,7 @@ class Pathway(Aggregate):
     def closed_incidents(self, value: list[str]) -> None:
         self.__dict__["_closed_incidents"] = value
 
-    def _check_coi(self, name: str, form, clean: dict[str, Any]) -> None:
+    def check_coi(self, name: str, form, clean: dict[str, Any]) -> None:
         if form is None or not form.coi_checks:
             return
         for field_name in form.coi_checks:

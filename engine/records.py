@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import signatures
 from .definitions import ProcessModel
 from .pathway import INPUT_EVENTS, Pathway
 
@@ -37,5 +38,7 @@ def task_view(pathway: Pathway, ready: dict[str, Any], model: ProcessModel) -> d
         "center": pathway.center, "patient_ref": pathway.patient_ref,
         "ready_since": ready["ready_since"], "due_at": ready.get("due_at"),
         "signed": bool(form and form.signed),
+        "signatures_required": signatures.required_roles(form),
+        "countersign_role": form.countersign if form is not None and form.signed else None,
         "fields": form.describe() if form is not None else [],
     }

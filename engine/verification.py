@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from . import clinical
+from . import clinical, signatures
 from .definitions import ProcessModel
 from .pathway import INPUT_EVENTS, Pathway
 from .runtime import Outcome
@@ -62,6 +62,11 @@ def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> 
         while j < len(events) and type(events[j]).__name__ not in INPUT_EVENTS:
             j += 1
         entry = _engine_input(ev)
+        signed = getattr(ev, "signatures", None) or [] if name == "TaskCompleted" else []
+        forged = signatures.mismatches(pathway_id, ev.task_id, ev.name, ev.data, signed) if signed else []
+        if forged:
+            return _diverged(pathway_id, ev, "a signature's sha256 is not that of the recorded completion",
+                             {"signatures": forged}, None)
         try:
             if name == "Cancelled":
                 outcomes = state.cancellation_outcomes(ev.reason) if state else []

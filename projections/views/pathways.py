@@ -58,11 +58,36 @@ MILESTONE_TASKS = frozenset({"place_order", "apheresis", "ship_apheresis", "oos_
                              "post_discharge_visit", "follow_up_visit"})
 MILESTONE_MESSAGES = frozenset({"slot_confirmed", "apheresis_received", "manufacturing_failed", "product_released",
                                 "product_shipped", "quarantine_decision"})
+# A corrected field -> the columns it fed (engine/corrections.py). A column holding the value
+# first recorded takes the corrected one: the KPIs read the current value. Counters (how many
+# apheresis were adequate...) are not recounted: a correction of such a flag says so in the log.
+CORRECTED_COLUMNS = {
+    ("place_order", "order_id"): ("order_id",), ("place_order", "manufacturer"): ("manufacturer",),
+    ("apheresis", "collection_date"): ("first_apheresis_at", "last_apheresis_at", "release_apheresis_at"),
+    ("ship_apheresis", "pickup_at"): ("apheresis_shipped_at",),
+    ("bridging_decision", "bridging"): ("bridging",),
+    ("product_receipt", "received_at"): ("product_received_at",),
+    ("product_receipt", "temperature_ok"): ("temperature_ok",),
+    ("lymphodepletion_start", "start_date"): ("lymphodepletion_at",),
+    ("infusion", "infused_at"): ("infused_at",),
+    ("icu_transfer", "admitted_at"): ("icu_admitted_at",),
+    ("discharge", "discharged_at"): ("discharged_at", "first_discharged_at"),
+    ("product_disposition", "disposition"): ("disposition",),
+}
+_FLAGS = frozenset({"bridging", "temperature_ok"})
+_TEXTS = frozenset({"order_id", "manufacturer", "disposition"})
 # Events that may need the pathway's row (the others are filtered out before any lookup).
 _LOAD_FOR = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
-                       "PathwayEnded", "DeviationRecorded"})
+                       "PathwayEnded", "DeviationRecorded", "TaskCorrected"})
 # DeviationRecorded.kind -> its counter (engine/clinical.py: a reason given within the limit is no deviation)
 DEVIATION_COUNTERS = {"thaw_to_infusion": "thaw_deviations", "tocilizumab_24h_limit": "tocilizumab_overrides"}
+
+
+def _column_value(column: str, value: Any) -> Any:
+    """A recorded field's value as the column keeps it."""
+    if column in _FLAGS:
+        return _flag(value)
+    return value if column in _TEXTS else utc(value)
 
 
 def _sql_type(column: str) -> str:
@@ -108,7 +133,7 @@ class Facts:
 
 class PathwaysView(View):
     name = "pathways"
-    version = 5
+    version = 6  # 6: corrections
     tables = ("view_pathways",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_pathways (pathway_id TEXT PRIMARY KEY, "
@@ -118,7 +143,7 @@ class PathwaysView(View):
     )
     # Readiness, waits and timers say nothing about milestones: not reading them halves the work.
     kinds = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
-                       "PathwayEnded", "DeviationRecorded"})
+                       "PathwayEnded", "DeviationRecorded", "TaskCorrected"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Facts:
         wanted = [ev.pathway_id for ev in events if ev.kind in _LOAD_FOR]
@@ -215,6 +240,17 @@ class PathwaysView(View):
             row["stage"] = "readmitted"
         elif name == "follow_up_visit" and data.get("alive") is False:
             _died(row, data.get("death_date"), at, data.get("death_cause"))
+
+    def on_TaskCorrected(self, facts, ev: Event) -> None:
+        d = ev.data
+        columns = CORRECTED_COLUMNS.get((str(d.get("task")), str(d.get("field"))))
+        if not columns or d.get("original") is None:
+            return
+        row = self._row(facts, ev)
+        for column in columns:
+            old, new = _column_value(column, d["original"]), _column_value(column, d.get("value"))
+            if row[column] is not None and row[column] == old:
+                row[column] = new
 
     def on_MessageReceived(self, facts, ev: Event) -> None:
         d = ev.data

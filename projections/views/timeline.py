@@ -21,7 +21,7 @@ TABLE = Table("view_timeline", COLUMNS, ("pathway_id", "seq"))
 # most), which costs less than keeping a second index on task_id.
 CLOSE_SQL = ("UPDATE view_timeline SET done_at = ?, how = ?, actor = COALESCE(?, actor), data = COALESCE(?, data) "
              "WHERE pathway_id = ? AND task_id = ? AND done_at IS NULL")
-INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled"})  # inputs with an actor
+INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled", "TaskCorrected"})  # with an actor
 END_SQL = "UPDATE view_timeline SET done_at = ?, how = 'ended' WHERE pathway_id = ? AND done_at IS NULL"
 
 
@@ -46,7 +46,9 @@ class Steps:
 
 class TimelineView(View):
     name = "timeline"
-    version = 5  # 3: tasks carry their recorded due_at; 4: timers carry a title; 5: DeviationRecorded steps
+    # 3: tasks carry their recorded due_at; 4: timers carry a title; 5: DeviationRecorded steps;
+    # 6: corrections
+    version = 6
     tables = ("view_timeline",)
     ddl = (
         "CREATE TABLE IF NOT EXISTS view_timeline (pathway_id TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, "
@@ -55,7 +57,7 @@ class TimelineView(View):
     )
     kinds = frozenset({"Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "TimerArmed",
                        "MessageAwaited", "WaitEnded", "MessageReceived", "MessageSent", "NodeCompleted",
-                       "Cancelled", "PathwayEnded", "TimersFired", "DeviationRecorded"})
+                       "Cancelled", "PathwayEnded", "TimersFired", "DeviationRecorded", "TaskCorrected"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Steps:
         return Steps()
@@ -117,6 +119,12 @@ class TimelineView(View):
 
     def on_TaskCompleted(self, steps: Steps, ev: Event) -> None:
         self._close(steps, ev, "completed", ev.data.get("data"))
+
+    def on_TaskCorrected(self, steps: Steps, ev: Event) -> None:
+        # A correction is a step of its own, right where it was made: the completed step keeps the original.
+        d = ev.data
+        self._step(steps, ev, "correction", name=d.get("task"), data={
+            k: d.get(k) for k in ("task_id", "field", "value", "original", "reason", "decided_on_corrected_data")})
 
     def on_TaskWithdrawn(self, steps: Steps, ev: Event) -> None:
         self._close(steps, ev, "withdrawn")

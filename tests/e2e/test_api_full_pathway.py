@@ -111,7 +111,8 @@ def test_the_cart_pathway_from_eligibility_to_registry_over_http(bundled: Http):
             task = min(tasks, key=lambda t: (t["ready_since"], t["name"]))
             r = http.call("POST", f"/tasks/{task['id']}/complete", staff[task["lane"]],
                           headers={"If-Match": f'"{pathway["version"]}"'},
-                          json={"data": task_data(task["name"], now, completed)})
+                          json={"data": task_data(task["name"], now, completed),
+                                **http.sign(task, sub=f"{task['lane']}-1")})
             assert r.status_code == 200, (task["name"], r.get_json())
             completed.append(task["name"])
             if task["name"] == "daily_assessment":

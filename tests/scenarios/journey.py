@@ -12,7 +12,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cartpath.engine import inventory
+from cartpath.engine import inventory, signatures
 from cartpath.engine.application import CartPath
 
 MANUFACTURER = "kite-eu"
@@ -26,6 +26,19 @@ ACTORS = {
     "icu": {"sub": "dr-icu-1", "roles": ["icu"], "centers": ["FR-075-01"]},
     "manufacturer": {"sub": "mfr-api", "roles": ["manufacturer"], "org": MANUFACTURER},
 }
+# Printed names for signatures (the one place a staff member's name is recorded; never a patient's).
+STAFF_NAMES = {"nurse-coord-1": "Claire Martin", "dr-hema-1": "Dr Paul Bernard", "aph-tech-1": "Inès Petit",
+               "pharm-1": "Hugo Durand", "pharm-2": "Léa Moreau", "ctu-tech-1": "Sami Haddad",
+               "nurse-ward-1": "Emma Laurent", "nurse-ward-2": "Lucas Simon", "dr-icu-1": "Dr Nora Michel"}
+# The second person at a two-person check (JACIE bedside identity check), by lane.
+WITNESSES = {"ward": {"sub": "nurse-ward-2", "roles": ["ward"], "centers": ["FR-075-01"]},
+             "pharmacy": {"sub": "pharm-2", "roles": ["pharmacy"], "centers": ["FR-075-01"]}}
+
+
+def signer(actor: dict[str, Any]) -> dict[str, Any]:
+    return {**actor, "name": STAFF_NAMES[actor["sub"]]}
+
+
 # What each outbound message carries (PATHWAY.md, "Manufacturer messages").
 OUTBOX_FIELDS = {
     "order_placed": {"order_id", "manufacturer", "patient_ref", "product", "center", "requested_apheresis_date"},
@@ -98,9 +111,21 @@ class Journey:
         assert len(found) == 1, f"expected one ready {name}, ready: {self.ready()}"
         return found[0]
 
-    def complete(self, name: str, data: dict[str, Any]):
+    def complete(self, name: str, data: dict[str, Any], signers: list[dict[str, Any]] | None = None):
+        """Complete the ready ``name`` as its lane; a signed task is signed by that person (with a
+        witness of the same lane, or a pharmacist's countersignature, where the model asks)."""
         lane = self.pathway.ready[self.task_id(name)]["lane"]
-        return self.app.complete_task(self.id, self.task_id(name), data, actor=ACTORS[lane])
+        if signers is None:
+            signers = self.signers(name, lane)
+        return self.app.complete_task(self.id, self.task_id(name), data, actor=ACTORS[lane], signers=signers)
+
+    def signers(self, name: str, lane: str) -> list[dict[str, Any]]:
+        """The signatures the pathway's model asks for at ``name``, from this centre's staff."""
+        p = self.pathway
+        form = self.app.model(p.definition["key"], p.definition["version"]).forms.get(name)
+        witness = WITNESSES.get(lane)
+        return signatures.signers_for(form, signer(ACTORS[lane]), witness=witness and signer(witness),
+                                      countersigner=signer(ACTORS["pharmacy"]))
 
     def tell(self, name: str, payload: dict[str, Any], *, coi: str | None = "", order_id: str | None = None):
         """The manufacturer sends ``name``; by default with this pathway's order and COI."""

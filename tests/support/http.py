@@ -7,6 +7,7 @@ manufacturer's org id (as place_order does in PATHWAY.md) and sends it with
 """
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,28 @@ class Http:
         token = mint_token(SECRET, "HS256", sub=sub or "-".join(roles) or "nobody", roles=roles, centers=centers,
                            org=org)
         return {"Authorization": f"Bearer {token}"}
+
+    def signing_token(self, sub: str, *roles: str, centers=("FR-01",), name: str | None = None,
+                      authenticated_ago: int = 0) -> str:
+        """A signing token: ``auth_time`` ``authenticated_ago`` seconds ago (5 minutes at most is fresh)."""
+        return mint_token(SECRET, "HS256", sub=sub, roles=roles, centers=centers, name=name or f"Staff {sub}",
+                          auth_time=int(time.time()) - authenticated_ago)
+
+    def sign(self, task: dict, sub: str, centers=("FR-01",)) -> dict:
+        """The signatures a ready task (as the API lists it) asks for, beside ``data`` in a completion:
+        the caller's own (``sub``), a witness of the same lane, a pharmacist's countersignature."""
+        lane = task["lane"]
+        body = {}
+        for role in task.get("signatures_required") or ():
+            if role == "signer":
+                body["signature"] = {"meaning": "performed", "token": self.signing_token(sub, lane, centers=centers)}
+            elif role == "witness":
+                body["witness"] = {"meaning": "verified",
+                                   "token": self.signing_token(f"{sub}-witness", lane, centers=centers)}
+            else:
+                body["countersign"] = {"meaning": "approved", "token": self.signing_token(
+                    "pharmacist-countersign", task.get("countersign_role") or "pharmacy", centers=centers)}
+        return body
 
     def call(self, method: str, path: str, as_: dict | None = None, **kw):
         headers = {**(as_ or {}), **kw.pop("headers", {})}

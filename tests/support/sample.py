@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cartpath.engine import signatures
+from cartpath.engine.forms import TaskForm
 from cartpath.engine.pathway import Pathway
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -31,6 +33,12 @@ LANES = {"rcp_eligibility": "hematology", "patient_consent": "coordination", "pl
          "product_disposition": "pharmacy", "toxicity_treatment": "ward", "icu_review": "icu",
          "icu_assessment": "icu", "post_discharge_visit": "hematology"}
 
+
+
+# The bundled model's signed tasks and their two-person checks (processes/cart_pathway.bpmn).
+SIGNED = {"thaw_product": TaskForm(signed=True), "infusion": TaskForm(signed=True, witness=True),
+          "product_receipt": TaskForm(signed=True, witness=True),
+          "oos_acceptance": TaskForm(signed=True, countersign="pharmacy")}
 
 
 def staff(lane: str, center: str) -> dict[str, Any]:
@@ -75,8 +83,13 @@ class Story:
     def complete(self, name: str, data: dict[str, Any], at: datetime, actor: dict[str, Any] | None = None) -> None:
         [task_id] = [t for t, r in self.pathway.ready.items() if r["name"] == name]
         lane = LANES.get(name)
-        self.pathway._task_completed(task_id=task_id, name=name, lane=lane, data=data,
-                                     actor=actor or staff(lane or "coordination", self.center), at=at)
+        actor = actor or staff(lane or "coordination", self.center)
+        signers = signatures.signers_for(SIGNED.get(name), {**actor, "name": f"Staff {actor['sub']}"},
+                                         witness={**actor, "sub": actor["sub"] + "-2", "name": "Second nurse"},
+                                         countersigner={"sub": staff("pharmacy", self.center)["sub"],
+                                                        "roles": ["pharmacy"], "name": "Pharmacist"})
+        self.pathway._task_completed(task_id=task_id, name=name, lane=lane, data=data, actor=actor, at=at,
+                                     signatures=signatures.manifestations(self.id, task_id, name, data, signers, at))
         self.pathway._node_completed(node_id=name, kind="userTask", flows=[f"after_{name}"], at=at)
 
     def task(self, name: str, data: dict[str, Any], ready_at: datetime, done_at: datetime) -> None:
