@@ -83,15 +83,8 @@ def show(task_id: str):
 @refusals(blp, "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
 def complete(body: dict[str, Any], task_id: str):
     """Complete a ready task of one of the caller's lanes, in one of its centres. If-Match: pathway version."""
-    principal = require(*staff_lanes())
-    pathway_id, task = split_task_id(task_id)
-    app = engine()
-    pathway = app.get_pathway(pathway_id)
-    visible(principal, pathway)
-    check_center(principal, pathway.center)
-    ready = pathway.ready.get(task)
-    if ready is not None and not principal.has_any([ready["lane"]] if ready["lane"] else []):
-        raise Forbidden(f"task {ready['name']} belongs to lane {ready['lane']!r}, which is not one of your roles")
+    principal, app, pathway, task = _staff_command(task_id)
+    _check_lane(principal, pathway.ready.get(task))
     signers = signatures.signers_from(body, current_app.extensions["cartpath_tokens"].signing_claims, time.time())
     pathway = app.complete_task(pathway.id, task, body["data"], actor=principal.actor(),
                                 expected_version=expected_version(), signers=signers)
@@ -108,15 +101,8 @@ def complete(body: dict[str, Any], task_id: str):
 def correct(body: dict[str, Any], task_id: str):
     """Correct one field of a completed task (its lane, or admin), with a reason; the original is kept,
     the pathway is not re-routed. If-Match: pathway version."""
-    principal = require(*staff_lanes())
-    pathway_id, task = split_task_id(task_id)
-    app = engine()
-    pathway = app.get_pathway(pathway_id)
-    visible(principal, pathway)
-    check_center(principal, pathway.center)
-    done = app.completed_task(pathway.id, task)
-    if done is not None and not principal.has_any([done["lane"]] if done["lane"] else []):
-        raise Forbidden(f"task {done['name']} belongs to lane {done['lane']!r}, which is not one of your roles")
+    principal, app, pathway, task = _staff_command(task_id)
+    _check_lane(principal, app.completed_task(pathway.id, task))
     pathway = app.correct_task(pathway.id, task, body["field"], body["value"], body["reason"],
                                actor=principal.actor(), expected_version=expected_version())
     record = correction_view(pathway, pathway.corrections[-1])
@@ -125,3 +111,20 @@ def correct(body: dict[str, Any], task_id: str):
     response.status_code = 201
     response.set_etag(str(pathway.version))
     return with_position(response, app.last_position())
+
+
+def _staff_command(task_id: str):
+    """The caller (staff of the pathway's centre), the engine, the pathway and the task's own id."""
+    principal = require(*staff_lanes())
+    pathway_id, task = split_task_id(task_id)
+    app = engine()
+    pathway = app.get_pathway(pathway_id)
+    visible(principal, pathway)
+    check_center(principal, pathway.center)
+    return principal, app, pathway, task
+
+
+def _check_lane(principal, task: dict[str, Any] | None) -> None:
+    """A task is worked (and corrected) by its lane; an unknown task is the engine's to refuse."""
+    if task is not None and not principal.has_any([task["lane"]] if task["lane"] else []):
+        raise Forbidden(f"task {task['name']} belongs to lane {task['lane']!r}, which is not one of your roles")

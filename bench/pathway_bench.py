@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cartpath.engine import inventory  # noqa: E402
+from cartpath.engine import inventory, signatures  # noqa: E402
 from cartpath.engine.application import CartPath  # noqa: E402
 
 T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
@@ -95,8 +95,13 @@ class Patient:
             self.pathway = self.app.get_pathway(self.pathway.id)
             found = [t for t, r in self.pathway.ready.items() if r["name"] == name]
         assert len(found) == 1, (self.n, name, self.pathway.ready)
+        definition = self.pathway.definition
+        form = self.app.model(definition["key"], definition["version"]).forms.get(name)
+        signers = signatures.signers_for(form, {"sub": "system", "name": "Bench signer"},  # the default actor
+                                         witness={"sub": "bench-witness"},
+                                         countersigner={"sub": "bench-pharmacist", "roles": ["pharmacy"]})
         start = time.perf_counter()
-        self.pathway = self.app.complete_task(self.pathway.id, found[0], data)
+        self.pathway = self.app.complete_task(self.pathway.id, found[0], data, signers=signers)
         elapsed = time.perf_counter() - start
         self.stats.commands += 1
         return elapsed

@@ -213,14 +213,18 @@ class Journey:
 
     def to_product_shipped(self):
         """Referral to the manufacturer's `product_shipped` (bridging given), before the receipt."""
+        self.to_release(days=20)
+        self.wait(days=2)
+        self.product_shipped()
+
+    def to_release(self, out_of_spec: bool = False, days: int = 21):
+        """Referral to the manufacturer's release (bridging given), ``days`` after shipping."""
         self.to_apheresis()
         self.collect()
         self.ship()
         self.bridge()
-        self.wait(days=20)
-        self.release()
-        self.wait(days=2)
-        self.product_shipped()
+        self.wait(days=days)
+        self.release(out_of_spec=out_of_spec)
 
     def to_product_on_site(self):
         self.to_apheresis()

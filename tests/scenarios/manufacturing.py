@@ -85,12 +85,7 @@ def two_failed_rounds_then_infused_and_followed_up(app):
 @scenario("accepted", "refused")
 def out_of_spec_product(app, variant):
     j = Journey(app)
-    j.to_apheresis()
-    j.collect()
-    j.ship()
-    j.bridge()
-    j.wait(days=21)
-    j.release(out_of_spec=True)
+    j.to_release(out_of_spec=True)
     assert j.ready() == ["oos_acceptance"], j.ready()
     view = next(t for t in app.ready_tasks(j.id) if t["name"] == "oos_acceptance")
     assert view["signed"] is True and view["lane"] == "hematology"
