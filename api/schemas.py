@@ -8,9 +8,9 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from cartpath.engine.forms import FIELD_TYPES
 from cartpath.engine.pathway import CANCEL_REASONS, DEATH_CAUSES, OUTCOMES
-from cartpath.engine.text import text_problem
 from cartpath.engine.signatures import MEANINGS
 from cartpath.engine.signatures import ROLES as SIGNATURE_ROLES
+from cartpath.engine.text import text_problem
 
 
 class Text(validate.Length):
