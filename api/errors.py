@@ -30,6 +30,7 @@ STATUS = {
     domain.DefinitionRejected: 422, domain.EngineFailure: 500, domain.CoiInUse: 409, domain.MessageIdReused: 409,
     UnknownIncident: 404, IncidentClosed: 409, IncidentOpen: 409, RetryImpossible: 409,
     domain.ChainUnavailable: 409,
+    domain.MigrationBlocked: 409,
 }
 # Problem types of plain HTTP refusals, so clients can switch on `type` alone.
 HTTP_TYPES = {400: "malformed-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",

@@ -7,6 +7,7 @@ from flask import current_app, jsonify, url_for
 from flask_smorest import Blueprint
 
 from cartpath.engine.errors import InvalidStart, UnknownDefinition
+from cartpath.engine.records import history_items
 from cartpath.projections.directory import page
 
 from . import schemas as s
@@ -21,7 +22,7 @@ from .conventions import (
     reads_if_match,
     refusals,
 )
-from .views import engine, history_item, pathway_view, summary, with_position
+from .views import engine, pathway_view, summary, with_position
 
 blp = Blueprint("pathways", __name__, url_prefix="/api/v1/pathways",
                 description="One patient's CAR-T treatment, from eligibility to follow-up.")
@@ -125,7 +126,7 @@ def history(pathway_id: str):
     """Every event of the pathway, oldest first: inputs (who did what) and outcomes (what followed)."""
     _, pathway = _readable(pathway_id)
     events = engine().events.get(pathway.id)
-    return {"pathway_id": str(pathway.id), "items": [history_item(ev) for ev in events]}
+    return {"pathway_id": str(pathway.id), "items": history_items(events)}
 
 
 @blp.route("/<pathway_id>/verify", methods=["POST"])

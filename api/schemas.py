@@ -319,6 +319,9 @@ class HistoryEventSchema(Schema):
     recorded_at = fields.DateTime(required=True)
     actor = fields.Dict(required=True, allow_none=True)
     data = fields.Dict(required=True)
+    definition_version = fields.Integer(allow_none=True, metadata={
+        "description": "the version of the process in force when the event was recorded (after a `Migrated`, "
+                       "the version it moved to); in a pathway's history only"})
 
 
 class HistorySchema(Schema):
@@ -596,3 +599,43 @@ class IntegrityReportSchema(Schema):
     anchor = fields.Nested(IntegrityAnchorSchema, required=True, allow_none=True)
     first_failure = fields.Nested(IntegrityFindingSchema, required=True, allow_none=True)
     findings = fields.List(fields.Nested(IntegrityFindingSchema), required=True)
+
+class MigrationRequestSchema(Schema):
+    from_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    to_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    pathways = fields.List(fields.String(), load_default=None, allow_none=True,
+                           metadata={"description": "only these pathways (else every running one; not with center)"})
+    center = fields.String(load_default=None, allow_none=True, validate=_text,
+                           metadata={"description": "only this centre's pathways (not with pathways)"})
+    task_mapping = fields.Dict(keys=fields.String(), values=fields.String(), load_default=None, allow_none=True,
+                               metadata={"description": "{old node id: new node id} for ready tasks and waits "
+                                                        "whose node was removed, renamed or changed kind"})
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "true: plan only, record nothing"})
+    reason = fields.String(load_default=None, allow_none=True, validate=_text,
+                           metadata={"description": "why (recorded with each move)"})
+
+
+class MigrationTasksSchema(Schema):
+    ready = fields.List(fields.String(), required=True, metadata={"description": "ready user tasks, by node id"})
+    waiting = fields.List(fields.String(), required=True, metadata={"description": "waits (messages, timers)"})
+
+
+class MigrationItemSchema(Schema):
+    pathway_id = fields.String(required=True)
+    center = fields.String()
+    version = fields.Integer(metadata={"description": "the pathway's version (ETag) when checked, or after the move"})
+    status = fields.String(required=True, validate=validate.OneOf(
+        ("movable", "blocked", "migrated", "already_migrated", "skipped", "conflict")))
+    reasons = fields.List(fields.String(), required=True)
+    tasks_after = fields.Nested(MigrationTasksSchema, allow_none=True)
+
+
+class MigrationResultSchema(Schema):
+    key = fields.String(required=True)
+    from_version = fields.Integer(required=True)
+    to_version = fields.Integer(required=True)
+    dry_run = fields.Boolean(required=True)
+    task_mapping = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    reason = fields.String(required=True, allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    pathways = fields.List(fields.Nested(MigrationItemSchema), required=True)

@@ -449,6 +449,11 @@ class CartPath(Application):
             return []
         return self._command(pathway_id, act)
 
+    def migrate_pathways(self, key: str, from_version: int, to_version: int, **options: Any) -> dict[str, Any]:
+        """Plan (``dry_run=True``) or apply a move of running pathways to another version (migration_plan.py)."""
+        from .migration_plan import migrate_pathways
+        return migrate_pathways(self, key, from_version, to_version, **options)
+
     # -- queries --------------------------------------------------------------------
     def get_pathway(self, pathway_id: uuid.UUID | str) -> Pathway:
         return self.unit_of_work.get_pathway(pathway_id)
@@ -475,8 +480,10 @@ class CartPath(Application):
     def verify(self, pathway_id: uuid.UUID | str) -> dict[str, Any]:
         from .verification import verify_pathway
         pathway = self.get_pathway(pathway_id)
-        model = self.model(pathway.definition["key"], pathway.definition["version"])
-        return verify_pathway(pathway.id, list(self.events.get(pathway.id)), model)
+        key = pathway.definition["key"]
+        events: list[Any] = list(self.events.get(pathway.id))
+        started_on = events[0].definition["version"] if events else pathway.definition["version"]
+        return verify_pathway(pathway.id, events, self.model(key, started_on), lambda v: self.model(key, v))
 
     def pathway_ids(self) -> list[uuid.UUID]:
         from eventsourcing.utils import get_topic

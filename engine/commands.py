@@ -241,10 +241,10 @@ def tick_cmd(now) -> None:
 @refusals
 def history_cmd(pathway_id) -> None:
     """Every event of a pathway, oldest first (as GET /pathways/{id}/history answers them)."""
-    from .records import history_item
+    from .records import history_items
     app = _app(deploy=False)
     pathway = app.get_pathway(pathway_id)
-    out([history_item(ev) for ev in app.events.get(pathway.id)])
+    out(history_items(app.events.get(pathway.id)))
 
 
 @click.command("verify")
@@ -270,6 +270,33 @@ def verify_cmd(pathway_id, verify_all) -> None:
             click.echo(json.dumps(result, default=iso_default), err=True)
     click.echo(f"verified {ok + failed} pathways: {ok} ok, {failed} diverged")
     sys.exit(0 if failed == 0 else 1)
+
+
+@click.command("migrate")
+@click.argument("key")
+@click.option("--from", "from_version", required=True, type=int, help="the version the pathways run now")
+@click.option("--to", "to_version", required=True, type=int, help="the version to move them to")
+@click.option("--center", help="only this centre's pathways")
+@click.option("--pathway", "pathways", multiple=True, help="only this pathway (repeatable; not with --center)")
+@click.option("--map", "mapping", multiple=True, metavar="OLD=NEW",
+              help="task_mapping: a ready task or wait on node OLD goes to node NEW (repeatable)")
+@click.option("--dry-run", is_flag=True, help="plan only: movable or blocked (with the reasons), nothing recorded")
+@click.option("--reason", help="why (recorded with each move)")
+@click.option("--actor", default="cli")
+@refusals
+def migrate_cmd(key, from_version, to_version, center, pathways, mapping, dry_run, reason, actor) -> None:
+    """Move running pathways of KEY from version --from to --to (plan first with --dry-run)."""
+    from .errors import InvalidMigration
+    task_mapping = {}
+    for item in mapping:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InvalidMigration(f"--map {item!r} is not OLD=NEW", {"task_mapping": ["OLD=NEW"]})
+        task_mapping[old.strip()] = new.strip()
+    app = _app(deploy=False, writes=not dry_run)
+    out(app.migrate_pathways(key, from_version, to_version, pathways=list(pathways) or None, center=center,
+                             task_mapping=task_mapping or None, dry_run=dry_run, reason=reason,
+                             actor={"sub": actor, "roles": ["cli"]}))
 
 
 @click.command("demo")
@@ -306,7 +333,7 @@ def demo_cmd(patients, seed, start_at, force) -> None:
 
 
 COMMANDS = [lint_cmd, deploy_cmd, definitions_cmd, start_cmd, tasks_cmd, complete_cmd, correct_cmd, cancel_cmd,
-            message_cmd, tick_cmd, history_cmd, verify_cmd, demo_cmd]
+            message_cmd, tick_cmd, history_cmd, verify_cmd, migrate_cmd, demo_cmd]
 
 from .inventory_commands import COMMANDS as _INVENTORY_COMMANDS  # noqa: E402  (its own module: one concept)
 

@@ -140,3 +140,20 @@ class CorrectionRefused(InvalidTaskData):
     the form or the clinical rules refuse."""
 
     code = "correction-refused"
+
+
+class InvalidMigration(InvalidTaskData):
+    """A migration request that cannot be planned: an unknown version, a mapping naming a node
+    that does not exist, a selection that is not one; ``errors`` names the field."""
+
+    code = "invalid-migration"
+
+
+class MigrationBlocked(CartpathError):
+    """This pathway cannot be moved to the other version as it stands; ``reasons`` say why."""
+
+    code = "migration-blocked"
+
+    def __init__(self, detail: str, reasons: list[str]):
+        super().__init__(detail, reasons=reasons)
+        self.reasons = reasons

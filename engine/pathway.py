@@ -15,7 +15,7 @@ replaying its whole life through SpiffWorkflow.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ HANDOVER_REASONS = ("lost_to_follow_up", "transferred")
 OUTCOMES = ("not_eligible", "declined", "not_infused", "cancelled", "deceased", "follow_up_handover")
 # TaskCorrected is a command with its actor, like the others, but the engine never sees it
 INPUT_EVENTS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled", "IncidentRetried",
-                "TaskCorrected")
+                "TaskCorrected", "Migrated")
 
 
 class Pathway(Aggregate):
@@ -142,6 +142,18 @@ class Pathway(Aggregate):
         if death_date is not None or death_cause is not None:
             self.cancellation.update(death_date=death_date, death_cause=death_cause)
         self.last_at = max(self.last_at, at)
+
+    @event("Migrated")
+    def _migrated(self, from_: dict[str, Any], to: dict[str, Any], mapping: dict[str, str], actor: dict[str, Any],
+                  reason: str | None, at: datetime) -> None:
+        """Moved to another version of its process (engine/migration.py); an input, so that
+        verify re-executes the move itself. ``from_`` is shown as ``from`` (a Python keyword)."""
+        self.definition = dict(to)
+        self.migrations = [*self.migrations, {"from": from_["version"], "to": to["version"], "at": at,
+                                              "by": actor, "reason": reason, "mapping": dict(mapping)}]
+        self.last_at = max(self.last_at, at)
+        self.engine_inputs.append({"kind": "migrate", "seq": self.version + 1, "at": at.isoformat(),
+                                   "from": from_["version"], "to": to["version"], "mapping": dict(mapping)})
 
     # -- outcomes -------------------------------------------------------------
     class TaskBecameReady(Aggregate.Event):
@@ -392,6 +404,23 @@ class Pathway(Aggregate):
     @deviations.setter
     def deviations(self, value: list[dict[str, Any]]) -> None:
         self.__dict__["_deviations"] = value
+
+    @property
+    def migrations(self) -> list[dict[str, Any]]:
+        """The versions this pathway was moved between, oldest first (none before it was ever moved)."""
+        return self.__dict__.get("_migrations", [])
+
+    @migrations.setter
+    def migrations(self, value: list[dict[str, Any]]) -> None:
+        self.__dict__["_migrations"] = value
+
+    def migrate(self, source: dict[str, Any], target: dict[str, Any], mapping: dict[str, str], actor: dict[str, Any],
+                reason: str | None, at: datetime, move: Callable[[], list[Outcome]]) -> None:
+        """Record the move, then let ``move`` move the engine (engine/migration.py) and record what it did.
+        The input is recorded first, as for a completion: an engine that fails half-way is never kept."""
+        self.require_active()
+        self._migrated(from_=source, to=target, mapping=mapping, actor=actor, reason=reason, at=at)
+        self.apply_outcomes(move(), at)
 
     @property
     def coi(self) -> str | None:

@@ -7,9 +7,13 @@ from . import signatures
 from .definitions import ProcessModel
 from .pathway import INPUT_EVENTS, Pathway
 
+# attribute names that are Python keywords, and their public names (Migrated's ``from``)
+_PUBLIC_NAMES = {"from_": "from"}
+
 
 def event_record(ev) -> dict[str, Any]:
-    data = {k: v for k, v in ev.__dict__.items() if k not in ("originator_id", "originator_version", "timestamp")}
+    data = {_PUBLIC_NAMES.get(k, k): v for k, v in ev.__dict__.items()
+            if k not in ("originator_id", "originator_version", "timestamp")}
     return {
         "version": ev.originator_version,
         "type": type(ev).__name__,
@@ -28,6 +32,21 @@ def history_item(ev) -> dict[str, Any]:
     data = {k: v for k, v in record["data"].items() if k not in ("at", "actor")}
     return {"position": record["version"], "type": record["type"], "kind": record["kind"], "at": record["at"],
             "recorded_at": record["recorded_at"], "actor": record["actor"], "data": data}
+
+
+def history_items(events) -> list[dict[str, Any]]:
+    """A pathway's events as ``history_item``s, each naming the version of the process in force
+    (``definition_version``): the one it started on, then the one each ``Migrated`` moved it to.
+    An auditor reads which version decided each step without replaying anything."""
+    items, version = [], None
+    for ev in events:
+        name = type(ev).__name__
+        if name == "Started":
+            version = ev.definition.get("version")
+        elif name == "Migrated":
+            version = ev.to.get("version")
+        items.append(dict(history_item(ev), definition_version=version))
+    return items
 
 
 def task_view(pathway: Pathway, ready: dict[str, Any], model: ProcessModel) -> dict[str, Any]:

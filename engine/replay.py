@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from . import determinism
@@ -20,14 +21,26 @@ def replay_events(aggregate, events):
     return aggregate
 
 
-def materialise(pathway: Pathway, model: ProcessModel) -> Runtime:
-    """Rebuild the engine state: checkpoint (if any), then the inputs since, each at its own time."""
+# version -> the parsed model of that version of the pathway's process
+ModelOf = Callable[[int], ProcessModel]
+
+
+def materialise(pathway: Pathway, model: ProcessModel, model_of: ModelOf | None = None) -> Runtime:
+    """Rebuild the engine state: checkpoint (if any), then the inputs since, each at its own time.
+
+    ``model`` is the version the pathway runs now; when a migration is among the inputs since
+    the checkpoint, the checkpoint (or the start) is on the version it was moved from, which
+    ``model_of`` gives."""
+    moves = [e for e in pathway.engine_inputs if e["kind"] == "migrate"]
+    if moves and model_of is None:
+        raise ValueError("a pathway moved between versions needs model_of to be rebuilt")
+    first = model_of(moves[0]["from"]) if moves and model_of is not None else model
     runtime = None
     if pathway.engine_checkpoint is not None:
         with determinism.engine_run(pathway.last_at, pathway.id, 0):
-            runtime = Runtime.restore(model, pathway.engine_checkpoint)
+            runtime = Runtime.restore(first, pathway.engine_checkpoint)
     for entry in pathway.engine_inputs:
-        runtime = replay_input(runtime, model, pathway.id, entry)
+        runtime = replay_with_outcomes(runtime, first, pathway.id, entry, model_of)[0]
     if runtime is None:
         raise UnknownPathway(f"pathway {pathway.id} has no engine state (has it ended?)")
     return runtime
@@ -39,7 +52,8 @@ def replay_input(runtime: Runtime | None, model: ProcessModel, pathway_id: uuid.
 
 
 def replay_with_outcomes(runtime: Runtime | None, model: ProcessModel, pathway_id: uuid.UUID,
-                         entry: dict[str, Any]) -> tuple[Runtime, list[Outcome]]:
+                         entry: dict[str, Any], model_of: ModelOf | None = None) -> tuple[Runtime, list[Outcome]]:
+    """``model`` starts an engine; a migration moves it to ``model_of(entry["to"])``."""
     at = parse_instant(entry["at"])
     with determinism.engine_run(at, pathway_id, entry["seq"]):
         kind = entry["kind"]
@@ -56,6 +70,11 @@ def replay_with_outcomes(runtime: Runtime | None, model: ProcessModel, pathway_i
             outcomes = runtime.fire_timers()
         elif kind == "retry":
             outcomes = runtime.retry(entry["incident_id"], entry.get("task_id"), entry.get("node"), entry.get("data"))
+        elif kind == "migrate":
+            from .migration import migrate_runtime
+            if model_of is None:
+                raise ValueError("a migration needs the version it moves to")
+            outcomes = migrate_runtime(runtime, model_of(entry["to"]), entry["mapping"])
         else:
             raise ValueError(f"unknown engine input {kind}")
     return runtime, outcomes

@@ -158,8 +158,9 @@ class UnitOfWork:
             pathway = self.get_pathway(key)
         if pathway.status != "active":
             return pathway, None, False  # the aggregate refuses every command; no engine needed
-        model = self.model(pathway.definition["key"], pathway.definition["version"])
-        return pathway, materialise(pathway, model), False
+        key = pathway.definition["key"]
+        model = self.model(key, pathway.definition["version"])
+        return pathway, materialise(pathway, model, lambda version: self.model(key, version)), False
 
     def checkin(self, pathway: Pathway, runtime: Runtime | None) -> None:
         if pathway.status != "active" or runtime is None:

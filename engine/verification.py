@@ -5,6 +5,11 @@ definition, given those inputs, actually does. Verification starts from an
 empty engine on the recorded definition version, replays each input at its
 recorded time, and compares the outcomes it gets with the recorded ones, event
 by event. The first difference is reported with both sides.
+
+A pathway moved between versions (``Migrated``) is replayed segment by segment:
+each on the version it ran on, the move itself re-executed on the recorded
+engine state, and each version's files checked against the fingerprint the
+pathway recorded for it.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from . import clinical, signatures
 from .definitions import ProcessModel
 from .pathway import INPUT_EVENTS, Pathway
+from .replay import ModelOf
 from .runtime import Outcome
 
 _IGNORED = {"originator_id", "originator_version", "timestamp", "at"}
@@ -40,7 +46,10 @@ def _same(got: tuple[str, dict[str, Any]] | None, want: tuple[str, dict[str, Any
     return {k: v for k, v in got[1].items() if k not in later or k in want[1]} == want[1]
 
 
-def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> dict[str, Any]:
+def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel,
+                   model_of: ModelOf | None = None) -> dict[str, Any]:
+    """``model``: the version the pathway started on; ``model_of``: any other version, for the
+    segments after a migration."""
     from .replay import replay_with_outcomes  # one replay path for load and verify
 
     if not events:
@@ -67,13 +76,19 @@ def verify_pathway(pathway_id: uuid.UUID, events: list, model: ProcessModel) -> 
         if forged:
             return _diverged(pathway_id, ev, "a signature's sha256 is not that of the recorded completion",
                              {"signatures": forged}, None)
+        if name == "Migrated":
+            target = model_of(ev.to["version"]) if model_of is not None else None
+            if target is None or target.sha256 != ev.to.get("sha256"):
+                return _diverged(pathway_id, ev, "definition fingerprint differs", {"sha256": ev.to.get("sha256")},
+                                 {"sha256": target.sha256 if target is not None else None})
         try:
             if name == "Cancelled":
                 outcomes = state.cancellation_outcomes(ev.reason) if state else []
             elif entry is None:
                 outcomes = []
             else:
-                runtime, outcomes = replay_with_outcomes(runtime, model, pathway_id, entry)
+                runtime, outcomes = replay_with_outcomes(runtime, model, pathway_id, entry, model_of)
+                model = runtime.model  # a migration moved it: the next segment runs on the new version
                 if name == "TaskCompleted" and state is not None:
                     outcomes = _deviations(state, ev, model) + outcomes
         except Exception as err:  # the definition refuses what was once accepted: a divergence
@@ -114,6 +129,9 @@ def _engine_input(ev) -> dict[str, Any] | None:
     if name == "IncidentRetried":
         return {"kind": "retry", "seq": seq, "at": at, "incident_id": ev.incident_id, "task_id": ev.task_id,
                 "node": ev.node, "data": ev.data}
+    if name == "Migrated":
+        return {"kind": "migrate", "seq": seq, "at": at, "from": ev.from_["version"], "to": ev.to["version"],
+                "mapping": ev.mapping}
     return None
 
 

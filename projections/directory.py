@@ -23,7 +23,7 @@ from cartpath.engine.follow import LogFollower
 from cartpath.engine.pathway import Pathway
 
 _FOLLOWED = ("Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded",
-             "IncidentRaised", "IncidentResolved")
+             "IncidentRaised", "IncidentResolved", "Migrated")
 
 
 @dataclass
@@ -97,6 +97,8 @@ class Directory:
                                                         "at": ev.at}
         elif kind == "IncidentResolved":
             entry.status, entry.incident = "active", None
+        elif kind == "Migrated":  # moved to another version: its tasks' forms are that version's
+            entry.definition = {"key": ev.to["key"], "version": ev.to["version"]}
         elif kind == "PathwayEnded":
             entry.status, entry.outcome, entry.ended_at, entry.incident = "ended", ev.outcome, ev.at, None
             for pos in entry.ready.values():

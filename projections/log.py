@@ -25,7 +25,7 @@ from .times import utc
 
 EVENT_KINDS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled", "TaskBecameReady",
                "TaskWithdrawn", "NodeCompleted", "TimerArmed", "MessageAwaited", "WaitEnded", "MessageSent",
-               "PathwayEnded", "DeviationRecorded", "TaskCorrected")
+               "PathwayEnded", "DeviationRecorded", "TaskCorrected", "Migrated")
 KIND_OF_TOPIC = {get_topic(getattr(Pathway, kind)): kind for kind in EVENT_KINDS}
 TOPICS = tuple(KIND_OF_TOPIC)
 # The version each event class is at now: a stored event of an older one is upcast by its class.

@@ -96,4 +96,7 @@ def title(kind: str, name: str | None, stored: str | None, data: Any) -> str:
         return f"Ended: {OUTCOMES.get(name or '', _words(name).lower())}"
     if kind == "started":
         return "Pathway started"
+    if kind == "migrated":
+        versions = f"version {(data.get('from') or {}).get('version')} to {(data.get('to') or {}).get('version')}"
+        return f"Moved from {versions}" + (f" ({data['reason']})" if data.get("reason") else "")
     return stored or _words(name)

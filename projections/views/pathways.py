@@ -78,7 +78,7 @@ _FLAGS = frozenset({"bridging", "temperature_ok"})
 _TEXTS = frozenset({"order_id", "manufacturer", "disposition"})
 # Events that may need the pathway's row (the others are filtered out before any lookup).
 _LOAD_FOR = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
-                       "PathwayEnded", "DeviationRecorded", "TaskCorrected"})
+                       "PathwayEnded", "DeviationRecorded", "TaskCorrected", "Migrated"})
 # DeviationRecorded.kind -> its counter (engine/clinical.py: a reason given within the limit is no deviation)
 DEVIATION_COUNTERS = {"thaw_to_infusion": "thaw_deviations", "tocilizumab_24h_limit": "tocilizumab_overrides"}
 
@@ -143,7 +143,7 @@ class PathwaysView(View):
     )
     # Readiness, waits and timers say nothing about milestones: not reading them halves the work.
     kinds = frozenset({"Started", "TaskCompleted", "MessageReceived", "MessageSent", "NodeCompleted", "Cancelled",
-                       "PathwayEnded", "DeviationRecorded", "TaskCorrected"})
+                       "PathwayEnded", "DeviationRecorded", "TaskCorrected", "Migrated"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Facts:
         wanted = [ev.pathway_id for ev in events if ev.kind in _LOAD_FOR]
@@ -171,6 +171,9 @@ class PathwaysView(View):
             raise ValueError(f"pathway {ev.pathway_id} started twice")
         facts.rows[ev.pathway_id] = row
         self._row(facts, ev)
+
+    def on_Migrated(self, facts, ev: Event) -> None:
+        self._row(facts, ev)["process_version"] = ev.data["to"]["version"]
 
     def on_TaskCompleted(self, facts, ev: Event) -> None:
         name = ev.data["name"]

@@ -21,7 +21,7 @@ TABLE = Table("view_timeline", COLUMNS, ("pathway_id", "seq"))
 # most), which costs less than keeping a second index on task_id.
 CLOSE_SQL = ("UPDATE view_timeline SET done_at = ?, how = ?, actor = COALESCE(?, actor), data = COALESCE(?, data) "
              "WHERE pathway_id = ? AND task_id = ? AND done_at IS NULL")
-INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled", "TaskCorrected"})  # with an actor
+INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled", "TaskCorrected", "Migrated"})  # with an actor
 END_SQL = "UPDATE view_timeline SET done_at = ?, how = 'ended' WHERE pathway_id = ? AND done_at IS NULL"
 
 
@@ -57,7 +57,7 @@ class TimelineView(View):
     )
     kinds = frozenset({"Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "TimerArmed",
                        "MessageAwaited", "WaitEnded", "MessageReceived", "MessageSent", "NodeCompleted",
-                       "Cancelled", "PathwayEnded", "TimersFired", "DeviationRecorded", "TaskCorrected"})
+                       "Cancelled", "PathwayEnded", "TimersFired", "DeviationRecorded", "TaskCorrected", "Migrated"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Steps:
         return Steps()
@@ -168,6 +168,12 @@ class TimelineView(View):
         # A clinical limit passed with a reason: the auditor sees it right after the completion.
         self._step(steps, ev, "deviation", name=ev.data.get("kind"),
                    data={k: v for k, v in ev.data.items() if k not in _NOT_CANCEL_DATA and v is not None})
+
+    def on_Migrated(self, steps: Steps, ev: Event) -> None:
+        # The move to another version, with who and why: the steps after it follow that version.
+        d = ev.data
+        self._step(steps, ev, "migrated", name=d["to"]["key"],
+                   data={"from": d["from_"], "to": d["to"], "mapping": d.get("mapping"), "reason": d.get("reason")})
 
     def on_TimersFired(self, steps: Steps, ev: Event) -> None:
         steps.commands.add(ev.pathway_id)  # an input: the timer's own step closes on WaitEnded

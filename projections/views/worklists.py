@@ -27,6 +27,7 @@ class Batch:
         self.ended: set[str] = set()
         self.ready: dict[str, dict[str, dict[str, Any]]] = {}  # pathway -> task -> row
         self.gone: set[tuple[str, str]] = set()
+        self.moved: dict[str, int] = {}  # pathway -> the version it was migrated to
 
 
 class WorklistsView(View):
@@ -41,7 +42,8 @@ class WorklistsView(View):
         "PRIMARY KEY (pathway_id, task_id))",
         "CREATE INDEX IF NOT EXISTS view_worklist_lane ON view_worklist (center, lane, ready_since)",
     )
-    kinds = frozenset({"Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded"})
+    kinds = frozenset({"Started", "TaskBecameReady", "TaskCompleted", "TaskWithdrawn", "WaitEnded", "PathwayEnded",
+                       "Migrated"})
 
     def begin(self, tx: Tx, events: list[Event], ctx: Context) -> Batch:
         started = {ev.pathway_id for ev in events if ev.kind == "Started"}
@@ -53,6 +55,8 @@ class WorklistsView(View):
         tx.executemany("DELETE FROM view_worklist WHERE pathway_id = ?", [(p,) for p in batch.ended])
         tx.executemany("DELETE FROM view_worklist_pathways WHERE pathway_id = ?", [(p,) for p in batch.ended])
         HEADER.insert(tx, batch.new_headers.values())
+        tx.executemany("UPDATE view_worklist_pathways SET process_version = ? WHERE pathway_id = ?",
+                       [(v, p) for p, v in batch.moved.items() if p not in batch.ended])
         TASKS.insert(tx, [row for tasks in batch.ready.values() for row in tasks.values()])
 
     def on_Started(self, batch: Batch, ev: Event) -> None:
@@ -77,6 +81,12 @@ class WorklistsView(View):
             batch.gone.add((ev.pathway_id, task_id))
 
     on_TaskCompleted = on_TaskWithdrawn = on_WaitEnded = _gone
+
+    def on_Migrated(self, batch: Batch, ev: Event) -> None:
+        version = ev.data["to"]["version"]
+        batch.moved[ev.pathway_id] = version
+        if ev.pathway_id in batch.headers:
+            batch.headers[ev.pathway_id]["process_version"] = version
 
     def on_PathwayEnded(self, batch: Batch, ev: Event) -> None:
         batch.ready.pop(ev.pathway_id, None)
