@@ -180,9 +180,9 @@ def migrate_runtime(runtime: Runtime, target: ProcessModel, mapping: dict[str, s
             new_spec = target.spec if top else target.subprocess_specs[wf.spec.name]
             diff = WorkflowDiff(wf, spec_diff)
             for task in list(diff.alignment) + list(diff.removed):
-                node = task.task_spec.bpmn_id or task.task_spec.name
-                if node in mapping:
-                    diff.alignment[task] = _spec_named(target, mapping[node])
+                mapped = _mapped(task.task_spec.name, mapping)
+                if mapped is not None:
+                    diff.alignment[task] = _spec_named(target, mapped)
                     if task in diff.removed:
                         diff.removed.remove(task)
                     changed_nodes.add(task.id)
@@ -236,6 +236,16 @@ def _due(task) -> str | None:
         return _utc_iso(task._get_internal_data("event_value"))
     except (ValueError, TypeError):
         return None
+
+
+def _mapped(spec_name: str, mapping: dict[str, str]) -> str | None:
+    """Where a task spec goes under ``mapping``. SpiffWorkflow surrounds a task that has boundary
+    events with structural specs named after it (``chase_slot.BoundaryEventSplit``): they follow
+    their task, or the moved task's join would wait for a split that was never reached."""
+    if spec_name in mapping:
+        return mapping[spec_name]
+    node, dot, part = spec_name.partition(".")
+    return f"{mapping[node]}.{part}" if dot and node in mapping else None
 
 
 def _spec_named(target: ProcessModel, node: str):

@@ -13,7 +13,7 @@ from typing import Any
 
 SCENARIOS: dict[str, Callable[[Any], None]] = {}
 _MODULES = ("referral", "manufacturing", "infusion", "chain_of_identity", "after_infusion", "cancellation",
-            "clinical_rules")
+            "clinical_rules", "migration")
 
 
 def scenario(*variants: str):
