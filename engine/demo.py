@@ -78,20 +78,32 @@ class Simulation:
         self.progress = progress or (lambda _msg: None)
         self.commands = 0
         self.coi_seq = itertools.count(1)
+        self.ended: set[uuid.UUID] = set()
+        self.patients = 0
 
     # -- scheduling -----------------------------------------------------------------------
     def at(self, when: datetime, kind: str, pathway_id: uuid.UUID | None = None, payload: Any = None) -> None:
         heapq.heappush(self.queue, (when, next(self.counter), kind, pathway_id, payload))
 
     def run(self, patients: int) -> None:
+        self.begin(patients)
+        self.resume()
+
+    def begin(self, patients: int) -> None:
+        """Stock the pharmacies and schedule the patients' starts; ``resume`` plays them."""
         start = self.app.clock.now()
         for center in CENTERS:  # the pharmacies' tocilizumab: enough for every patient's reservation
             inventory.receive(self.app, center, 2 * patients + 10, f"TCZ-{center}-{start.date()}",
                               (start + timedelta(days=800)).date().isoformat())
         for i in range(patients):
             self.at(start + timedelta(hours=11 * i + self.rng.uniform(0, 6)), "start", None, i)
-        ended: set[uuid.UUID] = set()
-        while self.queue:
+        self.patients = patients
+
+    def resume(self, until: datetime | None = None) -> None:
+        """Play what is scheduled, up to ``until`` (simulated time) or to the end: a simulation
+        paused mid-flight leaves pathways running, e.g. to move them to another version."""
+        ended, patients = self.ended, self.patients
+        while self.queue and (until is None or self.queue[0][0] <= until):
             when, _, kind, pathway_id, payload = heapq.heappop(self.queue)
             self.app.fire_due_timers(when)
             if kind == "start":

@@ -99,3 +99,30 @@ def test_cancel_v2_and_scoped_message_ids_from_the_shell(cli_env):
     [cancelled] = [h for h in history if h["type"] == "Cancelled"]
     assert (cancelled["data"]["death_date"], cancelled["data"]["death_cause"]) == (today, "infection")
     assert json.loads(run(cli_env, "verify", pid).stdout)["ok"] is True
+
+
+def test_migrate_from_the_shell_plans_moves_and_verifies(cli_env, tmp_path):
+    changed = tmp_path / "v2"
+    changed.mkdir()
+    for source in (Path(__file__).resolve().parents[2] / "processes").iterdir():
+        if source.suffix in (".bpmn", ".dmn"):
+            text = source.read_bytes()
+            (changed / source.name).write_bytes(text.replace(b"38.0", b"37.5") if source.name == "crs_grade.dmn"
+                                                else text)
+    run(cli_env, "deploy")
+    pid = json.loads(run(cli_env, "start", "--patient-ref", "PSN-1", "--center", "FR-01", "--indication", "DLBCL",
+                         "--product", "axi-cel").stdout)["id"]
+    [v2] = json.loads(run(cli_env, "deploy", str(changed)).stdout)
+    plan = json.loads(run(cli_env, "migrate", "cart_pathway", "--from", "1", "--to", str(v2["version"]),
+                          "--dry-run").stdout)
+    assert [(p["pathway_id"], p["status"]) for p in plan["pathways"]] == [(pid, "movable")]
+    refused = run(cli_env, "migrate", "cart_pathway", "--from", "1", "--to", "2", "--map", "nothing", check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("error: ") and len(refused.stderr.splitlines()) == 1
+    moved = json.loads(run(cli_env, "migrate", "cart_pathway", "--from", "1", "--to", "2", "--center", "FR-01",
+                           "--reason", "fever at 37.5").stdout)
+    assert moved["counts"] == {"migrated": 1}
+    history = json.loads(run(cli_env, "history", pid).stdout)
+    [move] = [h for h in history if h["type"] == "Migrated"]
+    assert move["data"]["from"]["version"] == 1 and move["data"]["reason"] == "fever at 37.5"
+    assert history[-1]["definition_version"] == 2
+    assert json.loads(run(cli_env, "verify", pid).stdout)["ok"] is True
