@@ -39,7 +39,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from . import determinism
 from .definitions import SERIALIZER, ProcessModel
 from .errors import EngineFailure
-from .runtime import READY, WAITING, Outcome, Runtime, _event_definitions, _timer_title, _utc_iso, due_after
+from .runtime import ERROR, READY, WAITING, Outcome, Runtime, _event_definitions, _timer_title, _utc_iso, due_after
 
 
 class _Diffs:
@@ -91,10 +91,11 @@ def _workflows(runtime: Runtime) -> Iterator[tuple[Any, bool]]:
 
 
 def _live(runtime: Runtime) -> Iterator[tuple[Any, Any, bool]]:
-    """(task, its workflow, top?) for each ready user task and each wait."""
+    """(task, its workflow, top?) for each ready user task, each wait and each failed step (an
+    incident: it is retried on the version the pathway runs then)."""
     for wf, top in _workflows(runtime):
         for task in wf.tasks.values():
-            if (task.state == READY and task.task_spec.manual) or task.state == WAITING:
+            if (task.state == READY and task.task_spec.manual) or task.state in (WAITING, ERROR):
                 yield task, wf, top
 
 
@@ -105,7 +106,7 @@ def _messages(spec) -> set[str]:
 
 def _describe(task) -> str:
     node = task.task_spec.bpmn_id or task.task_spec.name
-    return f"ready task {node}" if task.state == READY else f"wait {node}"
+    return {READY: f"ready task {node}", ERROR: f"failed step {node} (incident)"}.get(task.state, f"wait {node}")
 
 
 def blockers(data: dict[str, Any], runtime: Runtime, target: ProcessModel, mapping: dict[str, str]) -> list[str]:

@@ -17,11 +17,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from . import determinism
 from .errors import CartpathError, InvalidMigration, MigrationBlocked, PathwayEnded, UnknownDefinition, UnknownPathway
+from .follow import LogFollower
 from .migration import blockers, migrate_runtime, nodes, tasks_after
 from .pathway import Pathway
 from .runtime import Runtime
+from .unit_of_work import pathway_key
 
 STATUSES = ("movable", "blocked", "migrated", "already_migrated", "skipped", "conflict")
 
@@ -37,15 +41,16 @@ def migrate_pathways(app: Any, key: str, from_version: int, to_version: int, *,
         raise InvalidMigration("give pathways or center, not both", {"center": ["not with pathways"]})
     if reason is not None and not isinstance(reason, str):
         raise InvalidMigration("reason must be text", {"reason": ["must be a string"]})
+    known = _pathways_in_log(app)
     results = []
-    for pathway_id in _candidates(app, pathways):
-        pathway = _load(app, pathway_id)
-        item = _selected(pathway, pathway_id, key, from_version, to_version, center, explicit=pathways is not None)
+    for pathway_id in _candidates(known, pathways):
+        item = _selected(known.get(pathway_id), pathway_id, key, from_version, to_version, center,
+                         explicit=pathways is not None)
         if item is None:
             continue
-        if item["status"] == "candidate" and pathway is not None:
-            item.update(_plan(app, pathway.id, source, target, mapping) if dry_run
-                        else _apply(app, pathway.id, source, target, mapping, reason, actor or {}))
+        if item["status"] == "candidate":
+            item.update(_plan(app, pathway_id, source, target, mapping) if dry_run
+                        else _apply(app, pathway_id, source, target, mapping, reason, actor or {}))
         results.append(item)
     counts = {status: sum(1 for r in results if r["status"] == status) for status in STATUSES}
     return {"key": key, "from_version": from_version, "to_version": to_version, "dry_run": dry_run,
@@ -89,39 +94,67 @@ def _mapping(task_mapping: Any, source: Any, target: Any) -> dict[str, str]:
     return dict(task_mapping)
 
 
-def _candidates(app: Any, pathways: list[str] | None) -> list[Any]:
+class _Seen:
+    """What the log says of one pathway: enough to select it without loading it (the move loads
+    it anyway, and decides on what it loaded)."""
+
+    __slots__ = ("center", "key", "version", "status", "outcome", "moves")
+
+    def __init__(self, center: str, definition: dict[str, Any]):
+        self.center, self.key, self.version = center, definition["key"], definition["version"]
+        self.status, self.outcome = "active", None
+        self.moves: list[tuple[int, int]] = []
+
+
+def _pathways_in_log(app: Any) -> dict[Any, _Seen]:
+    """Every pathway's centre, process version and status, from its Started, Migrated and
+    PathwayEnded events: a few events each, where loading 1,000 pathways costs seconds."""
+    topics = [get_topic(getattr(Pathway, name)) for name in ("Started", "Migrated", "PathwayEnded")]
+    seen: dict[Any, _Seen] = {}
+    for _, ev in LogFollower(app, topics).new_events():
+        name = type(ev).__name__
+        if name == "Started":
+            seen[ev.originator_id] = _Seen(ev.start["center"], ev.definition)
+        elif ev.originator_id in seen and name == "Migrated":
+            entry = seen[ev.originator_id]
+            entry.moves.append((ev.from_["version"], ev.to["version"]))
+            entry.version = ev.to["version"]
+        elif ev.originator_id in seen:
+            seen[ev.originator_id].status, seen[ev.originator_id].outcome = "ended", ev.outcome
+    return seen
+
+
+def _candidates(known: dict[Any, _Seen], pathways: list[str] | None) -> list[Any]:
     if pathways is None:
-        return list(app.pathway_ids())
+        return list(known)
     if not isinstance(pathways, list) or not all(isinstance(p, str) for p in pathways):
         raise InvalidMigration("pathways is a list of pathway ids", {"pathways": ["must be a list of ids"]})
-    return list(dict.fromkeys(pathways))
+    out: list[Any] = []
+    for text in dict.fromkeys(pathways):
+        try:
+            out.append(pathway_key(text))
+        except UnknownPathway:
+            out.append(text)  # reported as no such pathway
+    return out
 
 
-def _load(app: Any, pathway_id: Any) -> Pathway | None:
-    try:
-        return app.get_pathway(pathway_id)
-    except UnknownPathway:
-        return None
-
-
-def _selected(pathway: Pathway | None, pathway_id: Any, key: str, from_version: int, to_version: int,
+def _selected(seen: _Seen | None, pathway_id: Any, key: str, from_version: int, to_version: int,
               center: str | None, explicit: bool) -> dict[str, Any] | None:
     """The pathway's entry in the answer, or None when a whole-process request does not concern it."""
-    if pathway is None:
+    if seen is None:
         return {"pathway_id": str(pathway_id), "status": "skipped", "reasons": ["no such pathway"]}
-    item: dict[str, Any] = {"pathway_id": str(pathway.id), "center": pathway.center, "version": pathway.version}
-    if center is not None and pathway.center != center:
+    item: dict[str, Any] = {"pathway_id": str(pathway_id), "center": seen.center}
+    if center is not None and seen.center != center:
         return None
-    running = pathway.definition["key"] == key and pathway.status == "active"
-    moved = any(m["from"] == from_version and m["to"] == to_version for m in pathway.migrations)
-    if running and pathway.definition["version"] == to_version and moved:
+    running = seen.key == key and seen.status == "active"
+    if running and seen.version == to_version and (from_version, to_version) in seen.moves:
         return dict(item, status="already_migrated", reasons=[])
-    if running and pathway.definition["version"] == from_version:
+    if running and seen.version == from_version:
         return dict(item, status="candidate")
     if not explicit:
         return None
-    why = (f"it has ended ({pathway.outcome})" if pathway.status != "active" else
-           f"it runs {pathway.definition['key']} version {pathway.definition['version']}")
+    why = (f"it has ended ({seen.outcome})" if seen.status != "active" else
+           f"it runs {seen.key} version {seen.version}")
     return dict(item, status="skipped", reasons=[why])
 
 
@@ -132,6 +165,8 @@ def _plan(app: Any, pathway_id: uuid.UUID, source: Any, target: Any, mapping: di
         return {"status": "skipped", "reasons": [f"it has ended ({pathway.outcome})"]}
     # the engine is moved for real, then dropped: the cache never keeps a planned move
     uow.forget(pathway.id)
+    if pathway.definition["version"] != source.version:  # moved since the log was read
+        return {"status": "skipped", "reasons": [f"it now runs version {pathway.definition['version']}"]}
     reasons = blockers(pathway.data, runtime, target, mapping)
     if reasons:
         return {"status": "blocked", "reasons": reasons, "tasks_after": None}
@@ -140,7 +175,7 @@ def _plan(app: Any, pathway_id: uuid.UUID, source: Any, target: Any, mapping: di
             migrate_runtime(runtime, target, mapping)
     except CartpathError as err:
         return {"status": "blocked", "reasons": [err.detail], "tasks_after": None}
-    return {"status": "movable", "reasons": [], "tasks_after": tasks_after(runtime)}
+    return {"status": "movable", "reasons": [], "version": pathway.version, "tasks_after": tasks_after(runtime)}
 
 
 def _apply(app: Any, pathway_id: uuid.UUID, source: Any, target: Any, mapping: dict[str, str],
