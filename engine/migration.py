@@ -54,9 +54,20 @@ class _Diffs:
             name: (SpecDiff(registry, spec, target.subprocess_specs[name])
                    if name in target.subprocess_specs else None)
             for name, spec in source.subprocess_specs.items()}
+        self.others: dict[int, tuple[Any, SpecDiff]] = {}
 
-    def of(self, spec_name: str, top: bool) -> SpecDiff | None:
-        return self.top if top else self.subs.get(spec_name)
+    def of(self, spec: Any, top: bool) -> SpecDiff | None:
+        """The diff for a (sub)workflow running ``spec``. SpecDiff aligns spec *objects*: a
+        workflow whose spec is another parse of the same version gets its own."""
+        base = self.source.spec if top else self.source.subprocess_specs.get(spec.name)
+        if base is spec:
+            return self.top if top else self.subs.get(spec.name)
+        new = self.target.spec if top else self.target.subprocess_specs.get(spec.name)
+        if new is None:
+            return None
+        if id(spec) not in self.others:
+            self.others[id(spec)] = (spec, SpecDiff(SERIALIZER.registry, spec, new))
+        return self.others[id(spec)][1]
 
 
 _CACHE: dict[tuple[int, int], _Diffs] = {}
@@ -114,10 +125,10 @@ def blockers(data: dict[str, Any], runtime: Runtime, target: ProcessModel, mappi
     found = diffs(runtime.model, target)
     reasons = []
     for wf, top in _workflows(runtime):
-        if not top and found.of(wf.spec.name, top) is None:
+        if not top and found.of(wf.spec, top) is None:
             reasons.append(f"it is inside {wf.spec.name}, which version {target.version} no longer has")
     for task, wf, top in _live(runtime):
-        spec_diff = found.of(wf.spec.name, top)
+        spec_diff = found.of(wf.spec, top)
         node = task.task_spec.bpmn_id or task.task_spec.name
         if spec_diff is None or node in mapping:
             continue
@@ -175,7 +186,7 @@ def migrate_runtime(runtime: Runtime, target: ProcessModel, mapping: dict[str, s
     changed_nodes: set[Any] = set()
     try:
         for wf, top in list(_workflows(runtime)):
-            spec_diff = found.of(wf.spec.name, top)
+            spec_diff = found.of(wf.spec, top)
             if spec_diff is None:
                 raise EngineFailure(f"{wf.spec.name} is not in version {target.version}")
             new_spec = target.spec if top else target.subprocess_specs[wf.spec.name]
@@ -199,6 +210,9 @@ def migrate_runtime(runtime: Runtime, target: ProcessModel, mapping: dict[str, s
                 task = wf.tasks.get(task_id)
                 if task is not None and task.state == WAITING:
                     task.internal_data = internal
+        # subprocesses started from now on are the new version's too (SpiffWorkflow keeps the specs
+        # it was created with, and migrate_workflow moves only the workflows that exist)
+        runtime.workflow.subprocess_specs = target.subprocess_specs
         runtime.model = target
     except SpiffWorkflowException as err:
         raise EngineFailure(f"the move to version {target.version} failed: {str(err).splitlines()[0]}") from None

@@ -37,13 +37,13 @@ def deploy_changed(app, *edits: tuple[str, bytes, bytes]) -> int:
     return deployed["version"]
 
 
-def plan_and_apply(app, to_version: int, **options) -> dict:
+def plan_and_apply(app, to_version: int, from_version: int = 1, **options) -> dict:
     """The dry run first (it records nothing), then the move; returns the move's answer."""
     before = app.recorder.max_notification_id()
-    plan = app.migrate_pathways(KEY, 1, to_version, dry_run=True, **options)
+    plan = app.migrate_pathways(KEY, from_version, to_version, dry_run=True, **options)
     assert app.recorder.max_notification_id() == before, "a dry run recorded something"
     assert all(p["status"] == "movable" for p in plan["pathways"]), plan
-    moved = app.migrate_pathways(KEY, 1, to_version, **options)
+    moved = app.migrate_pathways(KEY, from_version, to_version, **options)
     assert moved["counts"] == {"migrated": len(plan["pathways"])}, moved
     for planned, done in zip(plan["pathways"], moved["pathways"], strict=True):
         assert planned["tasks_after"] == done["tasks_after"], (planned, done)  # the plan said what the move did
@@ -61,9 +61,14 @@ def migration_new_crs_threshold_reaches_patient_in_monitoring(app):
     j.to_infused()
     j.assess(1, temperature_c=37.8)
     assert j.pathway.data["decisions"]["crs_grading"] == {"crs_grade": 0}  # no fever under version 1
+    referred = Journey(app, 2)  # not yet in monitoring: its inpatient stay starts after the move
     v2 = deploy_changed(app, CRS_37_5)
     moved = plan_and_apply(app, v2, reason="fever threshold 37.5 °C (local protocol)")
     assert "daily_assessment" in moved["pathways"][0]["tasks_after"]["ready"]
+    referred.to_infused()
+    referred.assess(1, temperature_c=37.8)
+    assert referred.pathway.data["decisions"]["crs_grading"] == {"crs_grade": 1}
+    referred.assert_verified()
     assert j.pathway.definition["version"] == v2
     j.assess(2, temperature_c=37.8)
     assert j.pathway.data["decisions"]["crs_grading"] == {"crs_grade": 1}  # the new table decided
@@ -75,7 +80,7 @@ def migration_new_crs_threshold_reaches_patient_in_monitoring(app):
     assert [g["definition_version"] for g in gradings] == [1, v2]
     j.assert_verified()
     again = app.migrate_pathways(KEY, 1, v2)
-    assert again["counts"] == {"already_migrated": 1}  # a repeated request moves nothing twice
+    assert again["counts"] == {"already_migrated": 2}  # a repeated request moves nothing twice
 
 
 @scenario()
@@ -145,4 +150,47 @@ def migration_keeps_the_manufacturer_correlation(app):
     j.wait(days=1)
     j.receive()
     assert j.ready() == ["tocilizumab_reservation"], j.ready()
+    j.assert_verified()
+
+
+# A release whose infusion-day timer reads a field that does not exist: the pathway stops there.
+INFUSION_DAY_BUG = ("cart_pathway.bpmn", b'lymphodepletion_start["start_date"], infusion_window_min_days',
+                    b'lymphodepletion_start["start_day"], infusion_window_min_days')
+# The fix, released as a new version (its label says so; the timer is version 1's again).
+INFUSION_DAY_FIXED = ("cart_pathway.bpmn", b'name="Chase manufacturer for a slot"',
+                      b'name="Chase the manufacturer for a slot"')
+
+
+@scenario()
+def migration_moves_a_pathway_stopped_by_an_incident_to_the_fixed_version_then_retries(app):
+    j = Journey(app, 1)
+    buggy = deploy_changed(app, INFUSION_DAY_BUG)
+    j.eligible()
+    plan_and_apply(app, buggy)
+    j.consent()
+    j.order()
+    j.slot()
+    j.collect()
+    j.ship()
+    j.manufacture()
+    start = j.now()
+    j.complete("lymphodepletion_start", {"start_date": j.today()})
+    j.wait(days=2)
+    j.complete("lymphodepletion_end", {"end_date": j.today(), "completed": True})  # the infusion day timer fails
+    incident = j.pathway.incident
+    assert incident is not None and incident["node"] is not None, j.pathway.incident
+    fixed = deploy_changed(app, INFUSION_DAY_FIXED)
+    before = app.recorder.max_notification_id()
+    [planned] = app.migrate_pathways(KEY, buggy, fixed, dry_run=True)["pathways"]
+    assert planned["status"] == "movable", planned
+    assert app.recorder.max_notification_id() == before
+    [moved] = app.migrate_pathways(KEY, buggy, fixed, reason="infusion day timer fixed")["pathways"]
+    assert moved["status"] == "migrated", moved
+    assert j.pathway.incident is not None  # moving does not pretend the step ran: the retry does
+    app.retry_incident(j.id, incident["incident_id"], actor={"sub": "po-1", "roles": ["process_owner"]})
+    assert j.pathway.incident is None and j.ready() == [], j.ready()
+    infusion_day = start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=5)
+    assert j.pathway.next_due() == iso(infusion_day)  # the fixed timer: start date + 5 days (axi-cel)
+    j.wait_until(infusion_day + timedelta(hours=8))
+    assert j.ready() == ["pre_infusion_check"], j.ready()
     j.assert_verified()
