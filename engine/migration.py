@@ -59,10 +59,10 @@ class _Diffs:
     def of(self, spec: Any, top: bool) -> SpecDiff | None:
         """The diff for a (sub)workflow running ``spec``. SpecDiff aligns spec *objects*: a
         workflow whose spec is another parse of the same version gets its own."""
-        base = self.source.spec if top else self.source.subprocess_specs.get(spec.name)
+        base: Any = self.source.spec if top else self.source.subprocess_specs.get(spec.name)
         if base is spec:
             return self.top if top else self.subs.get(spec.name)
-        new = self.target.spec if top else self.target.subprocess_specs.get(spec.name)
+        new: Any = self.target.spec if top else self.target.subprocess_specs.get(spec.name)
         if new is None:
             return None
         if id(spec) not in self.others:
