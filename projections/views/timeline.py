@@ -21,7 +21,8 @@ TABLE = Table("view_timeline", COLUMNS, ("pathway_id", "seq"))
 # most), which costs less than keeping a second index on task_id.
 CLOSE_SQL = ("UPDATE view_timeline SET done_at = ?, how = ?, actor = COALESCE(?, actor), data = COALESCE(?, data) "
              "WHERE pathway_id = ? AND task_id = ? AND done_at IS NULL")
-INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled", "TaskCorrected", "Migrated"})  # with an actor
+# inputs with an actor
+INPUTS = frozenset({"Started", "TaskCompleted", "MessageReceived", "Cancelled", "TaskCorrected", "Migrated"})
 END_SQL = "UPDATE view_timeline SET done_at = ?, how = 'ended' WHERE pathway_id = ? AND done_at IS NULL"
 
 
