@@ -26,11 +26,12 @@ from .views import engine, pathway_view, summary, with_position
 
 blp = Blueprint("pathways", __name__, url_prefix="/api/v1/pathways",
                 description="One patient's CAR-T treatment, from eligibility to follow-up.")
-def pathway_response(pathway, status: int = 200, *, write: bool = False, position: int | None = None):
+def pathway_response(pathway, status: int = 200, *, write: bool = False, position: int | None = None,
+                     **extra: Any):
     """The pathway view with its version as ETag; a write also says its log position."""
     # The view is built to PathwaySchema's shape (the schemathesis test holds it to that);
     # dumping it through marshmallow again would cost more than the rest of the response.
-    response = jsonify(pathway_view(engine(), pathway))
+    response = jsonify({**pathway_view(engine(), pathway), **extra})
     response.status_code = status
     response.set_etag(str(pathway.version))
     return with_position(response, position) if write else response
@@ -90,12 +91,17 @@ def _readable(pathway_id: str):
 
 @blp.route("/<pathway_id>", methods=["GET"])
 @operation_id(blp, "getPathway")
+@blp.arguments(s.PathwayReadQuerySchema, location="query")
 @blp.response(200, s.PathwaySchema, headers=PATHWAY_HEADERS)
-@refusals(blp, "NOT_FOUND")
-def show(pathway_id: str):
-    """A pathway: status, ready tasks, what it waits for, its data; ETag = its version."""
+@refusals(blp, "NOT_FOUND", "UNPROCESSABLE_ENTITY")
+def show(query: dict[str, Any], pathway_id: str):
+    """A pathway: status, ready tasks, what it waits for, its data; ETag = its version.
+    With `as_of`, the pathway exactly as it was then, rebuilt from its events (ETag: that version)."""
     _, pathway = _readable(pathway_id)
-    return pathway_response(pathway)
+    if query.get("as_of") is None:
+        return pathway_response(pathway)
+    past, point = engine().pathway_as_of(pathway.id, query["as_of"])
+    return pathway_response(past, as_of=point.describe())
 
 
 @blp.route("/<pathway_id>/cancel", methods=["POST"])

@@ -8,20 +8,23 @@ which position it reflects, in the same header and in ``position``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, jsonify
+from flask import Response, current_app, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates
 from werkzeug.exceptions import Forbidden
 
+from cartpath.engine.errors import UnknownPathway
+from cartpath.projections.as_of import reports_as_of
 from cartpath.projections.reports import NotYet, Reports, parse_period
 from cartpath.projections.store import ProjectionsUnavailable, ViewStore
 
 from .auth import require_reader, sees_center
 from .conventions import POSITION_HEADERS, operation_id, refusals
 from .errors import PROBLEM_TYPE_BASE, problem
-from .schemas import iso_datetime, known_lane
+from .schemas import AsOfSchema, as_of_field, iso_datetime, known_lane
 from .views import POSITION_HEADER, engine
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1",
@@ -33,6 +36,10 @@ WAIT_SECONDS = 2.0
 class ReportQuerySchema(Schema):
     min_position = fields.Integer(load_default=None, validate=validate.Range(min=0, max=2**62), metadata={
         "description": "wait (briefly) until the report reflects this log position; 409 if it does not yet"})
+
+
+class PathwayReportQuerySchema(ReportQuerySchema):
+    as_of = as_of_field()
 
 
 class WorklistQuerySchema(ReportQuerySchema):
@@ -91,6 +98,7 @@ class TimelineSchema(Schema):
     outcome, ended_at = _S(allow_none=True), _T(allow_none=True)
     steps = fields.List(fields.Nested(StepSchema))
     position = _I()
+    as_of = fields.Nested(AsOfSchema, metadata={"description": "only with ?as_of: the point shown"})
 
 
 class CoiCheckSchema(Schema):
@@ -137,6 +145,7 @@ class CustodySchema(Schema):
                                                "quarantine awaits its decision (chain_issues says which)"})
     chain_issues = fields.List(_S())
     position = _I()
+    as_of = fields.Nested(AsOfSchema, metadata={"description": "only with ?as_of: the point shown"})
 
 
 class WorkTaskSchema(Schema):
@@ -243,14 +252,17 @@ def reports() -> Reports:
     return found
 
 
-def _visible_centers(principal, center: str | None) -> set[str] | None:
+def visible_centers(principal, center: str | None) -> set[str] | None:
     """The centres the caller may see (None: all); asking for another centre is refused."""
     if center is not None and not sees_center(principal, center):
         raise Forbidden(f"you are not authorised for centre {center!r}")
     return None if principal.reads_everything else set(principal.centers)
 
 
-def _answer(report: str, min_position: int | None, build) -> Any:
+def report_answer(report: str, min_position: int | None, build: Callable[[Reports], dict[str, Any]], *,
+                  respond: Callable[[Reports, int], Response] | None = None) -> Any:
+    """The report's JSON once its views reflect ``min_position`` (or the refusal); ``respond``
+    answers another way (e.g. CSV) from the views and the position they reached."""
     head = (engine().recorder.max_notification_id() or 0) if min_position is not None else 0
     if min_position is not None and min_position > head:
         # no write answered this position: waiting for it would never end, so it is not "retry shortly"
@@ -261,15 +273,19 @@ def _answer(report: str, min_position: int | None, build) -> Any:
     try:
         wait = float(current_app.config.get("CARTPATH_REPORT_WAIT_SECONDS", WAIT_SECONDS))
         position = r.ensure(report, min_position, timeout=wait)
-        body = build(r)
+        if respond is not None:
+            response = respond(r, position)
+        else:
+            body = build(r)
     except NotYet as err:
         return problem(409, "Not yet", str(err), PROBLEM_TYPE_BASE + "not-yet", headers={"Retry-After": "1"},
                        position=err.reached, min_position=err.wanted)
     except ProjectionsUnavailable as err:
         return problem(503, "Service Unavailable", str(err), PROBLEM_TYPE_BASE + "projections-unavailable",
                        headers={"Retry-After": "5"})
-    body["position"] = position
-    response = jsonify(body)
+    if respond is None:
+        body["position"] = position
+        response = jsonify(body)
     response.headers[POSITION_HEADER] = str(position)
     return response
 
@@ -282,31 +298,56 @@ def _unavailable(view):
     return blp.alt_response(503, response="SERVICE_UNAVAILABLE")(view)
 
 
+def _as_of(report: str, pathway_id: str, as_of: str, centers: set[str] | None):
+    """A pathway report as it was at ``as_of``: rebuilt from the pathway's events, not read from the views."""
+    app = engine()
+    pathway = app.get_pathway(pathway_id)
+    if centers is not None and pathway.center not in centers:
+        raise UnknownPathway(f"pathway {pathway_id} does not exist")
+    point = app.as_of_point(pathway.id, as_of)
+    with reports_as_of(app, pathway.id, point.version) as past:
+        if report == "timeline":
+            body = past.timeline(str(pathway.id), now=point.moment, centers=centers)
+        else:
+            body = past.custody(str(pathway.id), centers=centers)
+    # the answer reflects the whole log as it is now (cut at the pathway's version)
+    position = app.recorder.max_notification_id() or 0
+    response = jsonify({**body, "position": position, "as_of": point.describe()})
+    response.headers[POSITION_HEADER] = str(position)
+    return response
+
+
 @blp.route("/pathways/<pathway_id>/timeline", methods=["GET"])
 @operation_id(blp, "getPathwayTimeline")
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(PathwayReportQuerySchema, location="query")
 @blp.response(200, TimelineSchema, headers=POSITION_HEADERS)
 @refusals(blp, "NOT_FOUND", *_REFUSED_READS)
 @_unavailable
 def timeline(query: dict[str, Any], pathway_id: str):
-    """Every step of a pathway in order: what, who (lane, user), ready, done, how long it waited."""
+    """Every step of a pathway in order: what, who (lane, user), ready, done, how long it waited.
+    With `as_of`, the timeline as it was then, rebuilt from the pathway's events."""
     principal = require_reader()
-    centers = _visible_centers(principal, None)
+    centers = visible_centers(principal, None)
+    if query.get("as_of") is not None:
+        return _as_of("timeline", pathway_id, query["as_of"], centers)
     now = engine().clock.now()
-    return _answer("timeline", query["min_position"], lambda r: r.timeline(pathway_id, now=now, centers=centers))
+    return report_answer("timeline", query["min_position"], lambda r: r.timeline(pathway_id, now=now, centers=centers))
 
 
 @blp.route("/pathways/<pathway_id>/custody", methods=["GET"])
 @operation_id(blp, "getPathwayCustody")
-@blp.arguments(ReportQuerySchema, location="query")
+@blp.arguments(PathwayReportQuerySchema, location="query")
 @blp.response(200, CustodySchema, headers=POSITION_HEADERS)
 @refusals(blp, "NOT_FOUND", *_REFUSED_READS)
 @_unavailable
 def custody(query: dict[str, Any], pathway_id: str):
-    """Chain of custody: every hand-off of the product, with time, place, actor and COI check."""
+    """Chain of custody: every hand-off of the product, with time, place, actor and COI check.
+    With `as_of`, the chain as it was then, rebuilt from the pathway's events."""
     principal = require_reader()
-    centers = _visible_centers(principal, None)
-    return _answer("custody", query["min_position"], lambda r: r.custody(pathway_id, centers=centers))
+    centers = visible_centers(principal, None)
+    if query.get("as_of") is not None:
+        return _as_of("custody", pathway_id, query["as_of"], centers)
+    return report_answer("custody", query["min_position"], lambda r: r.custody(pathway_id, centers=centers))
 
 
 @blp.route("/reports/worklists", methods=["GET"])
@@ -318,9 +359,9 @@ def custody(query: dict[str, Any], pathway_id: str):
 def worklists(query: dict[str, Any]):
     """Ready tasks per lane and centre, oldest first, with waiting time and overdue flags."""
     principal = require_reader()
-    centers = _visible_centers(principal, query.get("center"))
+    centers = visible_centers(principal, query.get("center"))
     now = engine().clock.now()
-    return _answer("worklists", query["min_position"], lambda r: r.worklists(
+    return report_answer("worklists", query["min_position"], lambda r: r.worklists(
         now=now, center=query.get("center"), lane=query.get("lane"), centers=centers, limit=query["limit"]))
 
 
@@ -333,9 +374,9 @@ def worklists(query: dict[str, Any]):
 def kpis(query: dict[str, Any]):
     """The KPIs of PATHWAY.md (durations in days: count, median, p90; rates with their parts)."""
     principal = require_reader()
-    centers = _visible_centers(principal, query.get("center"))
+    centers = visible_centers(principal, query.get("center"))
     now = engine().clock.now()
-    return _answer("kpis", query["min_position"], lambda r: r.kpis(
+    return report_answer("kpis", query["min_position"], lambda r: r.kpis(
         now=now, center=query.get("center"), product=query.get("product"), start=query.get("start"),
         end=query.get("end"),
         centers=centers))
@@ -350,9 +391,9 @@ def kpis(query: dict[str, Any]):
 def capacity(query: dict[str, Any]):
     """Inpatients today, bed occupancy forecast per day against beds, open tasks per lane; with assumptions."""
     principal = require_reader()
-    centers = _visible_centers(principal, query.get("center"))
+    centers = visible_centers(principal, query.get("center"))
     now = engine().clock.now()
-    return _answer("capacity", query["min_position"], lambda r: r.capacity(
+    return report_answer("capacity", query["min_position"], lambda r: r.capacity(
         now=now, weeks=query["weeks"], center=query.get("center"), centers=centers))
 
 
@@ -365,6 +406,6 @@ def capacity(query: dict[str, Any]):
 def manufacturers(query: dict[str, Any]):
     """Orders, slots, turnaround and failure rate per manufacturer (of the caller's centres' orders)."""
     principal = require_reader()
-    centers = _visible_centers(principal, None)
-    return _answer("manufacturers", query["min_position"], lambda r: r.manufacturers(
+    centers = visible_centers(principal, None)
+    return report_answer("manufacturers", query["min_position"], lambda r: r.manufacturers(
         centers=centers, manufacturer=query.get("manufacturer")))

@@ -174,6 +174,20 @@ class TaskQuerySchema(PageQuerySchema):
     pathway_id = fields.UUID()
 
 
+AS_OF_DESCRIPTION = ("time travel: the state as it was at a version of the pathway (an integer, as `position` in its "
+                     "history; 1 = just started) or at a moment (ISO 8601 date-time with an offset: after every "
+                     "event recorded at or before it), rebuilt from its events; a point it never had is 422")
+
+
+def as_of_field() -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": AS_OF_DESCRIPTION, "example": "2026-03-05T12:00:00Z"})
+
+
+class PathwayReadQuerySchema(Schema):
+    as_of = as_of_field()
+
+
 class FeedQuerySchema(PageQuerySchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
@@ -256,6 +270,14 @@ class IncidentSchema(Schema):
     at = fields.DateTime(required=True)
 
 
+class AsOfSchema(Schema):
+    requested = fields.String(required=True, metadata={"description": "the as_of asked for"})
+    version = fields.Integer(required=True, metadata={"description": "the pathway's version at that point"})
+    at = fields.DateTime(required=True, metadata={"description": "recorded time of that version's event"})
+    moment = fields.DateTime(required=True, metadata={
+        "description": "the moment shown: the one asked for, or `at` for a version (open steps wait until it)"})
+
+
 class PathwaySchema(Schema):
     id = fields.String(required=True)
     business_key = fields.String(required=True, allow_none=True)
@@ -280,6 +302,7 @@ class PathwaySchema(Schema):
     corrections = fields.List(fields.Dict(), metadata={
         "description": "corrections of completed tasks, oldest first: task_id, task, field, value, original, "
                        "reason, by, at, decided_on_corrected_data (`data` shows the current values)"})
+    as_of = fields.Nested(AsOfSchema, metadata={"description": "only with ?as_of: the point this state is at"})
 
 
 class PathwaySummarySchema(Schema):

@@ -26,6 +26,8 @@ from eventsourcing.persistence import Transcoder
 
 from . import clinical, corrections, determinism, sandbox
 from . import correlation as correlation_rules
+from .as_of import AsOf, pathway_as_of
+from .as_of import resolve as resolve_as_of
 from .clock import ManualClock, SystemClock
 from .definitions import (
     DefinitionCatalog,
@@ -476,6 +478,14 @@ class CartPath(Application):
             if isinstance(ev, Pathway.TaskCompleted) and ev.task_id == task_id:
                 return {"task_id": task_id, "name": ev.name, "lane": ev.lane}
         return None
+
+    def pathway_as_of(self, pathway_id: uuid.UUID | str, as_of: str) -> tuple[Pathway, AsOf]:
+        """The pathway exactly as it was at ``as_of`` (a version, or an ISO moment), rebuilt from its events."""
+        return pathway_as_of(self, self.get_pathway(pathway_id).id, as_of)
+
+    def as_of_point(self, pathway_id: uuid.UUID | str, as_of: str) -> AsOf:
+        """Which version of the pathway ``as_of`` names (InvalidAsOf if none)."""
+        return resolve_as_of(self, self.get_pathway(pathway_id).id, as_of)[1]
 
     def verify(self, pathway_id: uuid.UUID | str) -> dict[str, Any]:
         from .verification import verify_pathway

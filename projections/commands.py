@@ -242,3 +242,5 @@ COMMANDS = [projections]
 from .incident_commands import COMMANDS as _INCIDENT_COMMANDS  # noqa: E402  (its own module: one concept)
 
 COMMANDS += _INCIDENT_COMMANDS
+
+from . import audit_commands  # noqa: E402, F401  (adds `report` to the engine's `audit` group)

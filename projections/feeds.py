@@ -12,10 +12,10 @@ from eventsourcing.utils import get_topic
 from cartpath.engine.errors import UnknownPathway
 from cartpath.engine.pathway import Pathway
 
+from .log import TOPICS
+
 OUTBOX_TOPICS = [get_topic(Pathway.MessageSent)]  # type: ignore[attr-defined]  # made by @event
-# Every event class the aggregate declares (new ones join the feed by themselves).
-PATHWAY_TOPICS = [get_topic(cls) for name, cls in vars(Pathway).items()
-                  if isinstance(cls, type) and issubclass(cls, Pathway.Event) and name not in ("Event", "Created")]
+PATHWAY_TOPICS = list(TOPICS)  # every event class the aggregate declares
 SCAN_BATCH = 500
 SCAN_BUDGET = 20_000  # notifications one request may examine for a filtered feed
 

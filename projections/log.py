@@ -23,9 +23,10 @@ from cartpath.engine.pathway import Pathway
 
 from .times import utc
 
-EVENT_KINDS = ("Started", "TaskCompleted", "MessageReceived", "TimersFired", "Cancelled", "TaskBecameReady",
-               "TaskWithdrawn", "NodeCompleted", "TimerArmed", "MessageAwaited", "WaitEnded", "MessageSent",
-               "PathwayEnded", "DeviationRecorded", "TaskCorrected", "Migrated")
+# Every event class the aggregate declares, so a new one (a correction, an incident) reaches the
+# views that read it, and the audit view, without being listed here.
+EVENT_KINDS = tuple(name for name, cls in vars(Pathway).items()
+                    if isinstance(cls, type) and issubclass(cls, Pathway.Event) and name not in ("Event", "Created"))
 KIND_OF_TOPIC = {get_topic(getattr(Pathway, kind)): kind for kind in EVENT_KINDS}
 TOPICS = tuple(KIND_OF_TOPIC)
 # The version each event class is at now: a stored event of an older one is upcast by its class.

@@ -17,6 +17,8 @@ REPORTS = [
     ("GET", "/api/v1/reports/kpis"),
     ("GET", "/api/v1/reports/capacity"),
     ("GET", "/api/v1/reports/manufacturers"),
+    ("GET", "/api/v1/audit/events"),
+    ("GET", "/api/v1/pathways/{pathway_id}/audit"),
 ]
 
 
