@@ -32,9 +32,10 @@ def text(value: Any) -> str:
     return value.encode("latin-1", "backslashreplace").decode("latin-1")
 
 
-def who(actor: dict[str, Any] | None) -> str:
+def who(actor: dict[str, Any] | None, kind: str = "") -> str:
+    """The actor as recorded; events without one are the clock's (timers fired) or the engine's (outcomes)."""
     if not actor:
-        return "engine"
+        return "clock (timers due)" if kind == "TimersFired" else "engine"
     roles = ", ".join(actor.get("roles") or [])
     org = f"@{actor['org']}" if actor.get("org") else ""
     return f"{actor.get('sub')}{org}" + (f" ({roles})" if roles else "")
@@ -161,10 +162,11 @@ def render(report: dict[str, Any]) -> bytes:
 
     pdf.add_page()
     pdf.heading(f"Every event, oldest first ({len(report['events'])})")
-    pdf.note("who: the subject and roles recorded (engine: an outcome of the input before it); "
+    pdf.note("who: the subject and roles recorded (engine: an outcome of the input before it; clock: timers that "
+             "fell due); "
              "why: the reason a person gave; what: a summary, then every recorded field.")
     pdf.grid(("#", "recorded at", "type", "who", "why", "what"),
-             [(e["position"], e["at"], e["type"], who(e["actor"]), e["why"] or "", _what(e))
+             [(e["position"], e["at"], e["type"], who(e["actor"], e["type"]), e["why"] or "", _what(e))
               for e in report["events"]],
              (9, 37, 30, 40, 45, 116), size=7)
     return bytes(pdf.output())
