@@ -14,14 +14,13 @@ from typing import Any
 
 from flask import Response, jsonify, request, stream_with_context
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
 from cartpath.projections import audit_events, audit_pdf, audit_report
-from cartpath.projections.reports import parse_period
 
 from .auth import AUDITOR, require, visible
 from .conventions import POSITION_HEADERS, operation_id, refusals
-from .reports import ReportQuerySchema, report_answer, visible_centers
+from .reports import PeriodQuerySchema, report_answer, visible_centers
 from .schemas import iso_datetime
 from .views import engine
 
@@ -30,7 +29,7 @@ blp = Blueprint("audit_trail", __name__, url_prefix="/api/v1",
 CSV, PDF = "text/csv", "application/pdf"
 
 
-class AuditEventQuerySchema(ReportQuerySchema):
+class AuditEventQuerySchema(PeriodQuerySchema):
     actor = fields.String(validate=validate.Length(min=1, max=200), metadata={
         "description": "the subject (`sub`) who recorded the event"})
     center = fields.String(validate=validate.Length(min=1, max=200))
@@ -42,21 +41,6 @@ class AuditEventQuerySchema(ReportQuerySchema):
         "description": "the `next` of the previous page (a log position); CSV: start after it"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000), metadata={
         "description": "items per page (JSON only: CSV answers every matching event)"})
-
-    @validates("start")
-    def _start(self, value: str, **_: Any) -> None:
-        _period(value, "from")
-
-    @validates("end")
-    def _end(self, value: str, **_: Any) -> None:
-        _period(value, "to")
-
-
-def _period(value: str, what: str) -> None:
-    try:
-        parse_period(value, what)
-    except ValueError as err:
-        raise ValidationError(str(err)) from None
 
 
 class AuditActorSchema(Schema):

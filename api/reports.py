@@ -48,9 +48,9 @@ class WorklistQuerySchema(ReportQuerySchema):
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
 
 
-class KpiQuerySchema(ReportQuerySchema):
-    center = fields.String(validate=validate.Length(min=1, max=200))
-    product = fields.String(validate=validate.Length(min=1, max=200))
+class PeriodQuerySchema(ReportQuerySchema):
+    """``from`` and ``to``: ISO 8601 dates or date-times (what they bound is the report's)."""
+
     start = fields.String(data_key="from", metadata={"description": "pathways started on or after (ISO 8601)"})
     end = fields.String(data_key="to", metadata={"description": "pathways started before (ISO 8601)"})
 
@@ -61,6 +61,11 @@ class KpiQuerySchema(ReportQuerySchema):
     @validates("end")
     def _end(self, value: str, **_: Any) -> None:
         _period(value, "to")
+
+
+class KpiQuerySchema(PeriodQuerySchema):
+    center = fields.String(validate=validate.Length(min=1, max=200))
+    product = fields.String(validate=validate.Length(min=1, max=200))
 
 
 class CapacityQuerySchema(ReportQuerySchema):

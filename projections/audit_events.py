@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .log import EVENT_KINDS
+from .reports import Reports
 from .store import ViewStore
 from .times import utc
 
@@ -29,28 +30,8 @@ TYPES = tuple(sorted(EVENT_KINDS))
 
 def _where(*, after: int, upto: int | None, actor: str | None, center: str | None, type_: str | None,
            start: str | None, end: str | None, centers: Iterable[str] | None) -> tuple[str, list[Any]]:
-    clauses: list[str] = ["position > ?"]
-    params: list[Any] = [after]
-    if upto is not None:
-        clauses.append("position <= ?")
-        params.append(upto)
-    for column, value in (("actor_sub", actor), ("center", center), ("type", type_)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if start:
-        clauses.append("at >= ?")
-        params.append(utc(start))
-    if end:
-        clauses.append("at < ?")
-        params.append(utc(end))
-    if centers is not None:
-        allowed = sorted(centers)
-        if not allowed:
-            return " WHERE 1 = 0", []
-        clauses.append(f"center IN ({','.join('?' * len(allowed))})")
-        params += allowed
-    return " WHERE " + " AND ".join(clauses), params
+    return Reports._where({"position >": after, "position <=": upto, "actor_sub": actor, "center": center,
+                           "type": type_, "at >=": utc(start), "at <": utc(end)}, centers)
 
 
 def _select(store: ViewStore, limit: int, **filters: Any) -> list[dict[str, Any]]:

@@ -9,19 +9,8 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from cartpath.projections.runner import Runner
-from tests.support.http import Http, assert_problem, make_http
-
-
-@pytest.fixture
-def http(tmp_path) -> Http:
-    return make_http(tmp_path, CARTPATH_REPORT_WAIT_SECONDS=0.2)
-
-
-def catch_up(http: Http) -> None:
-    runner = Runner(http.engine)
-    runner.prepare()
-    runner.catch_up()
+from tests.e2e.test_projections_api import catch_up, http  # noqa: F401  (http: the fixture)
+from tests.support.http import Http, assert_problem
 
 
 def two_centres(http: Http) -> tuple[dict, dict]:
