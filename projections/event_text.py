@@ -94,6 +94,13 @@ def summary(kind: str, data: dict[str, Any]) -> str:
     if kind == "TaskCorrected":
         return (f"corrected {d.get('task')}.{d.get('field')}: {d.get('original')!r} -> {d.get('value')!r}"
                 + (" (a decision was taken on the original value)" if d.get("decided_on_corrected_data") else ""))
+    if kind == "IncidentRaised":
+        return (f"incident {d.get('incident_id')} at {d.get('node')}: {d.get('error_class')}: {d.get('message')}; "
+                "the pathway waits for a retry")
+    if kind == "IncidentRetried":
+        return f"retried incident {d.get('incident_id')} at {d.get('node')}"
+    if kind == "IncidentResolved":
+        return f"incident {d.get('incident_id')} resolved"
     # a kind this module does not know yet: its type and what names it
     named = next((f"{f} {d[f]}" for f in _NAME_FIELDS if isinstance(d.get(f), (str, int)) and d.get(f) != ""),
                  None)

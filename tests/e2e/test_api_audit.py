@@ -9,6 +9,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
+from tests.e2e.test_api_incidents import NO_WAIT, complete, retry
 from tests.e2e.test_projections_api import catch_up, http  # noqa: F401  (http: the fixture)
 from tests.support.http import Http, assert_problem
 
@@ -163,3 +164,28 @@ def test_the_audit_report_as_json_and_pdf(http):
     for expected in ("P-1", "FR-01", "mini_mfr version 1", "verify: PASSED", "inspector-7", "MessageReceived",
                      "received slot_confirmed", "manufacturer@ACME"):
         assert expected in text, expected
+
+
+def test_an_incident_and_its_retry_in_the_audit_trail_the_report_and_as_of(http):
+    http.engine.deploy({"incident_now.bpmn": NO_WAIT})
+    p = http.start("PSN-INC-1", process_key="incident_now")
+    failed = complete(http, p, "dose", {"divisor": 0}, "ward")
+    incident = failed["incident"]
+    fixed = retry(http, p["id"], incident["incident_id"], {"dose": {"divisor": 3}}).get_json()
+    catch_up(http)
+    auditor = http.headers("auditor", centers=())
+    raised = http.call("GET", "/audit/events?type=IncidentRaised", auditor).get_json()["items"]
+    assert [(e["pathway_id"], e["actor"]) for e in raised] == [(p["id"], None)]
+    assert f"incident {incident['incident_id']} at compute" in raised[0]["summary"]
+    [retried] = http.call("GET", "/audit/events?type=IncidentRetried", auditor).get_json()["items"]
+    assert retried["actor"]["roles"] == ["process_owner"]
+    # before the retry the pathway was stopped by the incident; now it goes on
+    then = http.call("GET", f"/pathways/{p['id']}?as_of={raised[0]['version']}", auditor).get_json()
+    assert then["status"] == "incident" and then["incident"]["incident_id"] == incident["incident_id"]
+    assert fixed["incident"] is None and fixed["status"] == "active"
+    report = http.call("GET", f"/pathways/{p['id']}/audit", auditor).get_json()
+    assert [i["type"] for i in report["incidents"]] == ["IncidentRaised", "IncidentRetried", "IncidentResolved"]
+    assert report["integrity_ok"] is True
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(http.call(
+        "GET", f"/pathways/{p['id']}/audit", auditor, headers={"Accept": "application/pdf"}).data)).pages)
+    assert "Incidents (3)" in text and "ZeroDivisionError" in text

@@ -98,9 +98,12 @@ def test_what_an_event_says():
     assert event_text.summary("TaskCorrected", {"task": "apheresis", "field": "cd3_cells_e9", "original": 3.2,
                                                 "value": 2.3, "decided_on_corrected_data": True}) == (
         "corrected apheresis.cd3_cells_e9: 3.2 -> 2.3 (a decision was taken on the original value)")
+    assert event_text.summary("IncidentRaised", {"incident_id": "i-1", "node": "grade", "error_class": "ScriptError",
+                                                 "message": "budget exceeded"}) == (
+        "incident i-1 at grade: ScriptError: budget exceeded; the pathway waits for a retry")
     # a type this module was never taught still says what names it
-    assert event_text.summary("IncidentRaised", {"task": "daily_assessment", "error": "x"}) == (
-        "IncidentRaised: task daily_assessment")
+    assert event_text.summary("PathwayMigrated", {"task": "daily_assessment", "error": "x"}) == (
+        "PathwayMigrated: task daily_assessment")
 
 
 def test_csv_quotes_what_needs_quoting_and_keeps_every_value_exact():
