@@ -87,6 +87,11 @@ class ReportPdf(FPDF):
         self.set_font("Helvetica", size=8)
 
 
+# What a check's result shows in print: its verdict's reasons first, then what it covered.
+_CHECK_DETAILS = ("reason", "first_failure", "first_divergent_event", "recorded", "re_executed", "events", "checked",
+                  "checkpoints", "unchained", "head")
+
+
 def _checks(pdf: ReportPdf, integrity: dict[str, dict[str, Any]]) -> None:
     for name, result in integrity.items():
         ok = result.get("ok") is True
@@ -95,8 +100,8 @@ def _checks(pdf: ReportPdf, integrity: dict[str, dict[str, Any]]) -> None:
         pdf.cell(45, 6, text(f"{name}: {'PASSED' if ok else 'FAILED'}"))
         pdf.set_text_color(0, 0, 0)
         pdf.set_font("Helvetica", size=8)
-        detail = {k: v for k, v in result.items() if k != "ok"}
-        pdf.multi_cell(0, 6 if len(text(detail)) < 150 else 4, text(detail), new_x="LMARGIN", new_y="NEXT")
+        detail = "; ".join(f"{k}: {text(result[k])}" for k in _CHECK_DETAILS if result.get(k) not in (None, [], {}))
+        pdf.multi_cell(0, 6 if len(detail) < 150 else 4, detail or "-", new_x="LMARGIN", new_y="NEXT")
 
 
 def render(report: dict[str, Any]) -> bytes:

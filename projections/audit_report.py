@@ -57,9 +57,15 @@ def verify_check(app: Any, pathway_id: uuid.UUID) -> dict[str, Any]:
     return app.verify(pathway_id)
 
 
+def chain_check(app: Any, pathway_id: uuid.UUID) -> dict[str, Any]:
+    """Walk the pathway's hash chain: the first event altered, removed, inserted or reordered fails it."""
+    from cartpath.engine.integrity import check_integrity
+    return check_integrity(app, pathway_id=pathway_id).as_dict()
+
+
 def default_checks() -> dict[str, Check]:
-    """What every report runs at the time of printing."""
-    return {"verify": verify_check}
+    """What every report runs at the time of printing: the record untouched (chain), then re-executed (verify)."""
+    return {"chain": chain_check, "verify": verify_check}
 
 
 def build(app: Any, pathway_id: uuid.UUID | str, *, printed_by: str | None, checks: dict[str, Check]) -> dict[str, Any]:

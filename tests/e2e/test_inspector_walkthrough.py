@@ -3,15 +3,13 @@
 The hospital runs one patient on the bundled CAR-T model up to a late infusion (a deviation
 with its reason). Then an inspector, with an auditor's token only: finds the pathway among the
 audit events, reads every event with who, when and why, sees the state at a past moment, files
-the PDF report and reads it back, and runs verify; all pass. Then someone edits the store
-behind the application's back, and the checks fail loudly: verify, the report's verdict, its
+the PDF report and reads it back, and runs the chain check and verify; all pass. Then someone edits the store
+behind the application's back, and the checks fail loudly: the chain check, verify, the report's verdict, its
 PDF, and the CLI's exit status.
 """
 from __future__ import annotations
 
 import io
-import os
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -21,9 +19,8 @@ from pypdf import PdfReader
 from cartpath.cli import main
 from cartpath.projections.runner import Runner
 from tests.scenarios.journey import Journey, iso
+from tests.support.chain import ON_POSTGRES, db_id, raw
 from tests.support.http import Http, make_http
-
-ON_POSTGRES = os.environ.get("CARTPATH_TEST_STORE") == "postgres"
 
 
 def pdf_text(data: bytes) -> str:
@@ -49,19 +46,10 @@ def late_infusion(http: Http) -> Journey:
 
 def tamper(env: dict[str, str], pathway_id, version: int, old: str, new: str) -> None:
     """Edit one stored event's JSON in place with raw SQL, as someone with database access could."""
-    if ON_POSTGRES:
-        from tests.support.pg import connect
-        with connect() as conn:
-            conn.execute(f'UPDATE "{env["POSTGRES_SCHEMA"]}".cartpath_events SET state = '
-                         "convert_to(replace(convert_from(state, 'UTF8'), %s, %s), 'UTF8') "
-                         "WHERE originator_id = %s AND originator_version = %s", (old, new, pathway_id, version))
-        return
-    with sqlite3.connect(env["SQLITE_DBNAME"]) as conn:
-        changed = conn.execute("UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), ?, ?) AS BLOB) "
-                               "WHERE originator_id = ? AND originator_version = ?",
-                               (old, new, pathway_id.hex, version)).rowcount
-    conn.close()
-    assert changed == 1
+    cast = ("convert_to(replace(convert_from(state, 'UTF8'), ?, ?), 'UTF8')" if ON_POSTGRES
+            else "CAST(replace(CAST(state AS TEXT), ?, ?) AS BLOB)")
+    raw(env, f"UPDATE {{events}} SET state = {cast} WHERE originator_id = ? AND originator_version = ?",
+        (old, new, db_id(pathway_id), version))
 
 
 @pytest.mark.slow
@@ -100,11 +88,14 @@ def test_an_inspector_walks_through_a_pathway_then_catches_a_tampered_store(tmp_
     now = http.call("GET", f"/pathways/{pid}/custody", inspector).get_json()
     assert [h["step"] for h in now["handoffs"]][-1] == "infused" and len(now["deviations"]) == 1
 
-    # 4. the report, filed as PDF and read back; verify passes
+    # 4. the report, filed as PDF and read back; the chain check and verify pass
     assert http.call("POST", f"/pathways/{pid}/verify", inspector).get_json()["ok"] is True
+    chain = http.call("GET", "/audit/integrity", inspector, query_string={"pathway": pid}).get_json()
+    assert chain["ok"] is True and chain["checked"] == len(history)
     pdf = http.call("GET", f"/pathways/{pid}/audit", inspector, headers={"Accept": "application/pdf"})
     text = pdf_text(pdf.data)
-    for expected in (j.patient_ref, j.center, "cart_pathway version", "verify: PASSED", "inspector-ansm",
+    for expected in (j.patient_ref, j.center, "cart_pathway version", "chain: PASSED", "verify: PASSED",
+                     "inspector-ansm",
                      "nurse-ward-1", "thaw_to_infusion", "bed not ready, infusion postponed", "TaskCompleted"):
         assert expected in text, expected
     assert "FAILED" not in text
@@ -113,12 +104,19 @@ def test_an_inspector_walks_through_a_pathway_then_catches_a_tampered_store(tmp_
     tamper(http.engine.env, j.id, deviation["version"], "bed not ready, infusion postponed", "patient agreed")
     verdict = http.call("POST", f"/pathways/{pid}/verify", inspector).get_json()
     assert verdict["ok"] is False and verdict["first_divergent_event"]["version"] == deviation["version"]
+    chain = http.call("GET", "/audit/integrity", inspector, query_string={"pathway": pid}).get_json()
+    assert chain["ok"] is False and chain["first_failure"]["kind"] == "altered"
+    assert chain["first_failure"]["version"] == deviation["version"]
     report = http.call("GET", f"/pathways/{pid}/audit", inspector).get_json()
-    assert report["integrity_ok"] is False and report["integrity"]["verify"]["ok"] is False
+    assert report["integrity_ok"] is False
+    assert report["integrity"]["verify"]["ok"] is False and report["integrity"]["chain"]["ok"] is False
     text = pdf_text(http.call("GET", f"/pathways/{pid}/audit", inspector, headers={"Accept": "application/pdf"}).data)
+    assert "chain: FAILED" in text and "altered" in text
     assert "verify: FAILED" in text and "outcome differs from re-execution" in text
     out = tmp_path / "audit.pdf"
     env = {k: v for k, v in http.engine.env.items() if v is not None}
     result = CliRunner().invoke(main, ["audit", "report", pid, "-o", str(out)], env=env)
-    assert result.exit_code == 1 and "fails its integrity checks (verify)" in result.output
-    assert "verify: FAILED" in pdf_text(out.read_bytes())
+    assert result.exit_code == 1 and "fails its integrity checks (chain, verify)" in result.output
+    assert "chain: FAILED" in pdf_text(out.read_bytes())
+    checked = CliRunner().invoke(main, ["audit", "check", "--pathway", pid], env=env)
+    assert checked.exit_code == 1 and "altered" in checked.output

@@ -212,7 +212,7 @@ def test_status_and_rebuild_commands(app, env):
     done = cli(env, "projections", "rebuild")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["rebuilt"] == ["pathways", "timeline", "worklists", "custody"]
+    assert summary["rebuilt"] == ["pathways", "timeline", "worklists", "custody", "audit"]
     assert summary["position"] == app.recorder.max_notification_id() and summary["events"] > 0
     assert "rebuilding" in done.stderr  # the progress bar goes to stderr
     shown = cli(env, "projections", "status")
@@ -229,7 +229,7 @@ def test_status_and_rebuild_commands(app, env):
     (("show", "timeline", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
      "error: pathway 1b4e28ba-2fa1-11d2-883f-0016d3cca427 is not in the timeline"),
     (("rebuild", "everything"), "error: unknown view 'everything'; expected one of pathways, timeline, worklists, "
-                                "custody, kpis, manufacturers, capacity"),
+                                "custody, audit, kpis, manufacturers, capacity, audit_events"),
 ])
 def test_cli_refusals_are_one_plain_line(app, env, args, message):
     Runner(app).prepare()
