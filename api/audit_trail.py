@@ -70,7 +70,7 @@ class AuditEventPageSchema(Schema):
     position = fields.Integer(required=True, metadata={"description": "the log position the view reflects"})
 
 
-class SignatureSchema(Schema):
+class AuditSignatureSchema(Schema):
     position = fields.Integer(required=True, metadata={"description": "the completion event that carries it"})
     task, role, sub = fields.String(allow_none=True), fields.String(allow_none=True), fields.String(allow_none=True)
     name = fields.String(allow_none=True, metadata={
@@ -80,7 +80,7 @@ class SignatureSchema(Schema):
     meaning, sha256 = fields.String(allow_none=True), fields.String(allow_none=True)
 
 
-class CorrectionSchema(Schema):
+class AuditCorrectionSchema(Schema):
     position = fields.Integer(required=True)
     task_id, task = fields.String(allow_none=True), fields.String(allow_none=True)
     field = fields.String(allow_none=True)
@@ -110,8 +110,8 @@ class AuditReportSchema(Schema):
     definitions = fields.List(fields.Dict(), metadata={
         "description": "the process versions it ran on: key, version, sha256, since_position"})
     events = fields.List(fields.Nested(ReportEventSchema), required=True)
-    signatures = fields.List(fields.Nested(SignatureSchema), required=True)
-    corrections = fields.List(fields.Nested(CorrectionSchema), required=True)
+    signatures = fields.List(fields.Nested(AuditSignatureSchema), required=True)
+    corrections = fields.List(fields.Nested(AuditCorrectionSchema), required=True)
     deviations = fields.List(fields.Dict(), required=True)
     incidents = fields.List(fields.Dict(), required=True)
     integrity = fields.Dict(keys=fields.String(), values=fields.Dict(), required=True, metadata={

@@ -99,6 +99,11 @@ def test_an_inspector_walks_through_a_pathway_then_catches_a_tampered_store(tmp_
                      "nurse-ward-1", "thaw_to_infusion", "bed not ready, infusion postponed", "TaskCompleted"):
         assert expected in text, expected
     assert "FAILED" not in text
+    report = http.call("GET", f"/pathways/{pid}/audit", inspector).get_json()
+    signed = [(s["task"], s["role"], s["meaning"]) for s in report["signatures"]]
+    assert ("infusion", "signer", "performed") in signed and ("infusion", "witness", "verified") in signed
+    assert all(s["name"] and s["sha256"] and s["at"] for s in report["signatures"])
+    assert report["signatures"][0]["name"] in text and f"Electronic signatures ({len(signed)})" in text
 
     # 5. a row edited behind the application's back: the recorded deviation's reason
     tamper(http.engine.env, j.id, deviation["version"], "bed not ready, infusion postponed", "patient agreed")
