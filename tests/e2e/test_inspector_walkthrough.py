@@ -2,7 +2,8 @@
 
 The hospital runs one patient on the bundled CAR-T model up to a late infusion (a deviation
 with its reason). Then an inspector, with an auditor's token only: finds the pathway among the
-audit events, reads every event with who, when and why, sees the state at a past moment, files
+audit events, reads every event with who, when and why (a signed infusion, and a correction made by
+an admin after the fact, with the original value kept), sees the state at a past moment, files
 the PDF report and reads it back, and runs the chain check and verify; all pass. Then someone edits the store
 behind the application's back, and the checks fail loudly: the chain check, verify, the report's verdict, its
 PDF, and the CLI's exit status.
@@ -58,6 +59,15 @@ def test_an_inspector_walks_through_a_pathway_then_catches_a_tampered_store(tmp_
     j = late_infusion(http)
     inspector = http.headers("auditor", centers=(), sub="inspector-ansm")
     pid = str(j.id)
+    # a value corrected after the fact: never rewritten, the original kept beside the new one
+    [rcp] = [h for h in j.history() if h["type"] == "TaskCompleted" and h["data"]["name"] == "rcp_eligibility"]
+    admin = http.headers("admin", centers=())
+    corrected = http.call("POST", f"/tasks/{pid}:{rcp['data']['task_id']}/corrections", admin,
+                          json={"field": "comment", "value": "RCP of the 5th",
+                                "reason": "the minutes name the meeting"})
+    assert corrected.status_code == 201, corrected.get_json()
+    original = corrected.get_json()["original"]
+    Runner(http.engine).catch_up()
 
     # 1. the pathway, found among the centre's events
     started = http.call("GET", f"/audit/events?type=Started&center={j.center}", inspector).get_json()["items"]
@@ -76,6 +86,10 @@ def test_an_inspector_walks_through_a_pathway_then_catches_a_tampered_store(tmp_
     assert deviation["why"] == "bed not ready, infusion postponed" and "thaw_to_infusion" in deviation["summary"]
     by_nurse = http.call("GET", "/audit/events?actor=nurse-ward-1&type=TaskCompleted", inspector).get_json()["items"]
     assert infused in by_nurse and all(e["actor"]["sub"] == "nurse-ward-1" for e in by_nurse)
+
+    [correction] = [e for e in mine if e["type"] == "TaskCorrected"]
+    assert (correction["actor"]["sub"], correction["why"]) == ("admin", "the minutes name the meeting")
+    assert correction["version"] == history[-1]["position"]
 
     # 3. the state at a past moment: just after the thaw, before the infusion
     thawed = next(h for h in history if h["type"] == "TaskCompleted" and h["data"]["name"] == "thaw_product")
@@ -104,6 +118,10 @@ def test_an_inspector_walks_through_a_pathway_then_catches_a_tampered_store(tmp_
     assert ("infusion", "signer", "performed") in signed and ("infusion", "witness", "verified") in signed
     assert all(s["name"] and s["sha256"] and s["at"] for s in report["signatures"])
     assert report["signatures"][0]["name"] in text and f"Electronic signatures ({len(signed)})" in text
+    [fixed] = report["corrections"]
+    assert (fixed["task"], fixed["field"], fixed["original"], fixed["value"], fixed["reason"]) == \
+        ("rcp_eligibility", "comment", original, "RCP of the 5th", "the minutes name the meeting")
+    assert "Corrections (1)" in text and "RCP of the 5th" in text and "the minutes name the meeting" in text
 
     # 5. a row edited behind the application's back: the recorded deviation's reason
     tamper(http.engine.env, j.id, deviation["version"], "bed not ready, infusion postponed", "patient agreed")
