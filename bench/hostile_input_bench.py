@@ -11,7 +11,6 @@ strings full of escapes.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import tempfile
@@ -25,35 +24,9 @@ from cartpath.api import create_app  # noqa: E402
 from cartpath.api.auth import mint_token  # noqa: E402
 from cartpath.api.json_body import check_json_body  # noqa: E402
 from cartpath.engine.application import CartPath  # noqa: E402
+from tests.support.bodies import CountingBody  # noqa: E402
 
 SECRET = "bench-secret-" + "b" * 40
-
-
-class Body(io.RawIOBase):
-    """``size`` bytes of body that count what was read of them."""
-
-    def __init__(self, size: int):
-        self.size, self.position, self.read_bytes = size, 0, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.position = {0: 0, 1: self.position, 2: self.size}[whence] + offset
-        return self.position
-
-    def tell(self) -> int:
-        return self.position
-
-    def readinto(self, buffer) -> int:
-        n = max(0, min(len(buffer), self.size - self.position))
-        buffer[:n] = b"[" * n
-        self.position += n
-        self.read_bytes += n
-        return n
 
 
 def ms(start: float) -> float:
@@ -71,7 +44,7 @@ def main() -> None:
         client = app.test_client()
         token = mint_token(SECRET, "HS256", sub="b", roles=["coordination"], centers=["FR-01"])
         for label, headers in (("no token", {}), ("valid token, over the limit", {"Authorization": f"Bearer {token}"})):
-            body = Body(16 * 1024 * 1024)
+            body = CountingBody(16 * 1024 * 1024)
             start = time.perf_counter()
             r = client.post("/api/v1/pathways", input_stream=body, content_length=body.size,
                             content_type="application/json", headers=headers)

@@ -2,44 +2,17 @@
 nothing and quoting nothing in the log, while the other pathways go on as before."""
 from __future__ import annotations
 
-import io
 import logging
 from urllib.parse import quote
 
 import pytest
 
+from tests.support.bodies import CountingBody
 from tests.support.http import MINI_MFR, Http, assert_problem, http, make_http  # noqa: F401
 
 SIXTEEN_MB = 16 * 1024 * 1024
 START = {"patient_ref": "P-0007", "center": "FR-01", "indication": "DLBCL", "product": "axi-cel",
          "process_key": "mini_mfr"}
-
-
-class CountingBody(io.RawIOBase):
-    """A request body of ``size`` bytes that counts what the server read of it."""
-
-    def __init__(self, size: int):
-        self.size, self.position, self.read_bytes = size, 0, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:  # the test client measures the stream's length by seeking
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.position = {0: 0, 1: self.position, 2: self.size}[whence] + offset
-        return self.position
-
-    def tell(self) -> int:
-        return self.position
-
-    def readinto(self, buffer) -> int:
-        n = max(0, min(len(buffer), self.size - self.position))
-        buffer[:n] = b"[" * n
-        self.position += n
-        self.read_bytes += n
-        return n
 
 
 def unchanged(http: Http, before: int) -> None:
