@@ -32,6 +32,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 CHECKPOINT_INTERVAL = 1000
+LINKS_PER_INSERT = 500  # 5 parameters a link: well under SQLite's and PostgreSQL's parameter limits
 ZERO = bytes(32)
 CHAINED_TOPICS = {
     "eventsourcing.sqlite": "cartpath.engine.chain:ChainedSQLiteRecorder",
@@ -87,6 +88,7 @@ class ChainTables:
         self.position = position
         self.insert_link = (f"INSERT INTO {self.chain} (originator_id, originator_version, position, prev_hash, "
                             f"content_hash) VALUES ({p}, {p}, {p}, {p}, {p})")
+        self.link_values = f"({p}, {p}, {p}, {p}, {p})"
         self.select_link = (f"SELECT prev_hash, content_hash FROM {self.chain} "
                             f"WHERE originator_id = {p} AND originator_version = {p}")
         self.last_checkpoint = f"SELECT position, hash FROM {self.checkpoints} ORDER BY position DESC LIMIT 1"
@@ -97,6 +99,12 @@ class ChainTables:
         self.head = f"SELECT MAX(position), (SELECT MAX({position}) FROM {self.events}) FROM {self.chain}"
         # a write that changes nothing: it takes SQLite's write lock before the first read
         self.take_write_lock = f"DELETE FROM {self.checkpoints} WHERE position < 0"
+
+
+    def insert_links(self, count: int) -> str:
+        """An INSERT of ``count`` links in one statement."""
+        head = self.insert_link[:self.insert_link.index("VALUES") + len("VALUES")]
+        return head + " " + ", ".join([self.link_values] * count)
 
 
 def _quote(name: str) -> str:
@@ -125,7 +133,12 @@ class ChainWriter:
             content = content_hash(stored.topic, stored.originator_id, version, stored.state)
             heads[stored.originator_id] = (version, link_hash(prev, content))
             rows.append((self.db_id(stored.originator_id), version, position, prev, content))
-        cursor.executemany(t.insert_link, rows)
+        # one multi-row INSERT per chunk, never executemany: inside the PostgreSQL recorder's
+        # pipeline, executemany's queued results were read back as the next SELECT's
+        # ("the last operation didn't produce records: INSERT 0 1") once a save crossed a checkpoint
+        for start in range(0, len(rows), LINKS_PER_INSERT):
+            chunk = rows[start:start + LINKS_PER_INSERT]
+            cursor.execute(t.insert_links(len(chunk)), [value for row in chunk for value in row])
         self.checkpoint_if_crossed(cursor, min(positions), max(positions))
 
     def predecessor(self, cursor: Any, originator_id: Any, version: int) -> bytes:
