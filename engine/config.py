@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from .application import CartPath
 from .clock import check_clock_kind
 from .reachability import check_reachable
-from .settings import check_store_driver, clock_kind, clock_start, require_data_dir, script_limits, uses_data_dir
+from .settings import (
+    capacity_settings,
+    check_store_driver,
+    clock_kind,
+    clock_start,
+    require_data_dir,
+    script_limits,
+    uses_data_dir,
+)
 
 ENV_KEYS_DOC = {
     "CARTPATH_DATA_DIR": "directory of the SQLite store (default ./var)",
@@ -17,6 +25,12 @@ ENV_KEYS_DOC = {
     "CARTPATH_SCRIPT_CPU_MS": "CPU budget of the scripts, conditions and DMN cells of one engine step (200)",
     "CARTPATH_SCRIPT_MEMORY_MB": "memory the sandbox may allocate in one engine step (64)",
     "CARTPATH_SCRIPT_RESULT_KB": "largest value a script or expression may produce (1024)",
+    "CARTPATH_BEDS": "ward beds: a number for every centre, or per centre (FR-01=6,FR-02=4), or both (4,FR-01=6)",
+    "CARTPATH_BEDS_DEFAULT": "ward beds of the centres CARTPATH_BEDS does not name (4)",
+    "CARTPATH_ICU_BEDS": "ICU beds, in CARTPATH_BEDS's form (2)",
+    "CARTPATH_LD_INPATIENT_DAYS": "days in hospital before infusion (lymphodepletion), in CARTPATH_BEDS's form (5)",
+    "CARTPATH_TASK_HOURS": "staff hours per task (apheresis=5,thaw_product=1,daily_assessment=0.5); defaults in "
+                           "engine/settings.py TASK_EFFORT",
     "PERSISTENCE_MODULE": "eventsourcing store: eventsourcing.sqlite (default) or eventsourcing.postgres",
 }
 
@@ -34,6 +48,7 @@ def open_app(overrides: Mapping[str, str] | None = None, *, deploy_bundled: bool
     clock_kind(env)
     clock_start(env)
     script_limits(env)
+    capacity_settings(env)
     check_store_driver(env)
     if probe:
         check_reachable(env)

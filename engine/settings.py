@@ -188,3 +188,137 @@ def script_limits(env: Mapping[str, str] | None = None):
             raise BadSetting(f"{variable}={raw!r} is not a whole number between 1 and 1000000")
         values[field_name] = int(raw)
     return ScriptLimits(**values)
+
+
+# -- capacity forecast (projections/capacity.py) and what-if simulation --------------------------
+DEFAULT_BEDS = 4
+DEFAULT_ICU_BEDS = 2
+# Days a patient is in hospital before infusion: admitted at lymphodepletion start, which is
+# product_rules' infusion_window_min_days (5 for most products) before infusion.
+DEFAULT_LD_INPATIENT_DAYS = 5.0
+# task id (PATHWAY.md) -> (lane, hours of staff time one completion takes). Assumed defaults,
+# stated in every forecast's assumptions; CARTPATH_TASK_HOURS overrides any of them.
+TASK_EFFORT: dict[str, tuple[str, float]] = {
+    "rcp_eligibility": ("hematology", 0.5),
+    "patient_consent": ("coordination", 1.0),
+    "place_order": ("pharmacy", 0.5),
+    "apheresis": ("apheresis", 5.0),
+    "ship_apheresis": ("cell_therapy_unit", 1.0),
+    "bridging_decision": ("hematology", 0.5),
+    "product_receipt": ("pharmacy", 1.0),
+    "lymphodepletion_start": ("ward", 1.0),
+    "tocilizumab_reservation": ("pharmacy", 0.25),
+    "pre_infusion_check": ("ward", 0.5),
+    "thaw_product": ("pharmacy", 1.0),
+    "infusion": ("ward", 1.5),
+    "daily_assessment": ("ward", 0.5),
+    "icu_assessment": ("icu", 1.0),
+    "discharge": ("ward", 1.0),
+    "post_discharge_visit": ("hematology", 0.5),
+    "follow_up_visit": ("hematology", 0.5),
+    "registry_report": ("coordination", 0.5),
+}
+
+
+class PerCentre:
+    """A number for every centre, with per-centre exceptions: ``6`` or ``FR-01=6,FR-02=4`` or
+    ``4,FR-01=6`` (a bare number is the default of the centres not named)."""
+
+    def __init__(self, variable: str, default: float, by_centre: Mapping[str, float], default_source: str):
+        self.variable = variable
+        self.default = default
+        self.by_centre = dict(by_centre)
+        self.default_source = default_source
+
+    def __call__(self, center: str) -> float:
+        return self.by_centre.get(center, self.default)
+
+    def source(self, center: str) -> str:
+        return f"configured ({self.variable})" if center in self.by_centre else self.default_source
+
+
+def _number(variable: str, text: str, *, whole: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value > 100_000 or (whole and value != int(value)):
+        kind = "a whole number" if whole else "a number"
+        raise BadSetting(f"{variable}: {text!r} is not {kind} between 0 and 100000")
+    return int(value) if whole else value
+
+
+def per_centre(variable: str, raw: str | None, default: float, *, whole: bool,
+               default_source: str) -> PerCentre:
+    """``raw`` (the variable's value) read as PerCentre; a malformed part is refused, naming it."""
+    by_centre: dict[str, float] = {}
+    fallback, source = default, default_source
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            fallback, source = _number(variable, part, whole=whole), f"configured ({variable})"
+            continue
+        center, value = (s.strip() for s in part.split("=", 1))
+        if not center:
+            raise BadSetting(f"{variable}: {part!r} names no centre (expected CENTRE=NUMBER, e.g. FR-01=6)")
+        if center in by_centre:
+            raise BadSetting(f"{variable}: centre {center!r} is given twice")
+        by_centre[center] = _number(variable, value, whole=whole)
+    return PerCentre(variable, fallback, by_centre, source)
+
+
+class CapacitySettings:
+    """Beds, ICU beds, lymphodepletion days in hospital and task effort, read from the environment."""
+
+    def __init__(self, beds: PerCentre, icu_beds: PerCentre, ld_inpatient_days: PerCentre,
+                 task_hours: Mapping[str, float], configured_tasks: frozenset[str]):
+        self.beds = beds
+        self.icu_beds = icu_beds
+        self.ld_inpatient_days = ld_inpatient_days
+        self.task_hours = dict(task_hours)
+        self.configured_tasks = configured_tasks
+
+    def task_source(self, task: str) -> str:
+        return "configured (CARTPATH_TASK_HOURS)" if task in self.configured_tasks else "default (assumed)"
+
+
+def task_hours(raw: str | None) -> tuple[dict[str, float], frozenset[str]]:
+    """TASK_EFFORT's hours with CARTPATH_TASK_HOURS's (``apheresis=5,thaw_product=1``) over them."""
+    hours = {task: h for task, (_, h) in TASK_EFFORT.items()}
+    configured: set[str] = set()
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise BadSetting(f"CARTPATH_TASK_HOURS: {part!r} is not TASK=HOURS (e.g. apheresis=5)")
+        task, value = (s.strip() for s in part.split("=", 1))
+        if task not in TASK_EFFORT:
+            raise BadSetting(f"CARTPATH_TASK_HOURS: {task!r} is not a task the forecast schedules: "
+                             f"expected one of {', '.join(TASK_EFFORT)}")
+        hours[task] = _number("CARTPATH_TASK_HOURS", value, whole=False)
+        configured.add(task)
+    return hours, frozenset(configured)
+
+
+def capacity_settings(env: Mapping[str, str] | None = None) -> CapacitySettings:
+    """CARTPATH_BEDS (CARTPATH_BEDS_DEFAULT: the number of centres it does not name, as before),
+    CARTPATH_ICU_BEDS, CARTPATH_LD_INPATIENT_DAYS and CARTPATH_TASK_HOURS; refused with the variable named."""
+    merged = _merged(env)
+    default_beds, beds_source = DEFAULT_BEDS, f"default ({DEFAULT_BEDS})"
+    if (merged.get("CARTPATH_BEDS_DEFAULT") or "").strip():
+        default_beds = int(_number("CARTPATH_BEDS_DEFAULT", merged["CARTPATH_BEDS_DEFAULT"].strip(), whole=True))
+        beds_source = "configured (CARTPATH_BEDS_DEFAULT)"
+    hours, configured = task_hours(merged.get("CARTPATH_TASK_HOURS"))
+    return CapacitySettings(
+        beds=per_centre("CARTPATH_BEDS", merged.get("CARTPATH_BEDS"), default_beds, whole=True,
+                        default_source=beds_source),
+        icu_beds=per_centre("CARTPATH_ICU_BEDS", merged.get("CARTPATH_ICU_BEDS"), DEFAULT_ICU_BEDS, whole=True,
+                            default_source=f"default ({DEFAULT_ICU_BEDS})"),
+        ld_inpatient_days=per_centre("CARTPATH_LD_INPATIENT_DAYS", merged.get("CARTPATH_LD_INPATIENT_DAYS"),
+                                     DEFAULT_LD_INPATIENT_DAYS, whole=False,
+                                     default_source="default (admitted at lymphodepletion start, 5 days before "
+                                                    "infusion: product_rules infusion_window_min_days)"),
+        task_hours=hours, configured_tasks=configured)
