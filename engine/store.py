@@ -25,6 +25,10 @@ class StoreAdapter:
     def prune_snapshots(self, pathway_id: uuid.UUID, keep_version: int) -> None:
         """Delete the pathway's snapshots older than ``keep_version`` (only the latest is ever read)."""
 
+    def drop_snapshots(self, pathway_id: uuid.UUID) -> None:
+        """Delete every snapshot of the pathway (an ended one loads from its events alone)."""
+        self.prune_snapshots(pathway_id, 2**62)
+
 
 class SQLiteStore(StoreAdapter):
     kind = "sqlite"

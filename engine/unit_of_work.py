@@ -182,6 +182,8 @@ class UnitOfWork:
 
     def save(self, *aggregates: Aggregate, runtime: Runtime | None = None) -> None:
         before = {a.id: a.version - len(a.pending_events) for a in aggregates if isinstance(a, Pathway)}
+        ending = {a.id for a in aggregates if isinstance(a, Pathway) and a.status != "active"
+                  and any(type(e).__name__ == "PathwayEnded" for e in a.pending_events)}
         aggregates = (*aggregates, *inventory.stock_changes(self.app, aggregates))  # the same transaction
         try:
             recordings = self.app.save(*aggregates)
@@ -196,21 +198,27 @@ class UnitOfWork:
         self._positions.value = max((r.notification.id for r in recordings), default=None)
         for agg in aggregates:
             if isinstance(agg, Pathway) and self.app.snapshots is not None:
-                self.maybe_snapshot(agg, before[agg.id], runtime)
+                if agg.id in ending:
+                    self.store.drop_snapshots(agg.id)
+                else:
+                    self.maybe_snapshot(agg, before[agg.id], runtime)
 
     def maybe_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> None:
         """Snapshot when a save crosses a multiple of the interval, with the engine checkpoint in it,
         so loading costs the same at 10 or 1,000 events. Replaying an input through the
         engine costs far more than decoding an event, so a pathway that has had
-        SNAPSHOT_INPUTS commands since its checkpoint is snapshotted too."""
+        SNAPSHOT_INPUTS commands since its checkpoint is snapshotted too. Active pathways only: the
+        save that ends a pathway drops its snapshots instead (issue 16: half a finished pathway's bytes
+        were its engine checkpoint, which nothing reads again)."""
         crossed = pathway.version // SNAPSHOT_INTERVAL != before // SNAPSHOT_INTERVAL
         if not crossed and len(pathway.engine_inputs) < SNAPSHOT_INPUTS:
             return
-        if pathway.status == "active":
-            if runtime is None:
-                return
-            pathway.engine_checkpoint = runtime.checkpoint()
-            pathway.engine_inputs = []
+        if pathway.status != "active" or runtime is None:
+            # an ended pathway keeps no snapshot: its events are the record, and loading it needs no
+            # engine (a correction after the end is one more event to replay, not a reason for one)
+            return
+        pathway.engine_checkpoint = runtime.checkpoint()
+        pathway.engine_inputs = []
         self.app.snapshots.put([Pathway.Snapshot.take(pathway)])  # type: ignore[union-attr]  # only when snapshotting
         if crossed:  # now and then, not at every snapshot: each prune is one more commit
             self.store.prune_snapshots(pathway.id, pathway.version)
