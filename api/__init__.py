@@ -16,6 +16,8 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from cartpath.engine.settings import capacity_settings
+
 from .errors import register_error_handlers
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -81,6 +83,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
             refused = err.detail
             cartpath = open_app(probe=False, check_clock=False)
     env = settings_env(app.config, cartpath)
+    capacity_settings(env)  # a bad CARTPATH_BEDS & co. stops the app here, naming the variable
+    app.extensions["cartpath_settings_env"] = env
     app.config["MAX_CONTENT_LENGTH"] = int(env.get("CARTPATH_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
     app.extensions["cartpath"] = cartpath
     app.extensions["cartpath_tokens"] = TokenVerifier(auth_settings(env))

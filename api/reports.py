@@ -239,10 +239,34 @@ class KpiSchema(Schema):
     position = _I()
 
 
+class CapacityDaySchema(Schema):
+    date = _S(metadata={"description": "a calendar day (UTC); a patient counts when in a bed at its end"})
+    ward_expected = _F(metadata={"description": "expected ward patients: the sum of each pathway's probability"})
+    ward_p90 = _I(metadata={"description": "90th percentile of the ward count (exact Poisson-binomial)"})
+    icu_expected, icu_p90 = _F(), _I()
+    beds, icu_beds = _I(), _I()
+    p_over_capacity = _F(metadata={"description": "P(ward patients > beds); over several centres: P(any centre over)"})
+    p_icu_over_capacity = _F(metadata={"description": "P(ICU patients > icu_beds)"})
+
+
+class StaffHoursSchema(Schema):
+    week = _S(metadata={"description": "first day of the 7-day week, counted from today"})
+    lane = _S()
+    hours = _F(metadata={"description": "expected staff hours: each task's probability times its configured hours"})
+    by_task = fields.Dict(keys=_S(), values=_F())
+
+
 class CapacitySchema(Schema):
     now, weeks, center = _T(), _I(), _S(allow_none=True)
-    centers, open_tasks = fields.List(_Obj()), fields.List(_Obj())
-    assumptions, position = _Obj(), _I()
+    days = fields.List(fields.Nested(CapacityDaySchema), metadata={
+        "description": "per day, the centre's (or, over several centres, the network's) beds"})
+    staff_hours = fields.List(fields.Nested(StaffHoursSchema), metadata={"description": "per week and lane"})
+    centers = fields.List(_Obj(), metadata={"description": "per centre: beds, icu_beds, inpatients_today, days, "
+                                                           "staff_hours, forecast (v1 shape), peak..."})
+    open_tasks = fields.List(_Obj())
+    assumptions = _Obj(metadata={"description": "what the forecast assumes; 'figures' lists every number used with "
+                                                "its source (history, reference, assumed, configured, default)"})
+    position = _I()
 
 
 class ManufacturersSchema(Schema):
@@ -253,7 +277,8 @@ class ManufacturersSchema(Schema):
 def reports() -> Reports:
     found = current_app.extensions.get("cartpath_reports")
     if found is None:
-        found = current_app.extensions["cartpath_reports"] = Reports(ViewStore.for_app(engine()))
+        found = current_app.extensions["cartpath_reports"] = Reports(
+            ViewStore.for_app(engine()), beds_env=current_app.extensions.get("cartpath_settings_env"))
     return found
 
 
@@ -394,7 +419,8 @@ def kpis(query: dict[str, Any]):
 @refusals(blp, *_REFUSED_READS)
 @_unavailable
 def capacity(query: dict[str, Any]):
-    """Inpatients today, bed occupancy forecast per day against beds, open tasks per lane; with assumptions."""
+    """Inpatients today; ward and ICU occupancy per day (expected, p90, probability over the beds); staff hours
+    per week and lane; open tasks per lane; every number assumed, with its source."""
     principal = require_reader()
     centers = visible_centers(principal, query.get("center"))
     now = engine().clock.now()

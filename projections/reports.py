@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from cartpath.engine.errors import UnknownPathway
+from cartpath.engine.settings import capacity_settings
 
 from . import capacity as capacity_report
 from . import kpis as kpi_report
@@ -196,7 +197,7 @@ class Reports:
                           capacity_report.CAPACITY_COLUMNS)
         tasks = self.store.query(f"SELECT center, lane, due_at FROM view_worklist{where}", tuple(params))
         return capacity_report.report(rows, tasks, now=now, weeks=weeks, center=center,
-                                      beds=capacity_report.beds_config(self.beds_env))
+                                      settings=capacity_settings(self.beds_env))
 
     def manufacturers(self, *, centers: Iterable[str] | None = None, manufacturer: str | None = None) -> dict[str, Any]:
         where, params = self._where({"manufacturer": manufacturer}, centers)

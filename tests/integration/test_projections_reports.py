@@ -207,28 +207,42 @@ def test_capacity_today_and_forecast_against_beds(app):
             released=start + 30, receipt=start + 33, ld=47, infused=52.5)
     pathway(app, 21, "FR-01", "axi-cel", started=start, order=start + 1, apheresis=((start + 8, True),),
             released=start + 30, receipt=54.5)
-    pathway(app, 22, "FR-01", "axi-cel", started=start)  # not ordered yet: not forecast
-    # FR-02: five finished stays of 10 days give the centre its own length of stay
+    pathway(app, 22, "FR-01", "axi-cel", started=start)  # not ordered 60 days on: ordered today at the earliest
+    # FR-02: five finished stays of 10 days give the centre its own figures
     for n in range(5):
         pathway(app, 30 + n, "FR-02", "tisa-cel", started=0, order=1, apheresis=((8, True),), released=28,
                 receipt=30, ld=31, infused=36, discharged=46, end=("follow_up_handover", 80))
     runner = Runner(app)
     runner.prepare()
     runner.catch_up()
-    reports = Reports(runner.store, beds_env={"CARTPATH_BEDS": "FR-01=1", "CARTPATH_BEDS_DEFAULT": "3"})
+    reports = Reports(runner.store, beds_env={"CARTPATH_BEDS": "FR-01=1", "CARTPATH_BEDS_DEFAULT": "3",
+                                              "CARTPATH_ICU_BEDS": "", "CARTPATH_LD_INPATIENT_DAYS": "",
+                                              "CARTPATH_TASK_HOURS": ""})
     report = reports.capacity(now=now, weeks=5)
     centres = {c["center"]: c for c in report["centers"]}
     fr1 = centres["FR-01"]
     assert fr1["inpatients_today"] == 1 and fr1["beds"] == 1 and fr1["beds_source"] == "CARTPATH_BEDS"
-    series = [f["expected_inpatients"] for f in fr1["forecast"]]
-    assert series == [1] * 4 + [2] * 11 + [1] * 12 + [0] * 8
-    assert fr1["days_over_capacity"] == 11 and fr1["forecast"][4]["over_capacity"] is True
-    assert fr1["pathways_forecast"] == {"infused": 1, "product on site": 1} and fr1["pathways_not_forecast"] == 1
-    assert report["assumptions"]["durations"]["FR-01"]["length_of_stay"]["days"] == 18.0
-    assert report["assumptions"]["durations"]["FR-01"]["length_of_stay"]["source"].startswith("default")
-    fr2 = report["assumptions"]["durations"]["FR-02"]["length_of_stay"]
-    assert fr2 == {"days": 10.0, "source": "centre history, median of 5"}
+    # X is in up to day 10 (PATHWAY.md's stay: at least 14 days); Y, on site, is infused 5 + 5 days after
+    # receipt (03-10 12:00), admitted 5 days before, and reaches infusion with p = 0.95 (assumed)
+    ward = [d["ward_expected"] for d in fr1["days"]]
+    assert len(ward) == 35 and ward[:4] == [1.0] * 4 and ward[4:11] == [1.95] * 7
+    assert [d["p_over_capacity"] for d in fr1["days"][3:5]] == [0.0, 0.95]
+    assert fr1["days"][4]["ward_p90"] == 2 and fr1["days"][4]["icu_expected"] == 0
+    assert fr1["forecast"][4] == {"date": "2026-03-05", "expected_inpatients": 1.95, "beds": 1, "over_capacity": True}
+    assert fr1["pathways_forecast"] == {"inpatient": 1, "product on site": 1, "before the order": 1}
+    assert fr1["pathways_not_forecast"] == 0
+    figures = {(f["center"], f["name"]): f for f in report["assumptions"]["figures"]}
+    assert figures[("FR-01", "length_of_stay_mean")]["value"] == 18.0
+    assert figures[("FR-01", "length_of_stay_mean")]["source"] == "reference"
+    assert figures[("FR-02", "length_of_stay_mean")]["value"] == 10.0
+    assert figures[("FR-02", "length_of_stay_mean")]["source"] == "history"
+    assert figures[("FR-02", "p_infusion_from_ordered")]["value"] == 1.0
+    assert figures[("FR-02", "beds")]["source"] == "configured (CARTPATH_BEDS_DEFAULT)"
+    assert report["assumptions"]["durations"]["FR-02"]["length_of_stay"]["days"] == 10.0
     assert centres["FR-02"]["beds"] == 3 and centres["FR-02"]["inpatients_today"] == 0
+    assert report["days"][4]["beds"] == 4 and report["days"][4]["ward_expected"] == 1.95
+    lanes = {(h["week"], h["lane"]): h["hours"] for h in fr1["staff_hours"]}
+    assert lanes[("2026-03-08", "pharmacy")] == round(0.95 * 1.0, 2)  # Y's thaw on 03-10
     only = reports.capacity(now=now, weeks=1, center="FR-02")
     assert [c["center"] for c in only["centers"]] == ["FR-02"] and len(only["centers"][0]["forecast"]) == 7
 
