@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import contextvars
+import gc
 import operator
 import threading
 import time
@@ -86,7 +87,8 @@ def limits() -> ScriptLimits:
 
 class Budget:
     """What one engine step may still spend in the sandbox. CPU time counts only time spent
-    evaluating (``time.thread_time``, so other threads and waiting do not count); memory
+    evaluating (this thread's CPU time, so other threads and waiting do not count, less the
+    garbage collector's, which the evaluation did not choose: :func:`evaluation_cpu`); memory
     counts every allocation the interpreter makes, predicted before it is made."""
 
     def __init__(self, limits: ScriptLimits | None = None):
@@ -106,18 +108,18 @@ class Budget:
             finally:
                 self._depth -= 1
             return
-        started = time.thread_time()
+        started = evaluation_cpu()
         self._deadline = started + self.cpu_left
         self._depth = 1
         try:
             yield self
         finally:
             self._depth = 0
-            self.cpu_left -= time.thread_time() - started
+            self.cpu_left -= evaluation_cpu() - started
             self._deadline = None
 
     def check_cpu(self) -> None:
-        if self._deadline is not None and time.thread_time() > self._deadline:
+        if self._deadline is not None and evaluation_cpu() > self._deadline:
             raise BudgetExceeded(f"CPU budget of {self.limits.cpu_ms} ms exceeded")
 
     def allocate(self, nbytes: int, what: str) -> None:
@@ -131,6 +133,33 @@ class Budget:
         if size > self.value_cap:
             raise BudgetExceeded(f"{what} is larger than the result limit of {self.limits.result_kb} KiB")
         return size
+
+
+_collecting = threading.local()
+
+
+def _time_collections(phase: str, info: dict[str, int]) -> None:
+    """gc callback: add the CPU time this thread spends collecting garbage to its own total.
+
+    A collection runs inside whatever allocation triggers it; in a process with a large heap
+    (a server or a test run holding many pathways) a full collection costs hundreds of
+    milliseconds, and it would be charged to the model's script that happened to allocate
+    then: an honest one-line script would stop its pathway with an incident, at random."""
+    if phase == "start":
+        _collecting.started = time.thread_time()
+        return
+    started = getattr(_collecting, "started", None)
+    if started is not None:
+        _collecting.total = getattr(_collecting, "total", 0.0) + time.thread_time() - started
+        _collecting.started = None
+
+
+gc.callbacks.append(_time_collections)
+
+
+def evaluation_cpu() -> float:
+    """This thread's CPU time less the time it spent collecting garbage: the clock budgets run on."""
+    return time.thread_time() - getattr(_collecting, "total", 0.0)
 
 
 _active: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("cartpath_script_budget", default=None)

@@ -1,3 +1,6 @@
+import gc
+import time
+
 import pytest
 
 from cartpath.engine import sandbox
@@ -183,6 +186,22 @@ def test_cpu_budget_stops_many_expensive_lines():
         budget.memory_left = 10 ** 12
         with pytest.raises(BudgetExceeded, match="CPU budget of 200 ms exceeded"):
             sandbox.execute(source, {})
+
+
+def test_garbage_collection_during_an_evaluation_is_not_charged_to_it():
+    # A full collection in a process with a large heap costs far more than the budget; it runs in
+    # whatever allocation triggers it, so charging it would stop an honest script's pathway.
+    heap = [[index, [index]] for index in range(400_000)]
+    with sandbox.step_budget() as budget:
+        budget.cpu_left = 0.02
+        with budget.running():
+            started = time.thread_time()
+            gc.collect()
+            collected_in = time.thread_time() - started
+            assert collected_in > 0.02, "the heap is too small to make the point"
+            budget.check_cpu()  # no BudgetExceeded: the collection was not the evaluation's work
+        assert budget.cpu_left > 0.01
+    assert len(heap) == 400_000
 
 
 def test_memory_budget_counts_every_allocation_of_a_step():
