@@ -30,6 +30,7 @@ LANES = tuple(dict.fromkeys(lane for lane, _ in TASK_EFFORT.values()))
 FOLLOW_UP_DAYS = (30, 91, 182, 365)  # follow_up_visit at months 1, 3, 6, 12
 REGISTRY_DAYS = (100, 182, 365)  # registry_report after day 0: day 100, month 6, month 12
 EPSILON = 1e-12
+TRIM = 1e-15
 NEXT_STAGE = dict(zip(STAGE_NAMES, (*STAGE_NAMES[1:], None)))
 
 
@@ -218,18 +219,30 @@ class Forecaster:
 
 
 def occupancy_distribution(probabilities: Iterable[float]) -> list[float]:
-    """P(exactly k patients in) for k = 0..n: the exact Poisson-binomial distribution of a sum of
-    independent patients, each in with its own probability (dynamic programming, O(n^2))."""
-    pmf, certain = [1.0], 0
+    """P(exactly k patients in) for k = 0..n: the Poisson-binomial distribution of a sum of
+    independent patients, each in with its own probability (dynamic programming), exact up to
+    the counts less likely than TRIM, which are left out (trailing counts are absent: 0)."""
+    pmf, offset = [1.0], 0
     for p in probabilities:
         if p <= EPSILON:
             continue
         if p >= 1 - EPSILON:
-            certain += 1
+            offset += 1
             continue
         q = 1.0 - p
         pmf = [a * q + b * p for a, b in zip(pmf + [0.0], [0.0] + pmf)]
-    return [0.0] * certain + pmf
+        # Counts whose probability is below TRIM at either end are dropped as they appear (with
+        # hundreds of patients the total mass dropped stays below 1e-12): the work then grows with
+        # the spread of the count, not with the number of patients squared.
+        if pmf[-1] < TRIM:
+            while len(pmf) > 1 and pmf[-1] < TRIM:
+                pmf.pop()
+        if pmf[0] < TRIM:
+            start = 0
+            while start < len(pmf) - 1 and pmf[start] < TRIM:
+                start += 1
+            pmf, offset = pmf[start:], offset + start
+    return [0.0] * offset + pmf
 
 
 def quantile_of(pmf: list[float], q: float) -> int:
