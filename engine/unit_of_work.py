@@ -22,12 +22,13 @@ from . import inventory
 from .definitions import DefinitionFiles, ModelCache, ProcessDefinition, ProcessModel
 from .errors import CartpathError, ConcurrentUpdate, UnknownDefinition, UnknownPathway
 from .pathway import Pathway
-from .replay import materialise, replay_events
+from .replay import materialise, replay_events, replay_with_outcomes
 from .runtime import Runtime
 from .store import StoreAdapter, store_adapter
 
 SNAPSHOT_INTERVAL = 50
 SNAPSHOT_INPUTS = 8
+STALE_CHECKS = 200
 
 # act(pathway, runtime) -> further aggregates to save in the same transaction
 Act = Callable[[Pathway, "Runtime | None"], list[Aggregate]]
@@ -51,6 +52,11 @@ class UnitOfWork:
         self._live_lock = threading.Lock()
         self._definitions: dict[uuid.UUID, ProcessDefinition] = {}
         self._positions = threading.local()
+        # Commands left that ask the store for newer events before acting on a cached pathway. 0:
+        # the cache is trusted (one process writes, the common case: no extra query). Once a
+        # trusted copy turned out stale (several workers take turns on the same pathways), asking
+        # first is cheaper: a stale copy costs a failed save and a full reload.
+        self._stale_checks_left = 0
 
     # -- loading ------------------------------------------------------------------
     def get_or_none(self, aggregate_id: uuid.UUID) -> Any:
@@ -112,7 +118,7 @@ class UnitOfWork:
         since: if it did, the save conflicts (same version twice) or the aggregate refuses
         on stale state; either way, when newer events exist the command is decided once
         more on the current state. A refusal on current state is the answer."""
-        for trust_cache in (True, False):
+        for trust_cache in ((True, False) if self._stale_checks_left == 0 else (False,)):
             pathway, runtime, cached = self.checkout(pathway_id, trust_cache=trust_cache)
             loaded, saving = pathway.version, False
             try:
@@ -122,11 +128,15 @@ class UnitOfWork:
             except CartpathError as err:
                 # a stock conflict, or a refusal (e.g. no dose left) decided on a pathway that had moved on
                 if trust_cache and (isinstance(err, inventory.StockChanged) or self.newer_than(pathway.id, loaded)):
+                    if cached:
+                        self._stale_checks_left = STALE_CHECKS
                     continue
                 if not saving and not pathway.pending_events and getattr(err, "engine_unchanged", True):
                     self.checkin(pathway, runtime)  # refused before anything changed: still good
                 raise
             self.checkin(pathway, runtime)
+            if self._stale_checks_left:
+                self._stale_checks_left -= 1
             return pathway
         raise AssertionError("unreachable: the second attempt reads the store")
 
@@ -152,8 +162,13 @@ class UnitOfWork:
             newer = list(self.app.events.get(key, gt=pathway.version))
             if not newer:
                 return pathway, runtime, True
+            inputs, known = pathway.engine_inputs, len(pathway.engine_inputs)
             for ev in newer:
                 pathway = ev.mutate(pathway)  # type: ignore[attr-defined]  # the aggregates' own events
+            if pathway.status == "active" and runtime is not None and pathway.engine_inputs is inputs:
+                caught_up = self.catch_up(pathway, runtime, inputs[known:])
+                if caught_up is not None:
+                    return pathway, caught_up, False
         else:
             pathway = self.get_pathway(key)
         if pathway.status != "active":
@@ -161,6 +176,17 @@ class UnitOfWork:
         key = pathway.definition["key"]
         model = self.model(key, pathway.definition["version"])
         return pathway, materialise(pathway, model, lambda version: self.model(key, version)), False
+
+    def catch_up(self, pathway: Pathway, runtime: Runtime, inputs: list[dict[str, Any]]) -> Runtime | None:
+        """The live engine moved on by the inputs another process recorded since (what ``materialise``
+        would replay after them from the checkpoint, without rebuilding the rest); None when that
+        cannot be done here (a migration between versions: rebuild)."""
+        if any(entry["kind"] in ("start", "migrate") for entry in inputs):
+            return None
+        model = self.model(pathway.definition["key"], pathway.definition["version"])
+        for entry in inputs:
+            runtime = replay_with_outcomes(runtime, model, pathway.id, entry)[0]
+        return runtime
 
     def checkin(self, pathway: Pathway, runtime: Runtime | None) -> None:
         if pathway.status != "active" or runtime is None:

@@ -209,3 +209,38 @@ def test_a_stale_cached_pathway_is_decided_again_on_the_current_state(app, env):
     assert done.outcome == "follow_up_handover"
     assert [h["type"] for h in app.history(p.id)].count("TaskCompleted") == 2
     assert app.verify(p.id)["ok"]
+
+
+def test_two_processes_taking_turns_keep_live_engines_equal_to_a_rebuild(app, env):
+    """Two workers taking turns on the same pathways (a load balancer's doing): each one's cached
+    engine is moved on by the other's inputs (a catch-up, not a rebuild) and must be exactly the
+    engine a cold load rebuilds from the store, or the next command would decide on another state."""
+    from cartpath.engine.lint import read_paths
+    from cartpath.engine.replay import materialise
+    from tests.support.store import FIXTURES
+    app.deploy(read_paths([FIXTURES / "loop_pathway.bpmn"]))
+    other = CartPath(env=env)
+    ids = [app.start_pathway(f"P-{n:04d}", "FR-01", "DLBCL", "axi-cel", process_key="loop_pathway").pathway.id
+           for n in range(3)]
+    workers = [app, other]
+    for day in range(1, 12):
+        for n, pathway_id in enumerate(ids):
+            worker = workers[(day + n) % 2]
+            task = next(iter(worker.get_pathway(pathway_id).ready))
+            worker.complete_task(pathway_id, task, {"value": day})
+        workers[day % 2].fire_due_timers(T0 + timedelta(days=day, hours=1))
+        for worker in workers:
+            for pathway_id in ids:
+                live = worker.unit_of_work._live.get(pathway_id)
+                if live is None:
+                    continue
+                # what the next command of this worker would act on, against a cold rebuild
+                pathway, runtime, _ = worker.unit_of_work.checkout(pathway_id)
+                cold = worker.get_pathway(pathway_id)
+                assert pathway.version == cold.version and pathway.ready == cold.ready
+                model = worker.model("loop_pathway", 1)
+                assert runtime.checkpoint() == materialise(cold, model).checkpoint()
+                worker.unit_of_work.checkin(pathway, runtime)
+    for pathway_id in ids:
+        assert app.verify(pathway_id)["ok"]
+        assert len(app.history(pathway_id)) == len(other.history(pathway_id))
