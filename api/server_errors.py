@@ -80,8 +80,8 @@ class ProblemErrors:
 
 
 class ProblemSyncWorker(ProblemErrors, SyncWorker):
-    """`cartpath serve` (one request at a time per worker)."""
+    """gunicorn's sync worker (one request, one connection), for `gunicorn -k` by hand."""
 
 
 class ProblemThreadWorker(ProblemErrors, ThreadWorker):
-    """`cartpath serve --threads N`."""
+    """`cartpath serve [--threads N]`: keep-alive connections, N requests at a time per worker."""
