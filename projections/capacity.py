@@ -68,15 +68,16 @@ class Forecaster:
 
     def _still_in(self, stay, began: datetime, elapsed: float | None = None) -> list[float]:
         """P(in on each day) of a stay that began at ``began``; ``elapsed``: it has lasted so long now."""
-        out = []
-        for end in self.day_ends:
-            t = _days(end - began)
-            if end <= began:
-                out.append(0.0)
-            elif elapsed is None:
-                out.append(stay.still_in(t))
-            else:
-                out.append(stay.still_in_after(elapsed, t))
+        out = [0.0] * self.horizon
+        first = _days(self.day_ends[0] - began)
+        for i in range(self.horizon):
+            t = first + i
+            if t <= 0:
+                continue
+            p = stay.still_in(t) if elapsed is None else stay.still_in_after(elapsed, t)
+            if p <= EPSILON:
+                break  # a stay never starts again: every later day is 0 too
+            out[i] = p
         return out
 
     def _from(self, start: datetime) -> list[float]:
@@ -204,7 +205,7 @@ class Forecaster:
         """Assessments on every expected day in a bed after infusion, then discharge, visits and reports;
         for a pathway infused already, what lies in the past was done."""
         for i in range(self.horizon):
-            if self.day_ends[i] > infusion:
+            if self.day_ends[i] > infusion and (o.ward[i] or o.icu[i]):
                 day = self.today + timedelta(days=i)
                 o.tasks.append(("daily_assessment", day, o.ward[i]))
                 o.tasks.append(("icu_assessment", day, o.icu[i]))
@@ -346,6 +347,8 @@ def report(rows: Iterable[dict[str, Any]], tasks: list[tuple], *, now: datetime,
             "in_icu_today": sum(1 for r in inpatients if r["icu_admitted_at"]),
             "expected_infusions": round(sum(o.p_infusion for o in outlooks if o.basis not in
                                             ("infused", "inpatient", "in ICU", "readmitted", "follow-up")), 2),
+            "bed_days_expected": {"ward": round(sum(d["ward_expected"] for d in days), 2),
+                                  "icu": round(sum(d["icu_expected"] for d in days), 2)},
             "days": days,
             "staff_hours": staff_hours(outlooks, today=today, weeks=weeks, hours=settings.task_hours),
             "forecast": forecast,

@@ -82,7 +82,7 @@ def test_deterministic_stays_give_the_exact_occupancy_curve():
     assert figure(out, "length_of_stay_mean")["value"] == 10 and figure(out, "length_of_stay_p90")["value"] == 10
     assert figure(out, "ld_inpatient_days")["source"] == "configured (CARTPATH_LD_INPATIENT_DAYS)"
     assert figure(out, "beds")["source"] == "configured (CARTPATH_BEDS)"
-    assert c["inpatients_today"] == 2
+    assert c["inpatients_today"] == 2 and c["bed_days_expected"] == {"ward": sum(expected), "icu": 0}
     assert c["pathways_forecast"] == {"inpatient": 1, "lymphodepletion": 1, "product on site": 1}
 
 
