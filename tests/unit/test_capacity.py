@@ -11,6 +11,7 @@ import pytest
 
 from cartpath.engine.settings import capacity_settings
 from cartpath.projections import capacity
+from cartpath.projections.capacity_model import centre_model
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TODAY = NOW.replace(hour=0)
@@ -175,3 +176,19 @@ def test_poisson_binomial_is_exact():
     assert pmf == pytest.approx([0, 0.25, 0.5, 0.25])
     assert capacity.quantile_of(pmf, 0.9) == 3 and capacity.above(pmf, 2) == pytest.approx(0.25)
     assert capacity.occupancy_distribution([]) == [1.0]
+
+
+def test_the_manufacturers_dates_date_the_infusion_when_known():
+    model = centre_model("FR-01", [], NOW)
+    f = capacity.Forecaster(model, today=TODAY, now=NOW, horizon=7, ld_days=5)
+    # reference steps: apheresis -> release 22, release -> shipment 2, shipment -> receipt 2,
+    # receipt -> lymphodepletion 5, lymphodepletion -> infusion 5
+    shipped = row("s", stage="shipped", ordered_at=days(-40), first_apheresis_at=days(-30),
+                  first_released_at=days(-3), product_shipped_at=days(-1))
+    assert f.expected_infusion(shipped, "released") == (days(-1 + 2 + 5 + 5), "shipped (manufacturer)")
+    released = row("r", stage="released", ordered_at=days(-40), first_apheresis_at=days(-30), first_released_at=days(1))
+    assert f.expected_infusion(released, "released") == (days(1 + 2 + 2 + 5 + 5), "released (manufacturer)")
+    slot = row("o", stage="ordered", ordered_at=days(-1), planned_apheresis_date=days(6))
+    assert f.expected_infusion(slot, "ordered") == (days(6 + 22 + 2 + 2 + 5 + 5), "apheresis slot (manufacturer)")
+    unknown = row("u", stage="ordered", ordered_at=days(-1))
+    assert f.expected_infusion(unknown, "ordered") == (days(-1 + 14 + 22 + 2 + 2 + 5 + 5), "ordered")
