@@ -24,7 +24,9 @@ then be checked without the cipher key, and altering a row is caught either way.
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -113,11 +115,45 @@ def _quote(name: str) -> str:
 
 class ChainWriter:
     """Writes the links of a save and any checkpoint it crosses, inside the save's transaction
-    (the events table is already locked for writing by then: the insert came first)."""
+    (the events table is already locked for writing by then: the insert came first).
 
-    def __init__(self, tables: ChainTables, db_id: Any = canonical_id) -> None:
+    It remembers what it saw committed, to spare a save two reads: the link of each aggregate's
+    last event written by this process (a link never changes once committed: when another
+    process wrote a later version, the version asked for is not the remembered one, and the
+    table is read), and a checkpoint position (the log's last checkpoint can only be at or after
+    it, and before the save's first position: a save that stays in that checkpoint's interval
+    crosses none). What a transaction computed is remembered only once it committed
+    (``committed``), so a save that failed leaves nothing behind."""
+
+    def __init__(self, tables: ChainTables, db_id: Any = canonical_id, remember: int = 4096) -> None:
         self.tables = tables
         self.db_id = db_id  # the originator id as the chain table's column takes it
+        self.remember = remember
+        self._lock = threading.Lock()
+        self._links: OrderedDict[Any, tuple[int, bytes]] = OrderedDict()
+        self._checkpoint: int | None = None
+        self._pending = threading.local()
+
+    def committed(self) -> None:
+        """The save whose links were computed on this thread committed: remember them."""
+        heads, checkpoint = getattr(self._pending, "heads", None), getattr(self._pending, "checkpoint", None)
+        self.discard()
+        with self._lock:
+            if checkpoint is not None and (self._checkpoint is None or checkpoint > self._checkpoint):
+                self._checkpoint = checkpoint
+            for originator_id, head in (heads or {}).items():
+                self._links[originator_id] = head
+                self._links.move_to_end(originator_id)
+            while len(self._links) > self.remember:
+                self._links.popitem(last=False)
+
+    def discard(self) -> None:
+        self._pending.heads = self._pending.checkpoint = None
+
+    def _remembered(self, originator_id: Any, version: int) -> bytes | None:
+        with self._lock:
+            known = self._links.get(originator_id)
+        return known[1] if known is not None and known[0] == version else None
 
     def record(self, cursor: Any, stored_events: Sequence[StoredEvent], positions: Sequence[int]) -> None:
         t = self.tables
@@ -129,7 +165,9 @@ class ChainWriter:
             if known is not None and known[0] == version - 1:
                 prev = known[1]
             else:
-                prev = self.predecessor(cursor, stored.originator_id, version)
+                remembered = self._remembered(stored.originator_id, version - 1) if version > 1 else None
+                prev = remembered if remembered is not None else \
+                    self.predecessor(cursor, stored.originator_id, version)
             content = content_hash(stored.topic, stored.originator_id, version, stored.state)
             heads[stored.originator_id] = (version, link_hash(prev, content))
             rows.append((self.db_id(stored.originator_id), version, position, prev, content))
@@ -139,7 +177,8 @@ class ChainWriter:
         for start in range(0, len(rows), LINKS_PER_INSERT):
             chunk = rows[start:start + LINKS_PER_INSERT]
             cursor.execute(t.insert_links(len(chunk)), [value for row in chunk for value in row])
-        self.checkpoint_if_crossed(cursor, min(positions), max(positions))
+        self._pending.heads = heads
+        self._pending.checkpoint = self.checkpoint_if_crossed(cursor, min(positions), max(positions))
 
     def predecessor(self, cursor: Any, originator_id: Any, version: int) -> bytes:
         """The link of version - 1; zeros for a first event, or one written before the chain began."""
@@ -162,10 +201,17 @@ class ChainWriter:
         cursor.execute(t.insert_checkpoint, (start, genesis_hash(start), 0))
         return start, genesis_hash(start)
 
-    def checkpoint_if_crossed(self, cursor: Any, first_new: int, last_new: int) -> None:
+    def checkpoint_if_crossed(self, cursor: Any, first_new: int, last_new: int) -> int:
+        """Seals the log if this save crosses a multiple of the interval; the last checkpoint's position."""
+        with self._lock:
+            known = self._checkpoint
+        if known is not None and known < first_new and last_new // CHECKPOINT_INTERVAL == known // CHECKPOINT_INTERVAL:
+            return known
         position, previous = self.last_checkpoint(cursor, first_new)
         if last_new // CHECKPOINT_INTERVAL > position // CHECKPOINT_INTERVAL:
             self.seal(cursor, position, previous, last_new)
+            return last_new
+        return position
 
     def seal(self, cursor: Any, after: int, previous: bytes, upto: int) -> bytes:
         cursor.execute(self.tables.links_between, (after, upto))
@@ -218,6 +264,15 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self.chain.record(c, stored_events, positions)
         return positions
 
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        try:
+            positions = super().insert_events(stored_events, **kwargs)
+        except BaseException:
+            self.chain.discard()
+            raise
+        self.chain.committed()  # the library's transaction has committed when it returns
+        return positions
+
     def seal_head(self) -> tuple[int, bytes]:
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.chain_tables.take_write_lock)
@@ -264,6 +319,15 @@ if PostgresApplicationRecorder is not None:
             if positions:
                 with curs.connection.cursor(row_factory=tuple_row) as plain:
                     self.chain.record(plain, stored_events, positions)
+            return positions
+
+        def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+            try:
+                positions = super().insert_events(stored_events, **kwargs)
+            except BaseException:
+                self.chain.discard()
+                raise
+            self.chain.committed()  # the library's transaction has committed when it returns
             return positions
 
         def seal_head(self) -> tuple[int, bytes]:

@@ -149,6 +149,32 @@ def test_checkpoints_seal_the_log_every_thousand_positions(app, env):
     assert first["kind"] == "removed" and first["position"] == sealed[1] + 1 and first["originator_id"] == "checkpoint"
 
 
+def test_two_writers_taking_turns_and_a_refused_save_keep_the_chain_whole(app, env):
+    """Each recorder remembers the links it committed and a checkpoint position, to spare a save two
+    reads: another writer's versions in between, a save refused by the store (its links never
+    committed) and checkpoints sealed by either writer must still give a chain that checks."""
+    from eventsourcing.persistence import IntegrityError
+    other = CartPath(env=env)
+    ids = [uuid.uuid4() for _ in range(20)]
+    writers = [app, other]
+    for v in range(1, 121):  # 2,400 events: both writers cross checkpoints
+        writer = writers[(v // 3) % 2]
+        writer.recorder.insert_events([StoredEvent(originator_id=i, originator_version=v, topic="bench:Noted",
+                                                   state=b'{"n": %d}' % v) for i in ids])
+        if v % 7 == 0:  # the other writer tries the same version: refused, nothing of it may be remembered
+            loser = writers[1 - (v // 3) % 2]
+            try:
+                loser.recorder.insert_events([StoredEvent(originator_id=ids[0], originator_version=v,
+                                                          topic="bench:Noted", state=b'{"n": -1}')])
+            except IntegrityError:
+                pass
+            else:
+                raise AssertionError("a version written twice was accepted")
+    report = check_integrity(app)
+    assert report.ok and report.findings == [] and report.unchained == 0
+    assert report.checkpoints >= 2
+
+
 def test_a_store_written_before_the_chain_loads_and_reports_what_is_unchained(tmp_path):
     if ON_POSTGRES:
         return  # the stores of the past are SQLite files; the PostgreSQL pass checks its own store above
