@@ -113,7 +113,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
         app.before_request(partial(_refuse_all, refused))
     install(app)
     security_headers.install(app)
-    for path in ("/", "/api/v1", "/api/v1/"):  # a person who types the address lands on the docs
+    from . import web  # the web app at / (the API's own client)
+    web.install(app, env)
+    for path in ("/api/v1", "/api/v1/"):  # a person who types the API's address lands on its docs
         app.add_url_rule(path, f"to_docs{path}", public(_to_docs), strict_slashes=False)
     return app
 

@@ -31,6 +31,10 @@ ENV_KEYS_DOC = {
     "CARTPATH_LD_INPATIENT_DAYS": "days in hospital before infusion (lymphodepletion), in CARTPATH_BEDS's form (5)",
     "CARTPATH_TASK_HOURS": "staff hours per task (apheresis=5,thaw_product=1,daily_assessment=0.5); defaults in "
                            "engine/settings.py TASK_EFFORT",
+    "CARTPATH_DEV_USERS": "development only: JSON file of users the web app's sign-in offers (unset: none)",
+    "CARTPATH_OIDC_ISSUER": "the web app signs in with this OpenID Connect issuer (production)",
+    "CARTPATH_OIDC_CLIENT_ID": "the web app's client id at the OIDC issuer (a public client, PKCE)",
+    "CARTPATH_OIDC_SCOPE": "scopes the web app asks the OIDC issuer for (default 'openid profile')",
     "PERSISTENCE_MODULE": "eventsourcing store: eventsourcing.sqlite (default) or eventsourcing.postgres",
 }
 

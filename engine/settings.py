@@ -322,3 +322,35 @@ def capacity_settings(env: Mapping[str, str] | None = None) -> CapacitySettings:
                                      default_source="default (admitted at lymphodepletion start, 5 days before "
                                                     "infusion: product_rules infusion_window_min_days)"),
         task_hours=hours, configured_tasks=configured)
+DEV_USER_KEYS = ("sub", "name", "roles", "centers")
+
+
+def dev_users(env: Mapping[str, str] | None = None) -> list[dict] | None:
+    """The users the web app's development sign-in offers (CARTPATH_DEV_USERS: a JSON file, a list of
+    ``{sub, name, roles, centers[, org]}``); None when unset, which turns that sign-in off."""
+    import json
+    path = (_merged(env).get("CARTPATH_DEV_USERS") or "").strip()
+    if not path:
+        return None
+    try:
+        users = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise BadSetting(f"CARTPATH_DEV_USERS {path!r} cannot be read: {err.strerror}") from None
+    except ValueError as err:
+        raise BadSetting(f"CARTPATH_DEV_USERS {path!r} is not JSON: {err}") from None
+    if not isinstance(users, list) or not users:
+        raise BadSetting(f"CARTPATH_DEV_USERS {path!r} must hold a non-empty JSON list of users")
+    seen: set[str] = set()
+    for i, user in enumerate(users):
+        ok = (isinstance(user, dict) and isinstance(user.get("sub"), str) and user["sub"]
+              and isinstance(user.get("name"), str)
+              and all(isinstance(user.get(k), list) and all(isinstance(v, str) for v in user[k])
+                      for k in ("roles", "centers"))
+              and isinstance(user.get("org", ""), str))
+        if not ok:
+            raise BadSetting(f"CARTPATH_DEV_USERS {path!r}: user {i + 1} must be {{sub, name, roles: [..], "
+                             "centers: [..]}} (strings; org optional)")
+        if user["sub"] in seen:
+            raise BadSetting(f"CARTPATH_DEV_USERS {path!r}: sub {user['sub']!r} appears twice")
+        seen.add(user["sub"])
+    return [{k: u[k] for k in (*DEV_USER_KEYS, "org") if k in u} for u in users]

@@ -1,0 +1,239 @@
+"""The web app in a real headless Chromium against a real `cartpath serve`: sign in as each role; a
+pathway worked through the forms up to the order (with a refusal shown at its field), the manufacturer's
+messages through the API, the pharmacist's signed product receipt in the UI; the diagram marks the
+active task and badges the nodes; no page writes an error to the console. Screenshots of every page
+go to test-artifacts/web/."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.support.browser import DEV_USERS, chromium, console_errors, require_browser, screenshot, write_dev_users
+from tests.support.server import Server, call, token, wait_for_views
+from tests.support.store import T0
+
+pytestmark = pytest.mark.slow
+
+ORDER, COI, ORG = "ORD-WEB-1", "W123426000077", "ACME"
+TODAY = T0.date().isoformat()
+NOW_LOCAL = T0.strftime("%Y-%m-%dT%H:%M")  # the form's datetime-local, read as UTC
+HOME = {"hematology": "#/worklist", "coordination": "#/worklist", "pharmacy": "#/worklist", "apheresis": "#/worklist",
+        "cell_therapy_unit": "#/worklist", "ward": "#/worklist", "icu": "#/worklist", "admin": "#/worklist",
+        "process_owner": "#/process", "auditor": "#/dashboard"}
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    require_browser()
+    tmp = tmp_path_factory.mktemp("web")
+    users = write_dev_users(tmp / "dev_users.json")
+    server = Server(tmp, workers=1, env={"CARTPATH_DEV_USERS": str(users)})
+    server.start()
+    driver = chromium(tmp / "profile")
+    driver.set_window_size(1366, 768)
+    try:
+        yield Web(server, driver)
+    finally:
+        driver.quit()
+        server.stop()
+        server.kill()
+
+
+class Web:
+    def __init__(self, server: Server, driver):
+        self.server, self.driver = server, driver
+        self.base = f"http://127.0.0.1:{server.port}"
+        self.state: dict = {}
+
+    def wait(self, css: str, timeout: float = 30):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+        from selenium.webdriver.support.ui import WebDriverWait
+        return WebDriverWait(self.driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def wait_for(self, condition, timeout: float = 30):
+        from selenium.webdriver.support.ui import WebDriverWait
+        return WebDriverWait(self.driver, timeout).until(lambda d: condition())
+
+    def find(self, css: str):
+        from selenium.webdriver.common.by import By
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def find_all(self, css: str):
+        from selenium.webdriver.common.by import By
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def heading(self) -> str:
+        return self.wait("main h1").text
+
+    def sign_in(self, sub: str) -> None:
+        self.driver.get(self.base + "/")
+        self.wait(f'button[data-sub="{sub}"]').click()
+        self.wait("#sign-out")
+        self.wait_for(lambda: not self.find_all("main > p:only-child") or self.find("main h1"))
+
+    def sign_out(self) -> None:
+        self.find("#sign-out").click()
+        self.wait('button[data-sub]')
+
+    def open_task(self, name: str) -> None:
+        wait_for_views(self.server.engine)  # the worklist is a projection: it follows the harness's API writes
+        self.driver.get(self.base + "/#/worklist")
+        self.wait("#refresh").click()  # drawn maybe before the views had the harness's writes
+        link = self.wait(f'#worklist tr[data-name="{name}"] a')
+        link.click()
+        self.wait("#task-form")
+
+    def fill(self, values: dict) -> None:
+        from selenium.webdriver.support.ui import Select
+        for name, value in values.items():
+            el = self.find(f'#task-form [name="{name}"]')
+            if el.tag_name == "select":
+                Select(el).select_by_value(value)
+            elif el.get_attribute("type") in ("date", "datetime-local", "number"):
+                # widgets whose keyboard entry depends on the locale: set the value as a user's picking does
+                self.driver.execute_script("arguments[0].value = arguments[1];"
+                                           "arguments[0].dispatchEvent(new Event('input', {bubbles: true}))", el, value)
+            else:
+                el.clear()
+                el.send_keys(value)
+
+    def submit_and_reach_pathway(self) -> None:
+        self.find("#complete").click()
+        self.wait("#diagram[data-drawn='true']")
+
+    def api(self, method: str, path: str, *roles: str, body=None, org=None, centers=("FR-01",)):
+        answer = call(self.server.port, method, path, token(*roles, centers=centers, org=org), body)
+        assert answer.status in (200, 201), answer
+        return answer.body
+
+
+def assert_no_console_errors(web: Web, *allowed: str) -> None:
+    errors = console_errors(web.driver, allowed)
+    assert not errors, errors
+
+
+def test_sign_in_as_each_role(web: Web):
+    for user in DEV_USERS:
+        web.sign_in(user["sub"])
+        role = user["roles"][0]
+        web.wait_for(lambda role=role: web.driver.current_url.endswith(HOME[role]))
+        heading = web.heading()
+        assert heading, user
+        assert web.find("#who").text.startswith(f"Signed in as {user['sub']}")
+        screenshot(web.driver, f"home-{role}")
+        assert_no_console_errors(web)
+        web.sign_out()
+    # no token survives a reload: it lived in the page's memory only
+    web.sign_in("nurse-c")
+    assert web.driver.execute_script("return window.localStorage.length + window.sessionStorage.length") == 0
+    web.driver.refresh()
+    web.wait('button[data-sub]')
+    screenshot(web.driver, "sign-in")
+    assert_no_console_errors(web)
+
+
+def test_forms_up_to_the_order_with_a_refusal_at_its_field(web: Web):
+    started = web.api("POST", "/pathways", "coordination", body={
+        "patient_ref": "PSN-WEB1", "center": "FR-01", "indication": "DLBCL", "product": "axi-cel"})
+    web.state["pathway"] = started["id"]
+    web.api("POST", "/inventory/tocilizumab/receipts", "pharmacy",
+            body={"center": "FR-01", "doses": 4, "lot": "TCZ-1", "expires_on": "2030-01-01"})
+
+    web.sign_in("dr-h")
+    web.open_task("rcp_eligibility")
+    screenshot(web.driver, "task-rcp_eligibility")
+    web.fill({"eligible": "true", "rcp_date": TODAY})
+    web.submit_and_reach_pathway()
+
+    web.sign_in("nurse-c")
+    web.wait("#worklist")
+    screenshot(web.driver, "worklist-coordination")
+    web.open_task("patient_consent")
+    web.fill({"consent_signed": "true"})
+    web.submit_and_reach_pathway()
+
+    web.sign_in("pharm-1")
+    web.open_task("place_order")
+    web.fill({"order_id": ORDER, "manufacturer": ORG})  # requested_apheresis_date left out: refused at its field
+    web.find("#complete").click()
+    error = web.wait('[data-error-for="requested_apheresis_date"]:not(:empty)')
+    assert web.find('[name="requested_apheresis_date"]').get_attribute("aria-invalid") == "true"
+    assert error.text
+    assert web.find("#form-problem [role=alert]").text
+    screenshot(web.driver, "task-validation-error")
+    assert_no_console_errors(web, " 422 ")
+    pathway = web.api("GET", f"/pathways/{web.state['pathway']}", "pharmacy")
+    assert [t["name"] for t in pathway["tasks"]] == ["place_order"]  # nothing recorded
+    web.fill({"requested_apheresis_date": (T0.date() + timedelta(days=10)).isoformat()})
+    web.submit_and_reach_pathway()
+    outbox = web.api("GET", "/outbox", "manufacturer", org=ORG, centers=())
+    assert [m["name"] for m in outbox["items"]] == ["order_placed"]
+    assert_no_console_errors(web)
+
+
+def test_the_manufacturer_answers_and_the_pharmacist_receives_the_product(web: Web):
+    pathway_id = web.state["pathway"]
+
+    def message(name: str, payload: dict) -> None:
+        body = web.api("POST", "/messages", "manufacturer", org=ORG, centers=(), body={
+            "name": name, "message_id": f"web-{name}", "correlation": {"order_id": ORDER, "coi": COI},
+            "payload": payload})
+        assert body["accepted"], body
+
+    def complete(name: str, lane: str, data: dict) -> None:
+        pathway = web.api("GET", f"/pathways/{pathway_id}", lane)
+        [task] = [t for t in pathway["tasks"] if t["name"] == name]
+        web.api("POST", f"/tasks/{task['id']}/complete", lane, body={"data": data})
+
+    message("slot_confirmed", {"apheresis_date": TODAY, "manufacturing_slot": "S-1"})
+    complete("apheresis", "apheresis", {"collection_date": TODAY, "coi_scanned": COI, "cd3_cells_e9": 3.1,
+                                        "adequate": True})
+    complete("ship_apheresis", "cell_therapy_unit", {"courier": "cryo", "shipper_id": "SHP-1",
+                                                     "pickup_at": T0.isoformat()})
+    complete("bridging_decision", "hematology", {"bridging": False})
+    message("product_released", {"released_at": T0.isoformat(), "out_of_spec": False, "certificate_ref": "CoA-1"})
+    message("product_shipped", {"shipper_id": "SHP-2", "tracking": "TRK-1", "shipped_at": T0.isoformat()})
+
+    web.sign_in("pharm-1")
+    web.open_task("product_receipt")
+    web.fill({"coi_scanned": COI, "temperature_ok": "true", "storage_location": "LN2-1-7", "received_at": NOW_LOCAL})
+    web.find("#sig-signer-who").click()  # "I confirm my identity and sign"
+    from selenium.webdriver.support.ui import Select
+    Select(web.find("#sig-witness-who")).select_by_value("pharm-2")
+    screenshot(web.driver, "task-product_receipt-signed")
+    web.submit_and_reach_pathway()
+    outbox = web.api("GET", "/outbox", "manufacturer", org=ORG, centers=())
+    assert [m["name"] for m in outbox["items"]][-1] == "product_received"
+    history = web.api("GET", f"/pathways/{pathway_id}/history", "pharmacy")
+    [receipt] = [e for e in history["items"]
+                 if e["type"] == "TaskCompleted" and e["data"].get("name") == "product_receipt"]
+    assert {s["sub"] for s in receipt["data"]["signatures"]} == {"pharm-1", "pharm-2"}
+    assert_no_console_errors(web)
+
+
+def test_the_pathway_page_marks_the_diagram(web: Web):
+    pathway_id = web.state["pathway"]
+    pathway = web.api("GET", f"/pathways/{pathway_id}", "pharmacy")
+    wait_for_views(web.server.engine)
+    web.driver.get(f"{web.base}/#/pathway/{pathway_id}")
+    web.wait("#diagram[data-drawn='true']")
+    for task in pathway["tasks"]:  # the ready tasks are highlighted as active
+        web.wait(f'.djs-element.cp-active[data-element-id="{task["name"]}"]')
+    done = web.find_all(".djs-element.cp-done")
+    assert {"rcp_eligibility", "patient_consent", "place_order", "product_receipt"} <= {
+        el.get_attribute("data-element-id") for el in done}
+    badged = {b.get_attribute("data-element") for b in web.find_all(".djs-overlay .badge")}
+    assert badged == {el.get_attribute("data-element-id") for el in done} | {t["name"] for t in pathway["tasks"]} | {
+        el.get_attribute("data-element-id") for el in web.find_all(".djs-element.cp-waiting")}
+    assert "PSN-WEB1" in web.heading()
+    assert web.find_all("#custody table tbody tr")
+    web.driver.execute_script("window.scrollTo(0, 0)")
+    screenshot(web.driver, "pathway")
+    web.driver.execute_script("document.getElementById('diagram').scrollIntoView()")
+    screenshot(web.driver, "pathway-diagram")
+    web.find("#verify").click()
+    assert "Verified" in web.wait("#verify-result .notice").text
+    assert web.driver.execute_script("return document.documentElement.scrollWidth") <= 1366  # no sideways scrolling
+    assert_no_console_errors(web)
