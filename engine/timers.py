@@ -164,6 +164,11 @@ def fire_pathway_timers(uow: UnitOfWork, pathway_id: uuid.UUID, now: datetime) -
         fired += 1
         if pathway.incident is not None:
             return fired, pathway.incident
+        # the saved pathway says whether another timer is due: no second command (a checkout and a
+        # read of the store) just to learn that nothing is
+        due = pathway.next_due() if pathway.status == "active" else None
+        if due is None or parse_instant(due) > now + DUE_TOLERANCE:
+            return fired, None
     return fired, None
 
 
