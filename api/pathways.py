@@ -97,9 +97,12 @@ def _readable(pathway_id: str):
 def show(query: dict[str, Any], pathway_id: str):
     """A pathway: status, ready tasks, what it waits for, its data; ETag = its version.
     With `as_of`, the pathway exactly as it was then, rebuilt from its events (ETag: that version)."""
-    _, pathway = _readable(pathway_id)
     if query.get("as_of") is None:
-        return pathway_response(pathway)
+        principal = require_reader()
+        with engine().reading_pathway(pathway_id) as pathway:  # rendered while held: a live engine's copy
+            visible(principal, pathway)
+            return pathway_response(pathway)
+    _, pathway = _readable(pathway_id)
     past, point = engine().pathway_as_of(pathway.id, query["as_of"])
     return pathway_response(past, as_of=point.describe())
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -459,6 +460,11 @@ class CartPath(Application):
     # -- queries --------------------------------------------------------------------
     def get_pathway(self, pathway_id: uuid.UUID | str) -> Pathway:
         return self.unit_of_work.get_pathway(pathway_id)
+
+    def reading_pathway(self, pathway_id: uuid.UUID | str) -> AbstractContextManager[Pathway]:
+        """``with app.reading_pathway(id) as pathway:`` the current pathway, to read (and render) inside
+        the block: from this process's live engine when it holds one (see UnitOfWork.reading)."""
+        return self.unit_of_work.reading(pathway_id)
 
     def history(self, pathway_id: uuid.UUID | str) -> list[dict[str, Any]]:
         pathway = self.get_pathway(pathway_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -176,6 +177,37 @@ class UnitOfWork:
         key = pathway.definition["key"]
         model = self.model(key, pathway.definition["version"])
         return pathway, materialise(pathway, model, lambda version: self.model(key, version)), False
+
+    @contextmanager
+    def reading(self, pathway_id: uuid.UUID | str) -> Iterator[Pathway]:
+        """The pathway as the store has it now, for reading only, inside the ``with``.
+
+        A pathway whose live engine this process holds is read from it: one query for events
+        written since (applied, and its engine caught up, as the next command would), instead
+        of a load from the snapshot and the events after it. It is held exclusively meanwhile
+        (a command on it in another thread loads its own copy), so a reader never sees a command
+        half-applied; anything else is loaded from the store as ``get_pathway`` does."""
+        key = pathway_key(pathway_id)
+        with self._live_lock:
+            hit = self._live.pop(key, None)
+        if hit is None:
+            yield self.get_pathway(key)
+            return
+        pathway, runtime = hit
+        newer = list(self.app.events.get(key, gt=pathway.version))
+        if newer:
+            inputs, known = pathway.engine_inputs, len(pathway.engine_inputs)
+            for ev in newer:
+                pathway = ev.mutate(pathway)  # type: ignore[attr-defined]  # the aggregates' own events
+            live = pathway.status == "active" and pathway.engine_inputs is inputs
+            caught_up = self.catch_up(pathway, runtime, inputs[known:]) if live else None
+        else:
+            caught_up = runtime
+        try:
+            yield pathway
+        finally:
+            if caught_up is not None:
+                self.checkin(pathway, caught_up)  # nothing was changed by reading it
 
     def catch_up(self, pathway: Pathway, runtime: Runtime, inputs: list[dict[str, Any]]) -> Runtime | None:
         """The live engine moved on by the inputs another process recorded since (what ``materialise``
