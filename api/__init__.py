@@ -108,6 +108,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     api.register_blueprint(migrations.blp)
     from . import audit_trail
     api.register_blueprint(audit_trail.blp)
+    from . import simulations
+    api.register_blueprint(simulations.blp)
     register_error_handlers(app)
     if refused is not None:  # first: a store of the other clock answers this to everyone, token or not
         app.before_request(partial(_refuse_all, refused))

@@ -237,4 +237,6 @@ def token_cmd(sub, roles, centers, org, name, ttl, sign) -> None:
                           audience=os.environ.get("CARTPATH_JWT_AUDIENCE") or None, auth_time=now if sign else None))
 
 
-COMMANDS = [serve_cmd, scheduler_cmd, token_cmd]
+from .simulation_commands import COMMANDS as _SIMULATION_COMMANDS  # noqa: E402  (its own module: one concept)
+
+COMMANDS = [serve_cmd, scheduler_cmd, token_cmd, *_SIMULATION_COMMANDS]

@@ -35,6 +35,9 @@ ENV_KEYS_DOC = {
     "CARTPATH_OIDC_ISSUER": "the web app signs in with this OpenID Connect issuer (production)",
     "CARTPATH_OIDC_CLIENT_ID": "the web app's client id at the OIDC issuer (a public client, PKCE)",
     "CARTPATH_OIDC_SCOPE": "scopes the web app asks the OIDC issuer for (default 'openid profile')",
+    "CARTPATH_SIMULATION_WORKERS": "processes per what-if simulation run (2)",
+    "CARTPATH_SIMULATION_MAX_RUNNING": "simultaneous what-if simulation runs of the API (2)",
+    "CARTPATH_SIMULATION_DIR": "where simulation runs keep progress and results ($CARTPATH_DATA_DIR/simulations)",
     "PERSISTENCE_MODULE": "eventsourcing store: eventsourcing.sqlite (default) or eventsourcing.postgres",
 }
 

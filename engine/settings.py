@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .errors import CartpathError
 
@@ -354,3 +355,20 @@ def dev_users(env: Mapping[str, str] | None = None) -> list[dict] | None:
             raise BadSetting(f"CARTPATH_DEV_USERS {path!r}: sub {user['sub']!r} appears twice")
         seen.add(user["sub"])
     return [{k: u[k] for k in (*DEV_USER_KEYS, "org") if k in u} for u in users]
+
+
+def simulation_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What-if simulations: ``workers`` (processes per run, default 2: both cores), ``max_running``
+    (simultaneous runs, default 2; one more is refused with 429) and ``dir`` (where runs keep their
+    progress and results, default ``$CARTPATH_DATA_DIR/simulations``; never the event store)."""
+    merged = _merged(env)
+    out: dict[str, Any] = {}
+    for key, variable, default in (("workers", "CARTPATH_SIMULATION_WORKERS", 2),
+                                   ("max_running", "CARTPATH_SIMULATION_MAX_RUNNING", 2)):
+        raw = (merged.get(variable) or "").strip()
+        if raw and (not raw.isdigit() or not 0 < int(raw) <= 64):
+            raise BadSetting(f"{variable}={raw!r} is not a whole number between 1 and 64")
+        out[key] = int(raw) if raw else default
+    raw_dir = (merged.get("CARTPATH_SIMULATION_DIR") or "").strip()
+    out["dir"] = Path(raw_dir) if raw_dir else data_dir(env) / "simulations"
+    return out
