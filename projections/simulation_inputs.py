@@ -15,13 +15,13 @@ from typing import Any
 
 from cartpath.engine.simulation import RATE_NAMES, Lognormal, Scenario, fit_lognormal
 
-from .capacity import CAPACITY_COLUMNS
+from .capacity_model import MODEL_COLUMNS, STEPS, index_stays
 from .kpis import KPI_COLUMNS
 from .times import days_between, parse
 
 MIN_HISTORY = 5
 MIN_RATE_HISTORY = 10
-HISTORY_COLUMNS = tuple(dict.fromkeys((*KPI_COLUMNS, *CAPACITY_COLUMNS)))
+HISTORY_COLUMNS = tuple(dict.fromkeys((*KPI_COLUMNS, *MODEL_COLUMNS)))
 
 # name: (median days, sigma of log-days, where the median comes from); the spreads are assumed
 REFERENCE_DURATIONS = {
@@ -57,18 +57,21 @@ OVERRIDES = {"manufacturing_turnaround_days": "manufacturing_turnaround", "lengt
 
 
 def _durations(rows: list[dict[str, Any]]) -> dict[str, list[float]]:
-    pairs = {"order_to_apheresis": ("ordered_at", "first_apheresis_at"),
-             "manufacturing_turnaround": ("release_apheresis_at", "first_released_at"),
+    """The examples of each duration, with the capacity model's definitions of its steps and stays."""
+    steps = {name: (a, b) for name, a, b, *_ in STEPS}
+    pairs = {"order_to_apheresis": steps["order_to_apheresis"],
+             "manufacturing_turnaround": steps["apheresis_to_release"],
              "release_to_receipt": ("first_released_at", "product_received_at"),
-             "receipt_to_admission": ("product_received_at", "lymphodepletion_at"),
-             "length_of_stay": ("infused_at", "first_discharged_at")}
+             "receipt_to_admission": steps["receipt_to_lymphodepletion"]}
     out: dict[str, list[float]] = {}
     for name, (a, b) in pairs.items():
         out[name] = [d for d in (days_between(r[a], r[b]) for r in rows) if d is not None and d > 0]
+    out["length_of_stay"] = [d for d in index_stays(rows) if d > 0]
     out["icu_stay"] = [r["icu_days"] / r["icu_stays"] for r in rows
                        if r["icu_stays"] and r["icu_admitted_at"] is None and not r["icu_excluded"]
                        and (r["icu_days"] or 0) > 0]
-    out["readmission_stay"] = []
+    out["readmission_stay"] = [d for d in (days_between(r["first_readmitted_at"], r["discharged_at"]) for r in rows
+                                           if r["readmissions"] == 1 and r["discharged_at"]) if d is not None and d > 0]
     return out
 
 
