@@ -75,8 +75,10 @@ class SimulationRequestSchema(Schema):
     arrivals = fields.Nested(ArrivalsSchema, load_default=dict)
     mix = fields.List(fields.Nested(MixItemSchema), validate=validate.Length(min=1, max=20), metadata={
         "description": "indication and product mix (shares are relative); default a typical centre's"})
-    beds = _I(validate=validate.Range(min=0, max=10_000), metadata={"description": "ward beds; absent: unlimited"})
-    icu_beds = _I(validate=validate.Range(min=0, max=10_000), metadata={"description": "ICU beds; absent: unlimited"})
+    beds = _I(allow_none=True, validate=validate.Range(min=0, max=10_000), metadata={
+        "description": "ward beds; absent: the centre's CARTPATH_BEDS; null: unlimited"})
+    icu_beds = _I(allow_none=True, validate=validate.Range(min=0, max=10_000), metadata={
+        "description": "ICU beds; absent: the centre's CARTPATH_ICU_BEDS; null: unlimited"})
     staff_hours = fields.Dict(keys=_S(), values=_F(validate=validate.Range(min=0, max=100_000)), validate=_lanes,
                               metadata={"description": "configured hours per lane per week"})
     task_hours = fields.Dict(keys=_S(validate=validate.Length(min=1, max=100)),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from . import inventory
@@ -147,6 +147,11 @@ class RouteDriver(Simulation):
 
 def run_route(app: CartPath, route: Route) -> Course:
     """Drive one pathway of ``route`` through ``app``'s deployed ``cart_pathway`` and read its course."""
+    # every route starts at 08:00 (the previous one left the manual clock anywhere): timers at midnight
+    # (infusion day) then fall at the same hour of the course whichever routes ran before in this app
+    now = app.clock.now()
+    start = datetime.combine(now.date(), time(8), tzinfo=now.tzinfo)
+    app.fire_due_timers(start if start >= now else start + DAY)
     driver = RouteDriver(app, route)
     driver.run(1)
     [pid] = driver.plans

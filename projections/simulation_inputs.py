@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from cartpath.engine.settings import TASK_EFFORT, CapacitySettings
 from cartpath.engine.simulation import RATE_NAMES, Lognormal, Scenario, fit_lognormal
 
 from .capacity_model import MODEL_COLUMNS, STEPS, index_stays
@@ -49,8 +50,9 @@ REFERENCE_RATES = {
 FAILURE_BY_INDICATION = {"DLBCL": 0.04, "FL": 0.04, "MM": 0.05, "ALL": 0.07, "MCL": 0.14}
 DEFAULT_MIX = (("DLBCL", "axi-cel", 0.6), ("MM", "cilta-cel", 0.25), ("ALL", "tisa-cel", 0.1),
                ("MCL", "brexu-cel", 0.05))
-DEFAULT_EFFORT = {"apheresis": 5.0, "thaw_product": 1.0, "infusion": 1.0, "daily_assessment": 0.5,
-                  "icu_assessment": 1.0, "rcp_eligibility": 0.5, "product_receipt": 1.0, "*": 0.5}
+#: the capacity forecast's task effort (engine/settings.py TASK_EFFORT); "*": any task it does not list
+OTHER_TASK_HOURS = 0.25
+DEFAULT_EFFORT = {task: hours for task, (_, hours) in TASK_EFFORT.items()} | {"*": OTHER_TASK_HOURS}
 DEFAULT_ARRIVALS_PER_MONTH = 4.0
 OVERRIDES = {"manufacturing_turnaround_days": "manufacturing_turnaround", "length_of_stay_days": "length_of_stay",
              "order_to_apheresis_days": "order_to_apheresis", "icu_stay_days": "icu_stay"}
@@ -138,9 +140,25 @@ def fitted_inputs(rows: list[dict[str, Any]]) -> tuple[dict[str, Lognormal], dic
     return durations, rates, assumptions
 
 
-def build_scenario(spec: dict[str, Any], rows: list[dict[str, Any]], *, now: datetime) -> tuple[Scenario, dict]:
-    """A validated request (api/simulations.py's schema) and the centre's history rows -> a Scenario."""
+def build_scenario(spec: dict[str, Any], rows: list[dict[str, Any]], *, now: datetime,
+                   capacity: CapacitySettings | None = None) -> tuple[Scenario, dict]:
+    """A validated request (api/simulations.py's schema) and the centre's history rows -> a Scenario.
+    ``capacity``: the deployment's beds and task hours (CARTPATH_BEDS, CARTPATH_ICU_BEDS,
+    CARTPATH_TASK_HOURS), used where the request gives none."""
     durations, rates, assumptions = fitted_inputs(rows)
+    center = spec["center"]
+    beds: dict[str, int | None] = {}
+    for key, configured in (("beds", capacity.beds if capacity else None),
+                            ("icu_beds", capacity.icu_beds if capacity else None)):
+        if key in spec:
+            beds[key] = spec[key]
+            source = "request" if spec[key] is not None else "request: unlimited"
+        elif configured is not None:
+            beds[key] = int(configured(center))
+            source = configured.source(center)
+        else:
+            beds[key], source = None, "unlimited (nothing configured)"
+        assumptions[key] = {"value": beds[key], "source": source}
     for key, name in OVERRIDES.items():
         value = (spec.get("overrides") or {}).get(key)
         if value is not None:
@@ -166,8 +184,11 @@ def build_scenario(spec: dict[str, Any], rows: list[dict[str, Any]], *, now: dat
     assumptions["arrivals_per_month"] = {"value": round(per_month, 3), "source": source}
     mix = tuple((m["indication"], m["product"], float(m["share"])) for m in spec.get("mix") or ()) or DEFAULT_MIX
     assumptions["mix"] = {"value": [list(m) for m in mix], "source": "request" if spec.get("mix") else "default"}
-    effort = DEFAULT_EFFORT | dict(spec.get("task_hours") or {})
-    assumptions["task_hours"] = {"value": effort, "source": "defaults, with the request's task_hours"}
+    hours = (dict(capacity.task_hours) | {"*": OTHER_TASK_HOURS}) if capacity else DEFAULT_EFFORT
+    effort = hours | dict(spec.get("task_hours") or {})
+    assumptions["task_hours"] = {"value": effort, "source": "the capacity forecast's task hours (TASK_EFFORT, "
+                                 "CARTPATH_TASK_HOURS), the request's task_hours over them; '*': any other task "
+                                 "(assumed)"}
     assumptions["model"] = ("a ward bed from lymphodepletion to discharge (ICU time included); admissions queue for a "
                             "free ward bed, first come first served; ICU transfers and readmissions never wait; "
                             "outpatients hold no ward bed for their main stay; occupancy counted at midday")
@@ -175,8 +196,8 @@ def build_scenario(spec: dict[str, Any], rows: list[dict[str, Any]], *, now: dat
     scenario = Scenario(
         name=spec.get("name") or "scenario", center=spec["center"],
         start=start if isinstance(start, date) else now.date(),
-        horizon_weeks=spec["horizon_weeks"], arrivals_per_month=per_month, mix=mix, beds=spec.get("beds"),
-        icu_beds=spec.get("icu_beds"), staff_hours=dict(spec.get("staff_hours") or {}), durations=durations,
+        horizon_weeks=spec["horizon_weeks"], arrivals_per_month=per_month, mix=mix, beds=beds["beds"],
+        icu_beds=beds["icu_beds"], staff_hours=dict(spec.get("staff_hours") or {}), durations=durations,
         rates={n: rates[n] for n in RATE_NAMES}, failure_by_indication=FAILURE_BY_INDICATION
         if assumptions["rates"]["manufacturing_failure"]["source"].startswith("default") else {},
         effort=effort, outpatient_share=outpatient, replications=spec.get("replications", 10), seed=spec.get("seed", 1))

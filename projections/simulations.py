@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from cartpath.engine.errors import CartpathError
+from cartpath.engine.settings import capacity_settings
 from cartpath.engine.simulation import Run, run
 
 from .simulation_inputs import HISTORY_COLUMNS, build_scenario
@@ -62,10 +63,11 @@ def check_size(spec: dict[str, Any], per_month: float) -> None:
 def prepare(app: Any, store: ViewStore | None, specs: list[dict[str, Any]], *, now: datetime) -> list[tuple]:
     """(scenario, assumptions) per spec; refusals (nothing deployed, too large) before anything runs."""
     definition, files = deployed_model(app)
+    capacity = capacity_settings(dict(app.env))
     out = []
     for spec in specs:
         rows, note = history_rows(store, spec["center"])
-        scenario, assumptions = build_scenario(spec, rows, now=now)
+        scenario, assumptions = build_scenario(spec, rows, now=now, capacity=capacity)
         check_size(spec, scenario.arrivals_per_month)
         assumptions["history"] = note
         assumptions["definition"] = definition

@@ -174,3 +174,23 @@ def test_answers_match_the_openapi_document(http):
     charts = [p for p in spec["paths"] if p.startswith("/api/v1/simulations/{run_id}/charts/")]
     assert charts and set(spec["paths"][charts[0]]["get"]["responses"]["200"]["content"]) == {"image/png",
                                                                                                "image/svg+xml"}
+
+
+def test_beds_and_task_hours_default_to_the_centres_configuration(tmp_path):
+    h = make_http(tmp_path, env={"CARTPATH_SIMULATION_WORKERS": "1", "CARTPATH_BEDS": "3,FR-01=7",
+                                 "CARTPATH_ICU_BEDS": "FR-01=2", "CARTPATH_TASK_HOURS": "apheresis=6",
+                                 "CARTPATH_SIMULATION_DIR": str(tmp_path / "simulations")})
+    h.engine.deploy_bundled()
+    doctor = h.headers("hematology")
+    configured = {k: v for k, v in SCENARIO.items() if k not in ("beds", "icu_beds")}
+    started = h.call("POST", "/simulations/compare", doctor,
+                     json={"scenarios": [configured, configured | {"name": "no limit", "beds": None}]})
+    assert started.status_code == 202, started.get_json()
+    body = finished(h, started.headers["Location"], doctor)
+    assert body["status"] == "done", body["message"]
+    first, unlimited = body["results"]
+    assert first["assumptions"]["beds"] == {"value": 7, "source": "configured (CARTPATH_BEDS)"}
+    assert first["assumptions"]["icu_beds"] == {"value": 2, "source": "configured (CARTPATH_ICU_BEDS)"}
+    assert first["assumptions"]["task_hours"]["value"]["apheresis"] == 6
+    assert unlimited["assumptions"]["beds"]["value"] is None and unlimited["bed_delay"]["delayed"] == 0
+    assert "views unavailable" in first["assumptions"]["history"]  # no runner yet: reference figures, said so

@@ -156,3 +156,11 @@ def test_fitted_distributions_recover_the_parameters_of_a_generated_history():
     durations, _, assumptions = fitted_inputs(_history(3, random.Random(3), mu, sigma))
     assert durations["manufacturing_turnaround"].median == pytest.approx(22)
     assert assumptions["durations"]["manufacturing_turnaround"]["source"].startswith("default")
+
+
+def test_a_course_does_not_depend_on_the_routes_run_before_it():
+    alone = run_routes(FILES, [Route("infused", "axi-cel")])[0]
+    after = run_routes(FILES, [Route("infused", "tisa-cel", icu=True), Route("dropout", "axi-cel",
+                                                                          dropout_stage="manufacturing"),
+                               Route("infused", "axi-cel")])[2]
+    assert (after.milestones, after.tasks, after.outcome) == (alone.milestones, alone.tasks, alone.outcome)
