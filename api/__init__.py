@@ -96,8 +96,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, cartpath=None) -> Fla
     for blp in (health.blueprint, definitions.blp, pathways.blp, tasks.blp, messages.blp, feeds.blp, timers.blp,
                 incidents.blp):
         api.register_blueprint(blp)
-    from . import reports  # the read side (projections)
+    from . import process_report, reports  # the read side (projections)
     api.register_blueprint(reports.blp)
+    api.register_blueprint(process_report.blp)
     from . import inventory
     api.register_blueprint(inventory.blp)
     from . import integrity

@@ -16,6 +16,7 @@ from cartpath.engine.settings import capacity_settings
 
 from . import capacity as capacity_report
 from . import kpis as kpi_report
+from . import process_nodes as nodes_report
 from . import titles
 from .runner import wait_for_position
 from .stats import durations, rate
@@ -189,6 +190,19 @@ class Reports:
         rows = self._rows(f"SELECT {', '.join(kpi_report.KPI_COLUMNS)} FROM view_pathways{where}", params,
                           kpi_report.KPI_COLUMNS)
         return kpi_report.report(rows, {"center": center, "product": product, "from": start, "to": end}, now=now)
+
+    def process_nodes(self, *, now: datetime, key: str, version: int | None = None, center: str | None = None,
+                      start: str | None = None, end: str | None = None,
+                      centers: Iterable[str] | None = None) -> dict[str, Any]:
+        """Per BPMN node of one process: pathways there now, and how long the node held them (median, p90)."""
+        where, params = self._where({"p.process_key": key, "p.process_version": version, "p.center": center,
+                                     "p.started_at >=": utc(start), "p.started_at <": utc(end)}, centers)
+        kinds = ", ".join("?" * len(nodes_report.NODE_KINDS))
+        rows = self._rows("SELECT t.kind, t.name, t.ready_at, t.done_at, t.how, t.data, p.status, t.pathway_id "
+                          f"FROM view_timeline t JOIN view_pathways p ON p.pathway_id = t.pathway_id{where} "
+                          f"AND t.kind IN ({kinds})", [*params, *nodes_report.NODE_KINDS], nodes_report.STEP_COLUMNS)
+        return nodes_report.report(rows, now=now, filters={"key": key, "version": version, "center": center,
+                                                           "from": start, "to": end})
 
     def capacity(self, *, now: datetime, weeks: int = 8, center: str | None = None,
                  centers: Iterable[str] | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ VIEW_NAMES = ("pathways", "timeline", "worklists", "custody", "audit")
 REPORT_VIEWS = {
     "timeline": ("timeline",), "worklists": ("worklists",), "custody": ("custody",),
     "kpis": ("pathways",), "manufacturers": ("pathways",), "capacity": ("pathways", "worklists"),
-    "audit_events": ("audit",),
+    "audit_events": ("audit",), "process_nodes": ("timeline", "pathways"),
 }
 
 __all__ = ["Context", "EventFailed", "View", "all_views", "VIEW_NAMES", "REPORT_VIEWS"]

@@ -26,7 +26,7 @@ function navItems() {
   if (isStaff()) items.push(['#/worklist', 'nav_worklist']);
   if (isStaff() || r.includes('auditor')) items.push(['#/pathways', 'nav_pathways']);
   if (r.includes('process_owner') || r.includes('admin')) items.push(['#/process', 'nav_process']);
-  items.push(['#/dashboard', 'nav_dashboard']);
+  if (isStaff() || r.includes('auditor')) items.push(['#/dashboard', 'nav_dashboard']);  // the reports' readers
   return items;
 }
 
@@ -92,6 +92,12 @@ export function signedIn(session) {
   setSession(session);
   go(home());
 }
+
+// The skip link moves focus to the content; as an anchor it would change the #/route.
+document.getElementById('skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main').focus();
+});
 
 const langSelect = document.getElementById('lang');
 langSelect.value = getLang();

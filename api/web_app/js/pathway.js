@@ -7,6 +7,8 @@ import { formatTime, laneTitle, t, taskTitle } from './i18n.js';
 import { go } from './main.js';
 
 const REASONS = ['death', 'progression', 'patient_decision', 'physician_decision', 'other', 'lost_to_follow_up', 'transferred'];
+// steps that are BPMN elements (a start names the process; a cancel, correction or deviation no element)
+const DRAWN_KINDS = ['task', 'timer', 'wait', 'decision', 'message_in', 'message_out'];
 const DEATH_CAUSES = ['progression', 'crs', 'icans', 'infection', 'hlh', 'secondary_malignancy', 'other'];
 
 export async function renderPathways(view) {
@@ -60,7 +62,7 @@ async function draw(container, xml, p, timeline) {
   const viewer = await drawDiagram(container, xml);
   const done = new Map();
   for (const step of (timeline && timeline.steps) || []) {
-    if (step.name && step.done_at) done.set(step.name, (done.get(step.name) || 0) + 1);
+    if (step.name && step.done_at && DRAWN_KINDS.includes(step.kind)) done.set(step.name, (done.get(step.name) || 0) + 1);
   }
   for (const [name, count] of done) {
     for (const el of mark(viewer, name, 'cp-done')) badge(viewer, el.id, `✓${count > 1 ? count : ''}`, { title: `${name}: ${count}` });
