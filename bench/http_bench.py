@@ -138,6 +138,7 @@ class Client:
         self.prefix = parts.path.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"}
         self.errors: list[str] = []
+        self.reconnects = 0
 
     def call(self, method: str, path: str, body: dict | None = None, raw: bytes | None = None,
              content_type: str = "application/json") -> tuple[int | None, object]:
@@ -147,14 +148,22 @@ class Client:
             data = json.dumps(body).encode()
         if data is not None:
             headers["Content-Type"] = content_type
-        try:
-            self.conn.request(method, self.prefix + path, body=data, headers=headers)
-            response = self.conn.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as err:
-            self.conn.close()
-            self.errors.append(f"{method} {path}: {type(err).__name__}: {err}")
-            return None, None
+        for attempt in (1, 2):
+            reused = self.conn.sock is not None
+            try:
+                self.conn.request(method, self.prefix + path, body=data, headers=headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                break
+            except (OSError, http.client.HTTPException) as err:
+                self.conn.close()
+                # a kept-alive connection the server closed while idle: it read nothing, send again once
+                if attempt == 1 and reused and isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError,
+                                                                 BrokenPipeError)):
+                    self.reconnects += 1
+                    continue
+                self.errors.append(f"{method} {path}: {type(err).__name__}: {err}")
+                return None, None
         if response.status >= 300:
             self.errors.append(f"{method} {path}: {response.status} {payload[:200]!r}")
         try:
@@ -230,10 +239,11 @@ def work_through(client: Client, pathway_id: str, steps: int, timings: Timings) 
 def start_pathways(client: Client, key: str, count: int, center: str, tag: str) -> list[str]:
     ids = []
     for n in range(count):
+        ref = f"BENCH-{tag}-{n:05d}"  # also the business key: a start sent again answers the same pathway
         status, body = client.call("POST", "/pathways", {
-            "patient_ref": f"BENCH-{tag}-{n:05d}", "center": center, "indication": "DLBCL",
+            "patient_ref": ref, "business_key": ref, "center": center, "indication": "DLBCL",
             "product": "axi-cel", "process_key": key})
-        if status != 201 or not isinstance(body, dict):
+        if status not in (200, 201) or not isinstance(body, dict):
             raise SystemExit(f"starting a {key} pathway failed: {status} {body}")
         ids.append(body["id"])
     return ids
@@ -267,7 +277,7 @@ class StoreSize:
                                  user=self.pg["POSTGRES_USER"], password=self.pg["POSTGRES_PASSWORD"],
                                  dbname=self.pg["POSTGRES_DBNAME"]) as conn:
                 row = conn.execute(
-                    "SELECT coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))), 0) "
+                    "SELECT coalesce(sum(pg_total_relation_size(format('%%I.%%I', schemaname, tablename))), 0) "
                     "FROM pg_tables WHERE schemaname = %s AND tablename NOT LIKE 'view\\_%%' "
                     "AND tablename <> 'projection_tracking'", (self.schema,)).fetchone()
                 return int(row[0]) if row else None
@@ -398,6 +408,7 @@ def run(url: str, token: str, args, size: StoreSize, server_pids) -> dict:
     figures["loop_300"] = loop
     errors = [e for c in [admin, *clients] for e in c.errors]
     figures["errors"] = len(errors)
+    figures["reconnects"] = sum(c.reconnects for c in [admin, *clients])  # idle keep-alive connections closed
     if errors:
         figures["first_errors"] = errors[:5]
     figures["load_average_after"] = list(os.getloadavg())
