@@ -63,6 +63,9 @@ def main() -> None:
           f"{args.replications}), {result['routes_run_on_engine']} routes run on the engine, {args.workers} workers")
     print(f"wall {wall:.1f} s (target <= 120 s); {patients / wall / args.workers:.0f} patients/s per core; "
           f"{patients / cpu_s:.0f} patients per CPU-second ({cpu_s:.1f} CPU-s)")
+    cost = result["cost"]
+    print(f"CPU: routes on the engine {cost['routes_cpu_seconds']} s, replays {cost['replay_cpu_seconds']} s "
+          f"({patients / max(cost['replay_cpu_seconds'], 1e-9):.0f} patients per replay CPU-second), parent the rest")
     print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; after: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"ward p90 peak {result['peak']['ward_p90']}, bed delay {result['bed_delay']}")
