@@ -71,7 +71,7 @@ from .pathway import Pathway
 from .records import event_record, task_view
 from .replay import materialise  # noqa: F401  (part of this module's interface)
 from .runtime import Runtime
-from .settings import cipher_settings, clock_kind, clock_start, patient_ref_pattern, script_limits
+from .settings import cipher_settings, clock_kind, clock_start, compressor_settings, patient_ref_pattern, script_limits
 from .store import chained_recorder, default_persistence
 from .text import PatientRefRule, text_problem
 from .timers import FiringRound, TimerIndex, fire_due_timers
@@ -103,6 +103,7 @@ class CartPath(Application):
         default_persistence(env)
         chained_recorder(env)
         env.update(cipher_settings(env))
+        env.update(compressor_settings(env))
         super().__init__(env=env)
         extra_lanes = [s.strip() for s in (self.env.get("CARTPATH_EXTRA_LANES") or "").split(",") if s.strip()]
         self.lanes = tuple(lanes or DEFAULT_LANES) + tuple(extra_lanes)

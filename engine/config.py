@@ -38,6 +38,7 @@ ENV_KEYS_DOC = {
     "CARTPATH_SIMULATION_WORKERS": "processes per what-if simulation run (2)",
     "CARTPATH_SIMULATION_MAX_RUNNING": "simultaneous what-if simulation runs of the API (2)",
     "CARTPATH_SIMULATION_DIR": "where simulation runs keep progress and results ($CARTPATH_DATA_DIR/simulations)",
+    "CARTPATH_COMPRESSOR": "'on' (default): new events stored compressed; 'off': as plain JSON (both read either)",
     "PERSISTENCE_MODULE": "eventsourcing store: eventsourcing.sqlite (default) or eventsourcing.postgres",
 }
 

@@ -104,7 +104,10 @@ class _Store:
         p, t = tables.placeholder, tables
         self.postgres = p == "%s"
         where = f"WHERE {t.position} >= {p} AND {t.position} < {p}"
-        self._events = (f"SELECT {t.position}, originator_id, originator_version, topic, state FROM {t.events} "
+        # SQLite: the state as bytes, whatever an edit left there (text with invalid UTF-8 cannot
+        # even be fetched as text, and compressed states are not UTF-8)
+        state = "state" if self.postgres else "CAST(state AS BLOB)"
+        self._events = (f"SELECT {t.position}, originator_id, originator_version, topic, {state} FROM {t.events} "
                         f"{where}")
         self._links = (f"SELECT position, originator_id, originator_version, prev_hash, content_hash "
                        f"FROM {t.chain} WHERE position >= {p} AND position < {p}")

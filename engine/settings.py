@@ -168,6 +168,21 @@ def cipher_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {} if topic else {"CIPHER_TOPIC": CIPHER_TOPIC}
 
 
+def compressor_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What compact storage adds to the application's environment (``compression.py``):
+    CARTPATH_COMPRESSOR ``on`` (default) compresses new events, ``off`` stores them as plain
+    JSON; both read either. A COMPRESSOR_TOPIC set by hand is left alone."""
+    from .compression import COMPRESSOR_TOPICS
+    merged = _merged(env)
+    raw = (merged.get("CARTPATH_COMPRESSOR") or "on").strip().lower()
+    if raw not in COMPRESSOR_TOPICS:
+        raise BadSetting(f"CARTPATH_COMPRESSOR={raw!r} is not a setting: expected one of "
+                         f"{', '.join(COMPRESSOR_TOPICS)}")
+    if _either(merged, "COMPRESSOR_TOPIC"):
+        return {}
+    return {"COMPRESSOR_TOPIC": COMPRESSOR_TOPICS[raw]}
+
+
 SCRIPT_LIMIT_VARIABLES = {
     "cpu_ms": "CARTPATH_SCRIPT_CPU_MS",
     "memory_mb": "CARTPATH_SCRIPT_MEMORY_MB",

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from cartpath.cli import main
+from cartpath.engine.compression import EventCompressor
 from cartpath.projections.runner import Runner
 from tests.scenarios.journey import Journey, iso
-from tests.support.chain import ON_POSTGRES, db_id, raw
+from tests.support.chain import db_id, raw
 from tests.support.http import Http, make_http
 
 
@@ -46,11 +47,15 @@ def late_infusion(http: Http) -> Journey:
 
 
 def tamper(env: dict[str, str], pathway_id, version: int, old: str, new: str) -> None:
-    """Edit one stored event's JSON in place with raw SQL, as someone with database access could."""
-    cast = ("convert_to(replace(convert_from(state, 'UTF8'), ?, ?), 'UTF8')" if ON_POSTGRES
-            else "CAST(replace(CAST(state AS TEXT), ?, ?) AS BLOB)")
-    raw(env, f"UPDATE {{events}} SET state = {cast} WHERE originator_id = ? AND originator_version = ?",
-        (old, new, db_id(pathway_id), version))
+    """Edit one stored event's JSON with raw SQL, as someone with database access (and cartpath's
+    source) could: inflate the compressed state, edit it, write it back as the plain JSON that
+    cartpath also reads."""
+    where = "WHERE originator_id = ? AND originator_version = ?"
+    [(state,)] = raw(env, f"SELECT state FROM {{events}} {where}", (db_id(pathway_id), version))
+    text = EventCompressor().decompress(bytes(state))
+    assert old.encode() in text
+    raw(env, f"UPDATE {{events}} SET state = ? {where}", (text.replace(old.encode(), new.encode()),
+                                                           db_id(pathway_id), version))
 
 
 @pytest.mark.slow

@@ -2,12 +2,17 @@
 what is stored compactly reads back the same, on the store this suite runs on."""
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from datetime import timedelta
+
+import pytest
 
 from cartpath.engine.application import CartPath
 from cartpath.engine.integrity import check_integrity
 from cartpath.engine.lint import read_paths
-from tests.support.store import FIXTURES, T0, ready_named
+from tests.support.chain import raw
+from tests.support.store import FIXTURES, T0, ready_named, store_env
 
 
 def drive_loop(app: CartPath, days: int, patient_ref: str = "P-1"):
@@ -55,3 +60,123 @@ def test_a_cancelled_pathway_drops_its_snapshot_too(app):
     assert cold.get_pathway(p.id).outcome == "cancelled"
     assert cold.verify(p.id)["ok"]
 
+
+
+def comparable(history):
+    return [(h["version"], h["type"], h["at"], h["actor"], h["data"]) for h in history]
+
+
+def run_mini(app: CartPath):
+    """The small test process to its end, with the same ids in every store."""
+    from tests.support.store import start_mini
+    p = start_mini(app, business_key="bk-1")
+    p = app.complete_task(p.id, ready_named(p, "intake"), {"ok": True, "order_id": "ORD-1"})
+    app.deliver_message("slot_confirmed", "m-1", {"order_id": "ORD-1", "coi": "COI-1"},
+                        {"apheresis_date": "2026-02-01", "manufacturing_slot": "S1"})
+    app.fire_due_timers(T0 + timedelta(days=2))
+    p = app.get_pathway(p.id)
+    return app.complete_task(p.id, ready_named(p, "check"), {"coi_scanned": "COI-1", "n": 3})
+
+
+def decoded_log(app: CartPath):
+    from cartpath.projections.log import EventLog
+    log = EventLog(app)
+    events, _ = log.read(0, 10_000, log.head())
+    return [(e.version, e.kind, {k: v for k, v in e.data.items() if k != "timestamp"}) for e in events]
+
+
+def test_events_are_stored_compressed_and_read_back_as_from_a_plain_store(app, env, tmp_path):
+    (tmp_path / "plain").mkdir()
+    plain_env = {**store_env(tmp_path / "plain"), "CARTPATH_COMPRESSOR": "off"}
+    plain = CartPath(env=plain_env)
+    plain.deploy(read_paths([FIXTURES / "mini_pathway.bpmn"]))
+    p, q = run_mini(app), run_mini(plain)
+    assert p.outcome == q.outcome == "follow_up_handover"
+
+    packed = [bytes(r[0]) for r in raw(env, "SELECT state FROM {events}")]
+    stored_plain = [bytes(r[0]) for r in raw(plain_env, "SELECT state FROM {events}")]
+    assert all(s[:1] == b"{" for s in stored_plain)
+    assert sum(1 for s in packed if s[:1] == b"\x01") > len(packed) * 0.9
+    assert sum(map(len, packed)) < sum(map(len, stored_plain)) / 2
+
+    assert comparable(app.history(p.id)) == comparable(plain.history(q.id))
+    assert decoded_log(app) == decoded_log(plain)  # the projections' fast decoder reads both alike
+    cold = CartPath(env=env)
+    assert cold.verify(p.id)["ok"] and check_integrity(cold).ok
+
+
+def test_a_store_written_with_compression_off_then_on_then_off_reads_verifies_and_checks(env, tmp_path):
+    from tests.support.store import start_mini
+    ids = []
+    for setting in ("off", "on", "off"):
+        app = CartPath(env={**env, "CARTPATH_COMPRESSOR": setting})
+        app.deploy(read_paths([FIXTURES / "mini_pathway.bpmn"]))
+        if ids:  # carry on a pathway written under the other setting
+            p = app.get_pathway(ids[-1])
+            app.complete_task(p.id, ready_named(p, "intake"), {"ok": True, "order_id": f"ORD-{len(ids)}"})
+        ids.append(start_mini(app, f"P-{len(ids) + 1:04d}").id)
+        app.close()
+    starts = {bytes(r[0])[:1] for r in raw(env, "SELECT state FROM {events}")}
+    assert starts == {b"{", b"\x01"}
+    for setting in ("on", "off"):
+        app = CartPath(env={**env, "CARTPATH_COMPRESSOR": setting})
+        for pid in ids:
+            assert app.history(pid)[0]["type"] == "Started"
+            assert app.verify(pid)["ok"]
+        assert len(decoded_log(app)) == sum(len(app.history(pid)) for pid in ids)
+        assert check_integrity(app).ok
+        app.close()
+
+
+def test_compression_under_the_cipher(env):
+    from eventsourcing.cryptography import AESCipher
+    from eventsourcing.utils import Environment
+
+    from cartpath.engine.compression import EventCompressor
+    key = AESCipher.create_key(32)
+    sealed_env = {**env, "CARTPATH_CIPHER_KEY": key}
+    app = CartPath(env=sealed_env)
+    app.deploy(read_paths([FIXTURES / "mini_pathway.bpmn"]))
+    p = run_mini(app)
+    states = [bytes(r[0]) for r in raw(env, "SELECT state FROM {events}")]
+    assert not any(b"patient_ref" in s or b"mini_pathway" in s for s in states)
+    cipher = AESCipher(Environment(env={"CIPHER_KEY": key}))
+    inner = [cipher.decrypt(s) for s in states]
+    assert sum(1 for s in inner if s[:1] == b"\x01") > len(inner) * 0.9  # compressed, then encrypted
+    assert any(b"patient_ref" in EventCompressor().decompress(s) for s in inner)
+    cold = CartPath(env=sealed_env)
+    assert cold.get_pathway(p.id).outcome == "follow_up_handover" and cold.verify(p.id)["ok"]
+    assert check_integrity(cold).ok
+    assert check_integrity(CartPath(env=env)).ok  # the chain's check needs no key
+
+
+OLD_STORES = sorted((FIXTURES / "stores").glob("*.sqlite3"))
+
+
+@pytest.mark.parametrize("fixture", OLD_STORES, ids=[p.stem for p in OLD_STORES])
+def test_old_stores_read_verify_and_check_then_take_compressed_events_beside_their_plain_ones(fixture, tmp_path):
+    from cartpath.projections.log import EventLog
+    copy = tmp_path / "cartpath.sqlite3"
+    shutil.copyfile(fixture, copy)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(copy),
+           "CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual"}
+    app = CartPath(env=env)
+    ids = app.pathway_ids()
+    assert ids and all(app.verify(pid)["ok"] for pid in ids)
+    assert check_integrity(app).ok
+    app.deploy_bundled()
+    new = app.start_pathway("PSN-0042", "FR-01", "DLBCL", "axi-cel").pathway
+    app.complete_task(new.id, ready_named(new, "rcp_eligibility"), {"eligible": False, "rcp_date": "2026-01-05"})
+    with sqlite3.connect(copy) as db:
+        mine = [bytes(r[0]) for r in db.execute("SELECT state FROM stored_events WHERE originator_id = ?",
+                                                 (new.id.hex,))]
+    assert mine and all(s[:1] == b"\x01" for s in mine)
+    cold = CartPath(env=env)
+    for pid in [*ids, new.id]:
+        assert cold.verify(pid)["ok"]
+    assert cold.get_pathway(new.id).outcome == "not_eligible" and list(cold.snapshots.get(new.id)) == []
+    report = check_integrity(cold)
+    assert report.ok and report.checked >= len(mine)
+    log = EventLog(cold)
+    read, _ = log.read(0, 1_000_000, log.head())
+    assert {ev.pathway_id for ev in read} == {str(pid) for pid in [*ids, new.id]}
