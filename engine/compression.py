@@ -27,6 +27,7 @@ reads compressed events.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from eventsourcing.persistence import Compressor
 
@@ -48,9 +49,16 @@ class EventCompressor(Compressor):
     compresses = True
 
     def __init__(self) -> None:
-        self._deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY,
-                                         DICTIONARY_V1)
+        # fixed Huffman codes: as small as per-event dynamic tables on states this short, and no table
+        # to build when reading
+        self._deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_FIXED, DICTIONARY_V1)
         self._inflate = zlib.decompressobj(_WBITS, zdict=DICTIONARY_V1)
+
+    @property
+    def inflater(self) -> Any:
+        """The primed decompressor of a ``V1`` state (after its marker byte): copy it for each state.
+        For a reader that inflates in its own loop (projections/log.py)."""
+        return self._inflate
 
     def compress(self, data: bytes) -> bytes:
         deflate = self._deflate.copy()
