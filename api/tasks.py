@@ -83,10 +83,10 @@ def show(task_id: str):
 @refusals(blp, "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
 def complete(body: dict[str, Any], task_id: str):
     """Complete a ready task of one of the caller's lanes, in one of its centres. If-Match: pathway version."""
-    principal, app, pathway, task = _staff_command(task_id)
-    _check_lane(principal, pathway.ready.get(task))
+    principal, app, pathway_id, task, ready = _staff_command(task_id)
+    _check_lane(principal, ready)
     signers = signatures.signers_from(body, current_app.extensions["cartpath_tokens"].signing_claims, time.time())
-    pathway = app.complete_task(pathway.id, task, body["data"], actor=principal.actor(),
+    pathway = app.complete_task(pathway_id, task, body["data"], actor=principal.actor(),
                                 expected_version=expected_version(), signers=signers)
     return pathway_response(pathway, write=True, position=app.last_position())
 
@@ -101,9 +101,9 @@ def complete(body: dict[str, Any], task_id: str):
 def correct(body: dict[str, Any], task_id: str):
     """Correct one field of a completed task (its lane, or admin), with a reason; the original is kept,
     the pathway is not re-routed. If-Match: pathway version."""
-    principal, app, pathway, task = _staff_command(task_id)
-    _check_lane(principal, app.completed_task(pathway.id, task))
-    pathway = app.correct_task(pathway.id, task, body["field"], body["value"], body["reason"],
+    principal, app, pathway_id, task, _ = _staff_command(task_id)
+    _check_lane(principal, app.completed_task(pathway_id, task))
+    pathway = app.correct_task(pathway_id, task, body["field"], body["value"], body["reason"],
                                actor=principal.actor(), expected_version=expected_version())
     record = correction_view(pathway, pathway.corrections[-1])
     response = jsonify({**record, "pathway_id": str(pathway.id), "actor": pathway.corrections[-1]["by"],
@@ -114,14 +114,17 @@ def correct(body: dict[str, Any], task_id: str):
 
 
 def _staff_command(task_id: str):
-    """The caller (staff of the pathway's centre), the engine, the pathway and the task's own id."""
+    """The caller (staff of the pathway's centre), the engine, the pathway's id, the task's own id and
+    the task if it is ready. The checks read the worker's live copy when it holds one (a load from
+    the snapshot otherwise); the command then decides on the current state anyway."""
     principal = require(*staff_lanes())
     pathway_id, task = split_task_id(task_id)
     app = engine()
-    pathway = app.get_pathway(pathway_id)
-    visible(principal, pathway)
-    check_center(principal, pathway.center)
-    return principal, app, pathway, task
+    with app.reading_pathway(pathway_id) as pathway:
+        visible(principal, pathway)
+        check_center(principal, pathway.center)
+        ready = pathway.ready.get(task)
+        return principal, app, pathway.id, task, dict(ready) if ready is not None else None
 
 
 def _check_lane(principal, task: dict[str, Any] | None) -> None:
