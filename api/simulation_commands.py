@@ -45,14 +45,15 @@ def _bar(fraction: float, message: str) -> None:
 
 
 def summary_table(results: list[dict[str, Any]]) -> str:
-    rows = [("scenario", "patients/rep", "ward p90 peak", "days ward over (p>=.5)", "icu p90 peak",
+    rows = [("scenario", "patients/rep", "ward p90 peak", "needed p90 peak", "days needed > beds", "icu p90 peak",
              "delayed", "mean delay d", "v2v median d")]
     for r in results:
         reps = r["replications"]
         arrived = sum(o["patients_per_replication"] for o in r["outcomes"].values())
         delay = r["bed_delay"]
         rows.append((r["scenario"], f"{arrived:.0f}", f"{r['peak']['ward_p90']:.1f}",
-                     str(r["peak"]["days_ward_over_capacity_p50"]), f"{r['peak']['icu_p90']:.1f}",
+                     f"{r['peak']['ward_demand_p90']:.1f}", str(r["peak"]["days_demand_over_capacity_p50"]),
+                     f"{r['peak']['icu_p90']:.1f}",
                      f"{delay['delayed']}/{delay['infused_admissions']} ({reps} reps)", f"{delay['mean_days']:.2f}",
                      str(r["vein_to_vein_days"]["median"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -188,6 +188,7 @@ def _anchors(course: Course) -> list[tuple[str, str, str, float]]:
 @dataclass
 class Replication:
     ward: list[int]
+    demand: list[int]  # the ward beds the main stays would need on unlimited beds (no queue)
     icu: list[int]
     staff: dict[str, list[float]]
     delays: list[float]  # days an infused patient's admission waited for a bed (admissions in the horizon)
@@ -206,6 +207,10 @@ def replicate(s: Scenario, courses: dict[Route, Course], patients: list[Patient]
     beds = _INFINITE if s.beds is None else s.beds
     delays: list[float] = []
     waiting = sorted((m["admission"], i) for i, (p, m) in enumerate(timed) if "admission" in m and not p.outpatient)
+    demand_diff = [0] * (days + 1)
+    for planned, i in waiting:
+        m = timed[i][1]
+        _stay(demand_diff, planned, m.get("discharge", m["end"]), days)
     for planned, i in waiting:
         p, m = timed[i]
         wait = 0.0
@@ -249,7 +254,8 @@ def replicate(s: Scenario, courses: dict[Route, Course], patients: list[Patient]
                 while t < m[end]:
                     _hours(staff, lanes.get(name, ""), t, hours, weeks)
                     t += 1.0
-    return Replication(ward=_cumulate(ward_diff, days), icu=_cumulate(icu_diff, days), staff=staff, delays=delays,
+    return Replication(ward=_cumulate(ward_diff, days), demand=_cumulate(demand_diff, days),
+                       icu=_cumulate(icu_diff, days), staff=staff, delays=delays,
                        vein_to_vein=v2v, outcomes=outcomes, patients=len(patients))
 
 
@@ -345,6 +351,7 @@ def summarise(s: Scenario, reps: list[Replication], routes: int) -> dict[str, An
     daily: list[dict[str, Any]] = []
     for d in range(s.days):
         ward = [r.ward[d] for r in reps]
+        demand = [r.demand[d] for r in reps]
         icu = [r.icu[d] for r in reps]
         daily.append({
             "date": (s.start + timedelta(days=d)).isoformat(), "day": d,
@@ -353,6 +360,8 @@ def summarise(s: Scenario, reps: list[Replication], routes: int) -> dict[str, An
             "beds": s.beds, "icu_beds": s.icu_beds,
             "p_ward_over_capacity": sum(1 for w in ward if s.beds is not None and w > s.beds) / n,
             "p_icu_over_capacity": sum(1 for w in icu if s.icu_beds is not None and w > s.icu_beds) / n,
+            "ward_demand_p50": _quantile(demand, 0.5), "ward_demand_p90": _quantile(demand, 0.9),
+            "p_ward_demand_over_capacity": sum(1 for w in demand if s.beds is not None and w > s.beds) / n,
         })
     lanes = sorted({lane for r in reps for lane in r.staff} | set(s.staff_hours))
     staff = [{"week": w, "week_start": (s.start + timedelta(days=7 * w)).isoformat(),
@@ -384,5 +393,7 @@ def summarise(s: Scenario, reps: list[Replication], routes: int) -> dict[str, An
                      for k, v in sorted(outcomes.items())},
         "peak": {"ward_p90": max((float(d["ward_p90"]) for d in daily), default=0.0),
                  "icu_p90": max((float(d["icu_p90"]) for d in daily), default=0.0),
-                 "days_ward_over_capacity_p50": sum(1 for d in daily if d["p_ward_over_capacity"] >= 0.5)},
+                 "days_ward_over_capacity_p50": sum(1 for d in daily if d["p_ward_over_capacity"] >= 0.5),
+                 "ward_demand_p90": max((float(d["ward_demand_p90"]) for d in daily), default=0.0),
+                 "days_demand_over_capacity_p50": sum(1 for d in daily if d["p_ward_demand_over_capacity"] >= 0.5)},
     }

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 CHARTS = ("occupancy", "staff")
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 CSV_COLUMNS = ("scenario", "date", "day", "ward_p10", "ward_p50", "ward_p90", "beds", "p_ward_over_capacity",
+               "ward_demand_p50", "ward_demand_p90", "p_ward_demand_over_capacity",
                "icu_p10", "icu_p50", "icu_p90", "icu_beds", "p_icu_over_capacity")
 
 
@@ -32,7 +33,8 @@ def render(chart: str, results: list[dict[str, Any]], fmt: str) -> bytes:
 
 
 def occupancy(results: list[dict[str, Any]]) -> Figure:
-    """Ward (top) and ICU (bottom) occupancy per day: the p10-p90 band, the median, and capacity."""
+    """Ward (top) and ICU (bottom) occupancy per day: the p10-p90 band, the median, and capacity; on the
+    ward, dotted, the p90 of the beds the stays would need if none waited."""
     figure = Figure(figsize=(5.5 * len(results), 6.5), layout="constrained")
     axes = figure.subplots(2, len(results), squeeze=False, sharey="row")
     for col, result in enumerate(results):
@@ -43,6 +45,9 @@ def occupancy(results: list[dict[str, Any]]) -> Figure:
             ax.fill_between(days, [d[f"{unit}_p10"] for d in daily], [d[f"{unit}_p90"] for d in daily],
                             alpha=0.3, label="p10-p90")
             ax.plot(days, [d[f"{unit}_p50"] for d in daily], label="median")
+            if unit == "ward":
+                ax.plot(days, [d["ward_demand_p90"] for d in daily], linestyle=":", color="grey",
+                        label="p90 needed on unlimited beds")
             capacity = result["inputs"].get(capacity_key) if "inputs" in result else daily[0].get(capacity_key)
             if capacity is not None:
                 ax.axhline(capacity, color="red", linestyle="--", label=f"{capacity_key} ({capacity})")

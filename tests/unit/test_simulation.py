@@ -82,6 +82,14 @@ def test_one_bed_queues_the_admissions_and_measures_the_delay():
         for d in range(70):
             expected[d] += begin <= d + 0.5 < end
     assert [d["ward_p50"] for d in result["daily"]] == expected
+    # the beds needed had none waited: the first test's curve, over the one bed from day 45
+    unqueued = [0] * 70
+    for begin in (35, 45, 65):
+        for d in range(70):
+            unqueued[d] += begin <= d + 0.5 < begin + stay
+    assert [d["ward_demand_p50"] for d in result["daily"]] == unqueued
+    assert [d["p_ward_demand_over_capacity"] for d in result["daily"]] == [float(n > 1) for n in unqueued]
+    assert [d["p_ward_over_capacity"] for d in result["daily"]] == [0.0] * 70
     delay = result["bed_delay"]
     assert (delay["infused_admissions"], delay["delayed"]) == (3, 2)
     assert delay["max_days"] == pytest.approx(c_in - 65, abs=1e-3)
@@ -164,3 +172,14 @@ def test_a_course_does_not_depend_on_the_routes_run_before_it():
                                                                           dropout_stage="manufacturing"),
                                Route("infused", "axi-cel")])[2]
     assert (after.milestones, after.tasks, after.outcome) == (alone.milestones, alone.tasks, alone.outcome)
+
+
+def test_two_worker_processes_give_what_one_process_gives():
+    # ide-cel's routes are run by no other test: here they run in the workers (forkserver processes)
+    s = scenario(mix=(("MM", "ide-cel", 1.0),), durations=SPREAD, rates=RATES, horizon_weeks=12,
+                 arrivals_per_month=6.0, replications=4, beds=3)
+    both = run(Run(s, FILES, workers=2))
+    assert both["cost"]["routes_run_now"] > 0 and both["cost"]["routes_cpu_seconds"] > 0
+    inline = run(Run(s, FILES, workers=1))
+    both.pop("cost"), inline.pop("cost")
+    assert both == inline
