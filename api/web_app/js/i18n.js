@@ -10,7 +10,7 @@ const TEXT = {
     worklist_title: 'My worklist', filter_lane: 'Lane', filter_center: 'Centre', all: 'All',
     col_task: 'Task', col_patient: 'Patient', col_center: 'Centre', col_lane: 'Lane', col_ready: 'Ready since',
     col_due: 'Due', col_waiting: 'Waiting (days)', col_pathway: 'Pathway', overdue: 'overdue',
-    tasks_count: '{n} ready tasks, oldest first', no_tasks: 'Nothing to do in your lanes.', open: 'Open',
+    tasks_count: 'Ready tasks: {n}, oldest first', no_tasks: 'Nothing to do in your lanes.', open: 'Open',
     task_title: 'Task', complete: 'Complete', cancel_edit: 'Back', required: 'required',
     yes: 'Yes', no: 'No', choose: '— choose —', completed_ok: 'Task completed.',
     form_problem: 'The task was not completed:', signature: 'Electronic signature', meaning: 'Meaning',
@@ -47,7 +47,7 @@ const TEXT = {
     worklist_title: 'Mes tâches', filter_lane: 'Couloir', filter_center: 'Centre', all: 'Tous',
     col_task: 'Tâche', col_patient: 'Patient', col_center: 'Centre', col_lane: 'Couloir', col_ready: 'Prête depuis',
     col_due: 'Échéance', col_waiting: 'Attente (jours)', col_pathway: 'Parcours', overdue: 'en retard',
-    tasks_count: '{n} tâches prêtes, les plus anciennes d’abord', no_tasks: 'Rien à faire dans vos couloirs.', open: 'Ouvrir',
+    tasks_count: 'Tâches prêtes : {n}, les plus anciennes d’abord', no_tasks: 'Rien à faire dans vos couloirs.', open: 'Ouvrir',
     task_title: 'Tâche', complete: 'Valider', cancel_edit: 'Retour', required: 'obligatoire',
     yes: 'Oui', no: 'Non', choose: '— choisir —', completed_ok: 'Tâche validée.',
     form_problem: 'La tâche n’a pas été validée :', signature: 'Signature électronique', meaning: 'Signification',
@@ -123,9 +123,13 @@ export function laneTitle(lane) {
   return found ? found[lang === 'fr' ? 1 : 0] : (lane || '—');
 }
 
+// One formatter per language: toLocaleString builds a new one per call (1,000 rows: most of a second)
+const formatters = {};
 export function formatTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(lang === 'fr' ? 'fr-FR' : 'en-GB', { dateStyle: 'short', timeStyle: 'short', timeZone: 'UTC' }) + ' UTC';
+  formatters[lang] = formatters[lang] || new Intl.DateTimeFormat(lang === 'fr' ? 'fr-FR' : 'en-GB',
+    { dateStyle: 'short', timeStyle: 'short', timeZone: 'UTC' });
+  return `${formatters[lang].format(d)} UTC`;
 }
