@@ -20,7 +20,7 @@ TODAY = T0.date().isoformat()
 NOW_LOCAL = T0.strftime("%Y-%m-%dT%H:%M")  # the form's datetime-local, read as UTC
 HOME = {"hematology": "#/worklist", "coordination": "#/worklist", "pharmacy": "#/worklist", "apheresis": "#/worklist",
         "cell_therapy_unit": "#/worklist", "ward": "#/worklist", "icu": "#/worklist", "admin": "#/worklist",
-        "process_owner": "#/process", "auditor": "#/dashboard"}
+        "process_owner": "#/process", "auditor": "#/dashboard", "manufacturer": "#/outbox"}
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +170,11 @@ def test_forms_up_to_the_order_with_a_refusal_at_its_field(web: Web):
     web.submit_and_reach_pathway()
     outbox = web.api("GET", "/outbox", "manufacturer", org=ORG, centers=())
     assert [m["name"] for m in outbox["items"]] == ["order_placed"]
+    assert_no_console_errors(web)
+    web.sign_in("acme-portal")  # the manufacturer reads what was sent to it
+    web.wait_for(lambda: web.driver.current_url.endswith("#/outbox"))
+    assert ORDER in web.wait("main table tbody tr").text
+    screenshot(web.driver, "outbox-manufacturer")
     assert_no_console_errors(web)
 
 
@@ -323,4 +328,28 @@ def test_french_labels_keyboard_and_a_laptop_screen(web: Web):
               .map((el) => el.id || el.name);""")
         assert not unlabelled, (page, unlabelled)
     Select(web.find("#lang")).select_by_value("en")
+    assert_no_console_errors(web)
+
+
+def test_a_coordinator_cancels_a_pathway_with_a_reason(web: Web):
+    started = web.api("POST", "/pathways", "coordination", body={
+        "patient_ref": "PSN-WEB2", "center": "FR-01", "indication": "MM", "product": "ide-cel"})
+    wait_for_views(web.server.engine)
+    web.sign_in("nurse-c")
+    web.driver.get(f"{web.base}/#/pathway/{started['id']}")
+    web.wait("#diagram[data-drawn='true']")
+    from selenium.webdriver.support.ui import Select
+    Select(web.find("#cancel-reason")).select_by_value("patient_decision")
+    web.find("#cancel-comment").send_keys("moved abroad")
+    web.find("#cancel-do").click()
+    web.wait_for(lambda: web.driver.execute_script(  # read afresh: the page is redrawn after the cancel
+        "const s = document.getElementById('pathway-status'); return s && s.textContent") == "ended")
+    pathway = web.api("GET", f"/pathways/{started['id']}", "coordination")
+    assert (pathway["outcome"], pathway["cancellation"]["reason"]) == ("cancelled", "patient_decision")
+    assert not web.find_all("#cancel-form")  # an ended pathway offers no cancel
+    history = web.api("GET", f"/pathways/{started['id']}/history", "coordination")
+    [cancel] = [e for e in history["items"] if e["type"] == "Cancelled"]
+    assert cancel["actor"]["sub"] == "nurse-c"
+    web.driver.execute_script("window.scrollTo(0, 0)")
+    screenshot(web.driver, "pathway-cancelled")
     assert_no_console_errors(web)

@@ -34,6 +34,7 @@ DEV_USERS = [
     {"sub": "po-1", "name": "Hugo Fournier", "roles": ["process_owner"], "centers": []},
     {"sub": "aud-1", "name": "Léa Fontaine", "roles": ["auditor"], "centers": []},
     {"sub": "admin-1", "name": "Admin One", "roles": ["admin"], "centers": ["FR-01"]},
+    {"sub": "acme-portal", "name": "ACME portal", "roles": ["manufacturer"], "centers": [], "org": "ACME"},
 ]
 
 

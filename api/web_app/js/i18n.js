@@ -35,7 +35,7 @@ const TEXT = {
     chart_v2v: 'Vein-to-vein distribution (days)', chart_dropout: 'Drop-out by reason', chart_crs: 'CRS maximum grade',
     chart_icans: 'ICANS maximum grade', capacity: 'Capacity forecast: occupied beds per day', beds: 'beds',
     occupied: 'occupied', assumptions: 'Assumptions', filter_product: 'Product', weeks: 'Weeks',
-    error: 'Error', not_found: 'Not found', zoom_in: 'Zoom in', zoom_out: 'Zoom out', zoom_fit: 'Whole diagram', refresh: 'Refresh', now_here: 'There now', median: 'Median (days)', done_count: 'Went through', data_table: 'Figures', grade: 'Grade', ward_expected: 'Ward, expected', icu_expected: 'ICU, expected',
+    error: 'Error', not_found: 'Not found', zoom_in: 'Zoom in', zoom_out: 'Zoom out', zoom_fit: 'Whole diagram', refresh: 'Refresh', now_here: 'There now', median: 'Median (days)', done_count: 'Went through', data_table: 'Figures', nav_outbox: 'Messages sent', outbox_title: 'Messages the hospital sent you', outbox_note: 'Your system answers through POST /api/v1/messages (see the API docs); these are your orders only.', col_message: 'Message', col_payload: 'Payload', grade: 'Grade', ward_expected: 'Ward, expected', icu_expected: 'ICU, expected',
   },
   fr: {
     skip: 'Aller au contenu', language: 'Langue', main_nav: 'Navigation principale', loading: 'Chargement…',
@@ -72,7 +72,7 @@ const TEXT = {
     chart_v2v: 'Distribution veine-à-veine (jours)', chart_dropout: 'Abandons par motif', chart_crs: 'Grade maximal de SRC (CRS)',
     chart_icans: 'Grade maximal d’ICANS', capacity: 'Prévision de capacité : lits occupés par jour', beds: 'lits',
     occupied: 'occupés', assumptions: 'Hypothèses', filter_product: 'Produit', weeks: 'Semaines',
-    error: 'Erreur', not_found: 'Introuvable', zoom_in: 'Agrandir', zoom_out: 'Réduire', zoom_fit: 'Diagramme entier', refresh: 'Actualiser', now_here: 'Présents', median: 'Médiane (jours)', done_count: 'Passés', data_table: 'Chiffres', grade: 'Grade', ward_expected: 'Service, attendu', icu_expected: 'Réanimation, attendu',
+    error: 'Erreur', not_found: 'Introuvable', zoom_in: 'Agrandir', zoom_out: 'Réduire', zoom_fit: 'Diagramme entier', refresh: 'Actualiser', now_here: 'Présents', median: 'Médiane (jours)', done_count: 'Passés', data_table: 'Chiffres', nav_outbox: 'Messages envoyés', outbox_title: 'Messages que l’hôpital vous a envoyés', outbox_note: 'Votre système répond par POST /api/v1/messages (voir la documentation de l’API) ; seules vos commandes figurent ici.', col_message: 'Message', col_payload: 'Contenu', grade: 'Grade', ward_expected: 'Service, attendu', icu_expected: 'Réanimation, attendu',
   },
 };
 

@@ -8,6 +8,7 @@ import { renderTask } from './task.js';
 import { renderPathway, renderPathways } from './pathway.js';
 import { renderProcess } from './process.js';
 import { renderDashboard } from './dashboard.js';
+import { renderOutbox } from './outbox.js';
 
 const LANE_ROLES = ['coordination', 'hematology', 'apheresis', 'pharmacy', 'cell_therapy_unit', 'ward', 'icu'];
 
@@ -16,6 +17,7 @@ export function isStaff() { return roles().some((r) => !['process_owner', 'audit
 
 function home() {
   const r = roles();
+  if (r.length === 1 && r[0] === 'manufacturer') return '#/outbox';
   if (r.includes('admin') || r.some((x) => LANE_ROLES.includes(x)) || !['process_owner', 'auditor'].some((x) => r.includes(x))) return '#/worklist';
   return r.includes('process_owner') ? '#/process' : '#/dashboard';
 }
@@ -27,6 +29,7 @@ function navItems() {
   if (isStaff() || r.includes('auditor')) items.push(['#/pathways', 'nav_pathways']);
   if (r.includes('process_owner') || r.includes('admin')) items.push(['#/process', 'nav_process']);
   if (isStaff() || r.includes('auditor')) items.push(['#/dashboard', 'nav_dashboard']);  // the reports' readers
+  if (r.includes('manufacturer') || r.includes('auditor')) items.push(['#/outbox', 'nav_outbox']);
   return items;
 }
 
@@ -52,6 +55,7 @@ const ROUTES = [
   [/^#\/pathway\/([^/]+)$/, renderPathway],
   [/^#\/process$/, renderProcess],
   [/^#\/dashboard$/, renderDashboard],
+  [/^#\/outbox$/, renderOutbox],
 ];
 
 let current = 0;
