@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from werkzeug.exceptions import Forbidden, NotFound
@@ -108,6 +108,7 @@ class SimulationRunSchema(Schema):
 
 
 _BINARY = {"type": "string", "format": "binary"}
+OCTET_STREAM = "application/octet-stream"
 
 
 # -- plumbing --------------------------------------------------------------------------------------
@@ -220,15 +221,21 @@ def get(run_id: str):
 @operation_id(blp, "getSimulationChart")
 @blp.response(200, _BINARY, content_type="image/png", description="the chart as PNG (or SVG for .svg)")
 @blp.alt_response(200, schema=_BINARY, content_type="image/svg+xml", success=True, description="the chart as SVG")
+@blp.alt_response(200, schema=_BINARY, content_type=OCTET_STREAM, success=True,
+                  description="the same bytes, for a client that asks for application/octet-stream")
 @refusals(blp, "NOT_FOUND", "CONFLICT")
 def chart(run_id: str, chart: str, fmt: str):
     """Occupancy bands (p10-p90, median) against ward and ICU beds, or staff hours per lane per week against
-    the configured hours; one panel per scenario."""
+    the configured hours; one panel per scenario. `Accept: application/octet-stream`: the same bytes typed so
+    (clients generated from this document know no image types)."""
     record = _visible(run_id)
     refused = _finished(record)
     if refused is not None:
         return refused
-    return Response(simulation_charts.render(chart, record["results"], fmt), mimetype=simulation_charts.FORMATS[fmt])
+    image = simulation_charts.FORMATS[fmt]
+    accept = request.accept_mimetypes
+    mimetype = OCTET_STREAM if accept[OCTET_STREAM] > accept[image] else image
+    return Response(simulation_charts.render(chart, record["results"], fmt), mimetype=mimetype)
 
 
 @blp.route("/simulations/<run_id>/series.csv", methods=["GET"])

@@ -159,21 +159,23 @@ def test_answers_match_the_openapi_document(http):
     check("POST", "/api/v1/simulations", http.call("POST", "/simulations", doctor, json={"center": "FR-01",
                                                                                          "seed": -1}), 422)
     location = started.headers["Location"].removeprefix("/api/v1")
-    run_id = location.rsplit("/", 1)[1]
     finished(http, started.headers["Location"], doctor)
     check("GET", "/api/v1/simulations/{run_id}", http.call("GET", location, doctor), 200)
     check("GET", "/api/v1/simulations/{run_id}", http.call("GET", "/simulations/nope", doctor), 404)
     for chart in ("occupancy.png", "staff.svg"):
-        response = http.call("GET", f"{location}/charts/{chart}", doctor)
-        assert response.status_code == 200 and run_id in location
+        check("GET", "/api/v1/simulations/{run_id}/charts/{chart}.{fmt}",
+              http.call("GET", f"{location}/charts/{chart}", doctor), 200)
+    octets = http.call("GET", f"{location}/charts/staff.png", doctor, headers={"Accept": "application/octet-stream"})
+    check("GET", "/api/v1/simulations/{run_id}/charts/{chart}.{fmt}", octets, 200)
+    assert octets.mimetype == "application/octet-stream" and octets.data.startswith(b"\x89PNG")
     check("GET", "/api/v1/simulations/{run_id}/series.csv", http.call("GET", f"{location}/series.csv", doctor), 200)
     compared = http.call("POST", "/simulations/compare", doctor, json={"scenarios": [SCENARIO, SCENARIO]})
     check("POST", "/api/v1/simulations/compare", compared, 202)
     finished(http, compared.headers["Location"], doctor)
     spec = http.client.get("/api/v1/openapi.json").get_json()
     charts = [p for p in spec["paths"] if p.startswith("/api/v1/simulations/{run_id}/charts/")]
-    assert charts and set(spec["paths"][charts[0]]["get"]["responses"]["200"]["content"]) == {"image/png",
-                                                                                               "image/svg+xml"}
+    assert charts and set(spec["paths"][charts[0]]["get"]["responses"]["200"]["content"]) == {
+        "image/png", "image/svg+xml", "application/octet-stream"}
 
 
 def test_beds_and_task_hours_default_to_the_centres_configuration(tmp_path):
