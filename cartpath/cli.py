@@ -33,6 +33,19 @@ def db_init_cmd() -> None:
     out(create_tables())
 
 
+@db_group.command("compact")
+@refusals
+def db_compact_cmd() -> None:
+    """Drop the snapshots of ended pathways (a store written before they stopped being kept)."""
+    from cartpath.engine.config import open_app
+    from cartpath.engine.db import drop_ended_snapshots
+    app = open_app()
+    try:
+        out(drop_ended_snapshots(app))
+    finally:
+        app.close()
+
+
 def _signing_token_reader():
     """The API's token verifier, for signatures given on the command line (engine/signatures.py)."""
     import os

@@ -91,3 +91,31 @@ def _tables(app) -> dict[str, Any]:
         curs.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         tables = [row[0] for row in curs.fetchall()]
     return {"database": app.env.get("SQLITE_DBNAME"), "tables": tables}
+
+
+def drop_ended_snapshots(app: Any) -> dict[str, int]:
+    """Delete the snapshots of every ended pathway, as the save that ends one does now (issue 16):
+    stores written before kept them, and nothing reads them again (an ended pathway loads from its
+    events). Snapshots are a cache, never the record: the events, their chain and ``verify`` are
+    untouched. Safe while the store is in use (an ended pathway never changes state again)."""
+    from eventsourcing.utils import get_topic
+
+    from .pathway import Pathway
+    if app.snapshots is None:
+        return {"ended_pathways": 0, "snapshots_dropped": 0}
+    topic = get_topic(Pathway.PathwayEnded)  # type: ignore[attr-defined]  # made by @event
+    ended: set[Any] = set()
+    start = 1
+    while True:
+        notes = app.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+        ended.update(n.originator_id for n in notes)
+        if len(notes) < 1000:
+            break
+        start = notes[-1].id + 1
+    snapshots = app.snapshots.recorder
+    dropped = 0
+    for pathway_id in sorted(ended, key=str):
+        if snapshots.select_events(pathway_id, desc=True, limit=1):
+            app.unit_of_work.store.drop_snapshots(pathway_id)
+            dropped += 1
+    return {"ended_pathways": len(ended), "snapshots_dropped": dropped}

@@ -180,3 +180,48 @@ def test_old_stores_read_verify_and_check_then_take_compressed_events_beside_the
     log = EventLog(cold)
     read, _ = log.read(0, 1_000_000, log.head())
     assert {ev.pathway_id for ev in read} == {str(pid) for pid in [*ids, new.id]}
+
+
+def test_db_compact_drops_the_snapshots_old_stores_kept_for_ended_pathways(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from cartpath.cli import main
+    copy = tmp_path / "cartpath.sqlite3"
+    shutil.copyfile(FIXTURES / "stores" / "main_2026-12-01.sqlite3", copy)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(copy),
+           "CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual"}
+    app = CartPath(env=env)
+    ids = app.pathway_ids()
+    kept = [pid for pid in ids if list(app.snapshots.get(pid))]
+    assert kept and all(app.get_pathway(pid).status == "ended" for pid in kept)
+    before = {pid: app.history(pid) for pid in ids}
+
+    result = CliRunner().invoke(main, ["db", "compact"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"ended_pathways": len(ids), "snapshots_dropped": len(kept)}
+
+    cold = CartPath(env=env)
+    assert all(list(cold.snapshots.get(pid)) == [] for pid in ids)
+    for pid in ids:
+        assert cold.history(pid) == before[pid] and cold.verify(pid)["ok"]
+    assert check_integrity(cold).ok
+    again = CliRunner().invoke(main, ["db", "compact"], env=env)
+    assert json.loads(again.output)["snapshots_dropped"] == 0
+
+
+def test_compacting_on_the_store_this_suite_runs_on(app):
+    """A snapshot of an ended pathway, as an older release left it, dropped on SQLite or PostgreSQL."""
+    from cartpath.engine.db import drop_ended_snapshots
+    from cartpath.engine.pathway import Pathway
+    app.deploy(read_paths([FIXTURES / "loop_pathway.bpmn"]))
+    active = drive_loop(app, 9, "P-21")
+    short = app.start_pathway("P-20", "FR-01", "MM", "cilta-cel", process_key="loop_pathway").pathway
+    ended = app.complete_task(short.id, ready_named(short, "assess"), {"value": -1})
+    app.snapshots.put([Pathway.Snapshot.take(ended)])  # what the release before this one kept
+    assert list(app.snapshots.get(ended.id)) and list(app.snapshots.get(active.id))
+    assert drop_ended_snapshots(app) == {"ended_pathways": 1, "snapshots_dropped": 1}
+    assert list(app.snapshots.get(ended.id)) == [] and list(app.snapshots.get(active.id))
+    cold = CartPath(env=app.env)
+    assert cold.get_pathway(ended.id).outcome == "follow_up_handover" and cold.verify(ended.id)["ok"]
