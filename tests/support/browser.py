@@ -83,3 +83,40 @@ def console_errors(driver: Any, allowed: tuple[str, ...] = ()) -> list[dict]:
     ``allowed`` (e.g. the network line of a 422 a test provokes on purpose)."""
     return [entry for entry in driver.get_log("browser")
             if entry["level"] == "SEVERE" and not any(a in entry["message"] for a in allowed)]
+
+
+def to_product_receipt(port: int, patient_ref: str, order: str, coi: str, org: str = "ACME") -> str:
+    """Over the API: a cart_pathway from its start to product_receipt ready (the manufacturer answers
+    every wait), on the manual clock at T0; the pathway id."""
+    from tests.support.server import call, token
+    from tests.support.store import T0
+    today, now = T0.date().isoformat(), T0.isoformat()
+
+    def send(method: str, path: str, roles: tuple[str, ...], body: dict, **kw) -> dict:
+        answer = call(port, method, path, token(*roles, **kw), body)
+        assert answer.status in (200, 201), answer
+        return answer.body
+
+    pathway_id = send("POST", "/pathways", ("coordination",), {
+        "patient_ref": patient_ref, "center": "FR-01", "indication": "DLBCL", "product": "axi-cel"})["id"]
+    steps = [("rcp_eligibility", "hematology", {"eligible": True, "rcp_date": today}),
+             ("patient_consent", "coordination", {"consent_signed": True}),
+             ("place_order", "pharmacy", {"order_id": order, "manufacturer": org, "requested_apheresis_date": today}),
+             ("slot_confirmed", None, {"apheresis_date": today, "manufacturing_slot": "S-1"}),
+             ("apheresis", "apheresis", {"collection_date": today, "coi_scanned": coi, "cd3_cells_e9": 3.1,
+                                         "adequate": True}),
+             ("ship_apheresis", "cell_therapy_unit", {"courier": "cryo", "shipper_id": "SHP-1", "pickup_at": now}),
+             ("bridging_decision", "hematology", {"bridging": False}),
+             ("product_released", None, {"released_at": now, "out_of_spec": False, "certificate_ref": "CoA-1"}),
+             ("product_shipped", None, {"shipper_id": "SHP-2", "tracking": "TRK-1", "shipped_at": now})]
+    for name, lane, data in steps:
+        if lane is None:
+            body = send("POST", "/messages", ("manufacturer",), {
+                "name": name, "message_id": f"{order}-{name}", "correlation": {"order_id": order, "coi": coi},
+                "payload": data}, centers=(), org=org)
+            assert body["accepted"], body
+            continue
+        pathway = send("GET", f"/pathways/{pathway_id}", (lane,), None)  # type: ignore[arg-type]
+        [task] = [t for t in pathway["tasks"] if t["name"] == name]
+        send("POST", f"/tasks/{task['id']}/complete", (lane,), {"data": data})
+    return pathway_id

@@ -15,7 +15,6 @@ const TEXT = {
     yes: 'Yes', no: 'No', choose: '— choose —', completed_ok: 'Task completed.',
     form_problem: 'The task was not completed:', signature: 'Electronic signature', meaning: 'Meaning',
     signature_confirm: 'I confirm my identity and sign as {name}', witness: 'Witness', countersign: 'Countersignature',
-    signing_token: 'Signing token from your identity provider',
     pathway_title: 'Pathway {ref}', status: 'Status', outcome: 'Outcome', product: 'Product', indication: 'Indication',
     diagram: 'Diagram', legend_done: 'completed', legend_active: 'active (ready task)', legend_waiting: 'waiting',
     timeline: 'Timeline', custody: 'Chain of custody', history: 'History', data: 'Data', verify: 'Verify',
@@ -35,7 +34,7 @@ const TEXT = {
     chart_v2v: 'Vein-to-vein distribution (days)', chart_dropout: 'Drop-out by reason', chart_crs: 'CRS maximum grade',
     chart_icans: 'ICANS maximum grade', capacity: 'Capacity forecast: occupied beds per day', beds: 'beds',
     occupied: 'occupied', assumptions: 'Assumptions', filter_product: 'Product', weeks: 'Weeks',
-    error: 'Error', not_found: 'Not found', zoom_in: 'Zoom in', zoom_out: 'Zoom out', zoom_fit: 'Whole diagram', refresh: 'Refresh', now_here: 'There now', median: 'Median (days)', done_count: 'Went through', data_table: 'Figures', nav_outbox: 'Messages sent', outbox_title: 'Messages the hospital sent you', outbox_note: 'Your system answers through POST /api/v1/messages (see the API docs); these are your orders only.', col_message: 'Message', col_payload: 'Payload', grade: 'Grade', ward_expected: 'Ward, expected', icu_expected: 'ICU, expected',
+    error: 'Error', not_found: 'Not found', zoom_in: 'Zoom in', zoom_out: 'Zoom out', zoom_fit: 'Whole diagram', refresh: 'Refresh', now_here: 'There now', median: 'Median (days)', done_count: 'Went through', data_table: 'Figures', nav_outbox: 'Messages sent', sign_at_issuer: 'Confirm identity at the identity provider', signed_by: 'signed by {sub}', outbox_title: 'Messages the hospital sent you', outbox_note: 'Your system answers through POST /api/v1/messages (see the API docs); these are your orders only.', col_message: 'Message', col_payload: 'Payload', grade: 'Grade', ward_expected: 'Ward, expected', icu_expected: 'ICU, expected',
   },
   fr: {
     skip: 'Aller au contenu', language: 'Langue', main_nav: 'Navigation principale', loading: 'Chargement…',
@@ -52,7 +51,6 @@ const TEXT = {
     yes: 'Oui', no: 'Non', choose: '— choisir —', completed_ok: 'Tâche validée.',
     form_problem: 'La tâche n’a pas été validée :', signature: 'Signature électronique', meaning: 'Signification',
     signature_confirm: 'Je confirme mon identité et signe en tant que {name}', witness: 'Témoin', countersign: 'Contre-signature',
-    signing_token: 'Jeton de signature de votre fournisseur d’identité',
     pathway_title: 'Parcours {ref}', status: 'Statut', outcome: 'Issue', product: 'Produit', indication: 'Indication',
     diagram: 'Diagramme', legend_done: 'terminé', legend_active: 'actif (tâche prête)', legend_waiting: 'en attente',
     timeline: 'Chronologie', custody: 'Chaîne de traçabilité', history: 'Historique', data: 'Données', verify: 'Vérifier',
@@ -72,7 +70,7 @@ const TEXT = {
     chart_v2v: 'Distribution veine-à-veine (jours)', chart_dropout: 'Abandons par motif', chart_crs: 'Grade maximal de SRC (CRS)',
     chart_icans: 'Grade maximal d’ICANS', capacity: 'Prévision de capacité : lits occupés par jour', beds: 'lits',
     occupied: 'occupés', assumptions: 'Hypothèses', filter_product: 'Produit', weeks: 'Semaines',
-    error: 'Erreur', not_found: 'Introuvable', zoom_in: 'Agrandir', zoom_out: 'Réduire', zoom_fit: 'Diagramme entier', refresh: 'Actualiser', now_here: 'Présents', median: 'Médiane (jours)', done_count: 'Passés', data_table: 'Chiffres', nav_outbox: 'Messages envoyés', outbox_title: 'Messages que l’hôpital vous a envoyés', outbox_note: 'Votre système répond par POST /api/v1/messages (voir la documentation de l’API) ; seules vos commandes figurent ici.', col_message: 'Message', col_payload: 'Contenu', grade: 'Grade', ward_expected: 'Service, attendu', icu_expected: 'Réanimation, attendu',
+    error: 'Erreur', not_found: 'Introuvable', zoom_in: 'Agrandir', zoom_out: 'Réduire', zoom_fit: 'Diagramme entier', refresh: 'Actualiser', now_here: 'Présents', median: 'Médiane (jours)', done_count: 'Passés', data_table: 'Chiffres', nav_outbox: 'Messages envoyés', sign_at_issuer: 'Confirmer l’identité auprès du fournisseur', signed_by: 'signé par {sub}', outbox_title: 'Messages que l’hôpital vous a envoyés', outbox_note: 'Votre système répond par POST /api/v1/messages (voir la documentation de l’API) ; seules vos commandes figurent ici.', col_message: 'Message', col_payload: 'Contenu', grade: 'Grade', ward_expected: 'Service, attendu', icu_expected: 'Réanimation, attendu',
   },
 };
 

@@ -112,4 +112,4 @@ langSelect.value = getLang();
 setLang(getLang());
 langSelect.addEventListener('change', () => { setLang(langSelect.value); route(); });
 window.addEventListener('hashchange', route);
-finishOidc().then(route);
+finishOidc().then((goOn) => { if (goOn) route(); });

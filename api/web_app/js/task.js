@@ -4,7 +4,7 @@ import { api, getSession, Problem } from './api.js';
 import { announce, h, problemBox } from './dom.js';
 import { formatTime, laneTitle, t, taskTitle } from './i18n.js';
 import { go } from './main.js';
-import { configuredUsers, devToken } from './signin.js';
+import { claimsOf, configuredUsers, devToken, reauthenticate } from './signin.js';
 
 function inputFor(field, id) {
   const common = { id, name: field.name, 'aria-describedby': `${id}-help ${id}-error`, 'aria-required': field.required ? 'true' : null };
@@ -50,9 +50,9 @@ async function signatureBlock(task) {
   const who = (id, role) => dev
     ? h('select', { id, 'aria-describedby': `${id}-error` }, h('option', { value: '' }, t('choose')),
       others.filter((u) => !role || u.roles.includes(role) || u.roles.includes('admin')).map((u) => h('option', { value: u.sub }, `${u.name} (${u.sub})`)))
-    : h('textarea', { id, rows: 2, 'aria-describedby': `${id}-error` });
+    : reauthButton(id);
   const part = (role, label, meaningValue, key, extraRole) => h('div', { class: 'field' },
-    role === 'signer' && dev ? null : h('label', { for: `sig-${role}-who` }, dev ? label : `${label} · ${t('signing_token')}`),
+    role === 'signer' && dev ? null : h('label', { for: `sig-${role}-who` }, label),
     role === 'signer' && dev
       ? h('label', {}, h('input', { type: 'checkbox', id: 'sig-signer-who' }), ' ', t('signature_confirm', { name: session.user.name }))
       : who(`sig-${role}-who`, extraRole),
@@ -62,6 +62,21 @@ async function signatureBlock(task) {
     needs.map((role) => role === 'signer' ? part('signer', t('signature'), 'performed', 'signature')
       : role === 'witness' ? part('witness', t('witness'), 'verified', 'witness')
         : part('countersign', t('countersign'), 'approved', 'countersign', task.countersign_role)));
+}
+
+// Production: the person signing (the user, a witness at their side) signs in again at the issuer in a
+// popup; the fresh token is kept on the button until the completion is sent.
+function reauthButton(id) {
+  const status = h('span', { id: `${id}-status`, class: 'muted' });
+  const button = h('button', { type: 'button', id, class: 'secondary', 'aria-describedby': `${id}-status ${id}-error`,
+    onclick: async () => {
+      try {
+        const token = await reauthenticate();
+        button.dataset.token = token;
+        status.textContent = ` ✓ ${t('signed_by', { sub: claimsOf(token).name || claimsOf(token).sub })}`;
+      } catch (error) { status.textContent = ` ${error.message || error}`; }
+    } }, t('sign_at_issuer'));
+  return h('span', {}, button, status);
 }
 
 async function signatures(task) {
@@ -76,7 +91,7 @@ async function signatures(task) {
     if (dev) {
       const sub = role === 'signer' ? (who.checked ? session.user.sub : null) : who.value;
       if (sub) token = (await devToken(sub, true)).token;
-    } else token = who.value.trim() || null;
+    } else token = who.dataset.token || null;
     if (token) out[key] = { meaning, token };
   }
   return out;
