@@ -41,6 +41,7 @@ DURATION_NAMES = ("order_to_apheresis", "manufacturing_turnaround", "release_to_
 RATE_NAMES = ("eligible", "consent", "dropout_before_apheresis", "dropout_manufacturing", "dropout_lymphodepletion",
               "manufacturing_failure", "remanufacture", "icu", "readmission", "death_after_infusion")
 _INFINITE = 10**9
+ROUTES_PER_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -302,13 +303,17 @@ def run(job: Run) -> dict[str, Any]:
     pool = (ProcessPoolExecutor(max_workers=job.workers, mp_context=get_context("forkserver"))
             if job.workers > 1 else None)
     try:
-        chunks = [needed[i::job.workers] for i in range(job.workers) if needed[i::job.workers]]
+        # small batches, so that progress moves while the engine runs them
+        chunks = [needed[i:i + ROUTES_PER_BATCH] for i in range(0, len(needed), ROUTES_PER_BATCH)]
         mapper = pool.map if pool else map
         routes_cpu = replay_cpu = 0.0
+        done = 0
         for course_list, spent in mapper(_run_routes, [job.files] * len(chunks), chunks):
             routes_cpu += spent
             for course in course_list:
                 _COURSES[(key, course.route)] = course
+            done += len(course_list)
+            job.progress(0.05 + 0.25 * done / len(needed), f"{done}/{len(needed)} routes run on the engine")
         job.progress(0.3, "routes run; replaying patients")
         results = []
         args = [(s, {p.route: _COURSES[(key, p.route)] for p in plan}, plan, r) for r, plan in enumerate(plans)]

@@ -210,6 +210,12 @@ def course_app(files: dict[str, bytes]) -> CartPath:
     return app
 
 
+_APPS: dict[int, CartPath] = {}  # per process and file set: deployed once, reused by every batch of routes
+
+
 def run_routes(files: dict[str, bytes], routes: list[Route]) -> list[Course]:
-    app = course_app(files)
+    key = hash(tuple(sorted(files.items())))
+    app = _APPS.get(key)
+    if app is None:
+        app = _APPS[key] = course_app(files)
     return [run_route(app, route) for route in routes]
