@@ -9,7 +9,15 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.browser import DEV_USERS, chromium, console_errors, require_browser, screenshot, write_dev_users
+from tests.support.browser import (
+    DEV_USERS,
+    chromium,
+    console_errors,
+    drive_to_product_receipt,
+    require_browser,
+    screenshot,
+    write_dev_users,
+)
 from tests.support.server import Server, call, token, wait_for_views
 from tests.support.store import T0
 
@@ -180,26 +188,8 @@ def test_forms_up_to_the_order_with_a_refusal_at_its_field(web: Web):
 
 def test_the_manufacturer_answers_and_the_pharmacist_receives_the_product(web: Web):
     pathway_id = web.state["pathway"]
-
-    def message(name: str, payload: dict) -> None:
-        body = web.api("POST", "/messages", "manufacturer", org=ORG, centers=(), body={
-            "name": name, "message_id": f"web-{name}", "correlation": {"order_id": ORDER, "coi": COI},
-            "payload": payload})
-        assert body["accepted"], body
-
-    def complete(name: str, lane: str, data: dict) -> None:
-        pathway = web.api("GET", f"/pathways/{pathway_id}", lane)
-        [task] = [t for t in pathway["tasks"] if t["name"] == name]
-        web.api("POST", f"/tasks/{task['id']}/complete", lane, body={"data": data})
-
-    message("slot_confirmed", {"apheresis_date": TODAY, "manufacturing_slot": "S-1"})
-    complete("apheresis", "apheresis", {"collection_date": TODAY, "coi_scanned": COI, "cd3_cells_e9": 3.1,
-                                        "adequate": True})
-    complete("ship_apheresis", "cell_therapy_unit", {"courier": "cryo", "shipper_id": "SHP-1",
-                                                     "pickup_at": T0.isoformat()})
-    complete("bridging_decision", "hematology", {"bridging": False})
-    message("product_released", {"released_at": T0.isoformat(), "out_of_spec": False, "certificate_ref": "CoA-1"})
-    message("product_shipped", {"shipper_id": "SHP-2", "tracking": "TRK-1", "shipped_at": T0.isoformat()})
+    # the manufacturer's messages (and the steps between them) through the API
+    drive_to_product_receipt(web.server.port, pathway_id, ORDER, COI, ORG, after="place_order")
 
     web.sign_in("pharm-1")
     web.open_task("product_receipt")
@@ -352,4 +342,20 @@ def test_a_coordinator_cancels_a_pathway_with_a_reason(web: Web):
     assert cancel["actor"]["sub"] == "nurse-c"
     web.driver.execute_script("window.scrollTo(0, 0)")
     screenshot(web.driver, "pathway-cancelled")
+    assert_no_console_errors(web)
+
+
+def test_an_overdue_task_is_flagged_on_the_worklist(web: Web):
+    # last in this file: the manual clock moves 15 days on, past rcp_eligibility's due date (P14D)
+    started = web.api("POST", "/pathways", "coordination", body={
+        "patient_ref": "PSN-WEB3", "center": "FR-01", "indication": "FL", "product": "axi-cel"})
+    [task] = started["tasks"]
+    assert task["name"] == "rcp_eligibility" and task["due_at"]
+    web.api("POST", "/timers/fire", "admin", body={"now": (T0 + timedelta(days=15)).isoformat()})
+    wait_for_views(web.server.engine)
+    web.sign_in("dr-h")
+    web.find("#refresh").click()
+    row = web.wait(f'#worklist tr[data-task="{task["id"]}"].overdue-row')
+    assert row.find_element("css selector", ".tag.overdue").text == "overdue"
+    screenshot(web.driver, "worklist-overdue")
     assert_no_console_errors(web)

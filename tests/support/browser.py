@@ -86,19 +86,28 @@ def console_errors(driver: Any, allowed: tuple[str, ...] = ()) -> list[dict]:
 
 
 def to_product_receipt(port: int, patient_ref: str, order: str, coi: str, org: str = "ACME") -> str:
-    """Over the API: a cart_pathway from its start to product_receipt ready (the manufacturer answers
-    every wait), on the manual clock at T0; the pathway id."""
+    """Over the API: a cart_pathway from its start to product_receipt ready; the pathway id."""
+    from tests.support.server import call, token
+    answer = call(port, "POST", "/pathways", token("coordination"), {
+        "patient_ref": patient_ref, "center": "FR-01", "indication": "DLBCL", "product": "axi-cel"})
+    assert answer.status == 201, answer
+    drive_to_product_receipt(port, answer.body["id"], order, coi, org)
+    return answer.body["id"]
+
+
+def drive_to_product_receipt(port: int, pathway_id: str, order: str, coi: str, org: str = "ACME",
+                             after: str | None = None) -> None:
+    """Over the API, on the manual clock at T0: the steps up to product_receipt ready (after the step named
+    ``after``, when the pages did the first ones), the manufacturer answering every wait with its messages."""
     from tests.support.server import call, token
     from tests.support.store import T0
     today, now = T0.date().isoformat(), T0.isoformat()
 
-    def send(method: str, path: str, roles: tuple[str, ...], body: dict, **kw) -> dict:
+    def send(method: str, path: str, roles: tuple[str, ...], body: dict | None, **kw) -> dict:
         answer = call(port, method, path, token(*roles, **kw), body)
         assert answer.status in (200, 201), answer
         return answer.body
 
-    pathway_id = send("POST", "/pathways", ("coordination",), {
-        "patient_ref": patient_ref, "center": "FR-01", "indication": "DLBCL", "product": "axi-cel"})["id"]
     steps = [("rcp_eligibility", "hematology", {"eligible": True, "rcp_date": today}),
              ("patient_consent", "coordination", {"consent_signed": True}),
              ("place_order", "pharmacy", {"order_id": order, "manufacturer": org, "requested_apheresis_date": today}),
@@ -109,6 +118,8 @@ def to_product_receipt(port: int, patient_ref: str, order: str, coi: str, org: s
              ("bridging_decision", "hematology", {"bridging": False}),
              ("product_released", None, {"released_at": now, "out_of_spec": False, "certificate_ref": "CoA-1"}),
              ("product_shipped", None, {"shipper_id": "SHP-2", "tracking": "TRK-1", "shipped_at": now})]
+    if after is not None:
+        steps = steps[[name for name, _, _ in steps].index(after) + 1:]
     for name, lane, data in steps:
         if lane is None:
             body = send("POST", "/messages", ("manufacturer",), {
@@ -116,7 +127,6 @@ def to_product_receipt(port: int, patient_ref: str, order: str, coi: str, org: s
                 "payload": data}, centers=(), org=org)
             assert body["accepted"], body
             continue
-        pathway = send("GET", f"/pathways/{pathway_id}", (lane,), None)  # type: ignore[arg-type]
+        pathway = send("GET", f"/pathways/{pathway_id}", (lane,), None)
         [task] = [t for t in pathway["tasks"] if t["name"] == name]
         send("POST", f"/tasks/{task['id']}/complete", (lane,), {"data": data})
-    return pathway_id
