@@ -56,6 +56,10 @@ def install(app: Flask, env: Mapping[str, str]) -> None:
         "issuer_claim": env.get("CARTPATH_JWT_ISSUER") or None,
         "audience_claim": env.get("CARTPATH_JWT_AUDIENCE") or None,
     }
+    if app.extensions["cartpath_web"]["dev_users"] is not None:
+        # anyone who reaches the server can sign in as these users: say so wherever the server is started
+        app.logger.warning("CARTPATH_DEV_USERS is set: the web app's development sign-in is on (%d users); "
+                           "never on a server people reach", len(app.extensions["cartpath_web"]["dev_users"]))
     app.register_blueprint(blueprint)
 
 

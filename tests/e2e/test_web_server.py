@@ -81,3 +81,10 @@ def test_oidc_settings_reach_the_page_and_its_csp(tmp_path):
         "issuer": "https://login.example.org/realms/chu", "client_id": "cartpath-web", "scope": "openid profile"}}
     csp = http.client.get("/").headers["Content-Security-Policy"]
     assert "connect-src 'self' https://login.example.org;" in csp
+
+
+def test_a_server_with_dev_sign_in_says_so(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        make_http(tmp_path, CARTPATH_DEV_USERS=str(write_dev_users(tmp_path / "users.json")))
+    assert any("CARTPATH_DEV_USERS is set" in r.getMessage() and "never on a server people reach" in r.getMessage()
+               for r in caplog.records)

@@ -46,6 +46,11 @@ export async function api(method, path, { body, ifMatch, query, raw } = {}) {
   if (raw && response.ok) return { text: await response.text(), response };
   const type = response.headers.get('Content-Type') || '';
   const parsed = type.includes('json') ? await response.json() : await response.text();
+  if (response.status === 401 && session && !path.startsWith('/auth/')) {
+    // the token expired (or the server's keys changed): sign in again
+    session = null;
+    location.hash = '#/signin';
+  }
   if (!response.ok) throw new Problem(response.status, typeof parsed === 'object' ? parsed : { detail: parsed });
   const position = response.headers.get('X-Cartpath-Position');
   if (method !== 'GET' && position && path.startsWith('/') && !path.startsWith('/auth/')) {
