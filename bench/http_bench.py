@@ -383,6 +383,8 @@ def run(url: str, token: str, args, size: StoreSize, server_pids) -> dict:
               "client_cpu_ms_per_completion": round((time.process_time() - client_cpu) / completions * 1000, 2)}
     if cpu is not None:
         linear["server_cpu_ms_per_completion"] = round((cpu_seconds(server_pids()) - cpu) / completions * 1000, 2)
+    statuses = [clients[0].call("GET", f"/pathways/{pid}")[1] for ids in linear_ids for pid in ids]
+    linear["ended"] = sum(1 for p in statuses if isinstance(p, dict) and p.get("status") == "ended")
     bytes_after = size()
     if bytes_before is not None and bytes_after is not None:
         linear["bytes_per_finished_instance"] = round((bytes_after - bytes_before) / args.linear)
