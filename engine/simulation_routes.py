@@ -103,14 +103,15 @@ class RouteDriver(Simulation):
 
     def task_data(self, name: str, pathway, now: datetime, form: TaskForm | None) -> dict[str, Any]:
         data = super().task_data(name, pathway, now, form)
-        decided: dict[str, Any] = {  # type: ignore[assignment]  # one dict per task name
+        by_task: dict[str, dict[str, Any]] = {
             "apheresis": {"adequate": True, "cd3_cells_e9": 2.5},
             "failure_decision": {"option": "remanufacture" if self.route.remanufacture else "stop"},
             "product_receipt": {"temperature_ok": True, "shipper_seal_intact": True},
             "pre_infusion_check": {"active_infection": False},
             "icu_review": {"transfer_now": False},
             "follow_up_visit": {"alive": True},
-        }.get(name, {})
+        }
+        decided = by_task.get(name, {})
         if name == "thaw_product":
             decided = {"thaw_started_at": (now - timedelta(minutes=30)).isoformat(),
                        "thaw_ended_at": (now - timedelta(minutes=15)).isoformat()}
