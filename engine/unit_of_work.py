@@ -206,8 +206,8 @@ class UnitOfWork:
         try:
             yield pathway
         finally:
-            if caught_up is not None:
-                self.checkin(pathway, caught_up)  # nothing was changed by reading it
+            if caught_up is not None:  # nothing was changed by reading it; a command meanwhile put a newer copy
+                self.checkin(pathway, caught_up, unless_newer=True)
 
     def catch_up(self, pathway: Pathway, runtime: Runtime, inputs: list[dict[str, Any]]) -> Runtime | None:
         """The live engine moved on by the inputs another process recorded since (what ``materialise``
@@ -220,10 +220,13 @@ class UnitOfWork:
             runtime = replay_with_outcomes(runtime, model, pathway.id, entry)[0]
         return runtime
 
-    def checkin(self, pathway: Pathway, runtime: Runtime | None) -> None:
+    def checkin(self, pathway: Pathway, runtime: Runtime | None, *, unless_newer: bool = False) -> None:
         if pathway.status != "active" or runtime is None:
             return
         with self._live_lock:
+            held = self._live.get(pathway.id)
+            if unless_newer and held is not None and held[0].version >= pathway.version:
+                return
             self._live[pathway.id] = (pathway, runtime)
             self._live.move_to_end(pathway.id)
             while len(self._live) > self.live_cache_size:

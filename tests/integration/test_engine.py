@@ -252,3 +252,17 @@ def _state(pathway) -> dict:
     """What a pathway says, without where its engine was last checkpointed (a process's own business)."""
     skip = {"engine_checkpoint", "engine_inputs", "_pending_events"}
     return {k: v for k, v in vars(pathway).items() if k not in skip}
+
+
+def test_a_command_while_a_read_holds_the_live_copy_loads_its_own_and_the_newer_copy_stays(app):
+    """A read holds the worker's live copy exclusively; a command meanwhile (another thread of the
+    worker) decides on its own copy from the store, and the read, ending, does not put its older
+    copy back over the command's."""
+    p = start_mini(app)
+    with app.reading_pathway(p.id) as read:
+        seen = read.version
+        done = app.complete_task(p.id, ready_named(read, "intake"), {"ok": True, "order_id": "ORD-R"})
+        assert read.version == seen < done.version  # the reader's copy was not touched
+    held, _ = app.unit_of_work._live[p.id]
+    assert held.version == done.version
+    assert app.get_pathway(p.id).version == done.version and app.verify(p.id)["ok"]
