@@ -345,6 +345,40 @@ def test_a_coordinator_cancels_a_pathway_with_a_reason(web: Web):
     assert_no_console_errors(web)
 
 
+def test_filters_by_lane_centre_product_and_period(web: Web):
+    from selenium.webdriver.support.ui import Select
+    wait_for_views(web.server.engine)
+    web.sign_in("admin-1")  # every lane: the worklist holds the pharmacy's task
+    web.find("#refresh").click()
+    web.wait('#worklist tr[data-name="tocilizumab_reservation"]')
+    Select(web.find("#filter-lane")).select_by_value("hematology")
+    web.wait_for(lambda: web.driver.execute_script(
+        "return [...document.querySelectorAll('#worklist tbody tr')].every((r) => r.dataset.name !== "
+        "'tocilizumab_reservation') && document.getElementById('filter-lane').value === 'hematology'"))
+    Select(web.find("#filter-lane")).select_by_value("")
+
+    web.driver.get(f"{web.base}/#/dashboard")
+    assert web.wait("#kpi-pathways .value").text == "2"  # PSN-WEB1 and the cancelled PSN-WEB2
+    web.find("#dash-product").send_keys("ide-cel")
+    web.find("#dashboard-filters button[type=submit]").click()
+    web.wait_for(lambda: web.driver.execute_script(
+        "const v = document.querySelector('#kpi-pathways .value'); return v && v.textContent") == "1")
+    # the product filter emptied, a period that ends before the pathways started: none
+    web.driver.execute_script("""for (const [id, value] of [['dash-product', ''], ['dash-to', '2026-01-01']]) {
+        const el = document.getElementById(id); el.value = value; el.dispatchEvent(new Event('change')); }""")
+    web.find("#dashboard-filters button[type=submit]").click()
+    web.wait_for(lambda: web.driver.execute_script(
+        "const v = document.querySelector('#kpi-pathways .value'); return v && v.textContent") == "0")
+
+    web.driver.get(f"{web.base}/#/process")
+    web.wait("#process-diagram[data-drawn='true']")
+    web.driver.execute_script("document.getElementById('process-diagram').dataset.stale = 'true'")
+    web.find("#heat-center").send_keys("FR-02")
+    web.find("#heat-filters button[type=submit]").click()
+    web.wait("#process-diagram[data-drawn='true']:not([data-stale])")  # drawn again, for FR-02
+    assert not web.find_all(".djs-overlay .badge")  # nobody at FR-02
+    assert_no_console_errors(web)
+
 def test_an_overdue_task_is_flagged_on_the_worklist(web: Web):
     # last in this file: the manual clock moves 15 days on, past rcp_eligibility's due date (P14D)
     started = web.api("POST", "/pathways", "coordination", body={
