@@ -238,7 +238,23 @@ def sqlite_tables(events_table: str) -> ChainTables:
     return ChainTables(events_table, placeholder="?", position="rowid")
 
 
-class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+class _CommitsTheChain:
+    """The links a save wrote are the writer's to remember only once the library's transaction
+    has committed (both recorders: it commits when ``insert_events`` returns)."""
+
+    chain: ChainWriter
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        try:
+            positions = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+        except BaseException:
+            self.chain.discard()
+            raise
+        self.chain.committed()
+        return positions  # type: ignore[no-any-return]
+
+
+class ChainedSQLiteRecorder(_CommitsTheChain, SQLiteApplicationRecorder):
     """eventsourcing's SQLite recorder, with each save's links written in its transaction."""
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
@@ -264,15 +280,6 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self.chain.record(c, stored_events, positions)
         return positions
 
-    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        try:
-            positions = super().insert_events(stored_events, **kwargs)
-        except BaseException:
-            self.chain.discard()
-            raise
-        self.chain.committed()  # the library's transaction has committed when it returns
-        return positions
-
     def seal_head(self) -> tuple[int, bytes]:
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.chain_tables.take_write_lock)
@@ -291,7 +298,7 @@ def postgres_tables(schema: str, events_table: str) -> ChainTables:
 
 
 if PostgresApplicationRecorder is not None:
-    class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    class ChainedPostgresRecorder(_CommitsTheChain, PostgresApplicationRecorder):
         """eventsourcing's PostgreSQL recorder, with each save's links written in its transaction,
         after the insert (which has taken the events table's EXCLUSIVE lock: links and
         checkpoints are written in commit order)."""
@@ -319,15 +326,6 @@ if PostgresApplicationRecorder is not None:
             if positions:
                 with curs.connection.cursor(row_factory=tuple_row) as plain:
                     self.chain.record(plain, stored_events, positions)
-            return positions
-
-        def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-            try:
-                positions = super().insert_events(stored_events, **kwargs)
-            except BaseException:
-                self.chain.discard()
-                raise
-            self.chain.committed()  # the library's transaction has committed when it returns
             return positions
 
         def seal_head(self) -> tuple[int, bytes]:
