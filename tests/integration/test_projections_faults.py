@@ -229,7 +229,7 @@ def test_status_and_rebuild_commands(app, env):
     (("show", "timeline", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
      "error: pathway 1b4e28ba-2fa1-11d2-883f-0016d3cca427 is not in the timeline"),
     (("rebuild", "everything"), "error: unknown view 'everything'; expected one of pathways, timeline, worklists, "
-                                "custody, audit, kpis, manufacturers, capacity, audit_events"),
+                                "custody, audit, kpis, manufacturers, capacity, audit_events, process_nodes"),
 ])
 def test_cli_refusals_are_one_plain_line(app, env, args, message):
     Runner(app).prepare()
