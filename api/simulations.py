@@ -182,13 +182,16 @@ def _finished(record: dict[str, Any]) -> Response | None:
 
 
 # -- endpoints -------------------------------------------------------------------------------------
+# both ways to start a run answer the same: 202 with the run's URL, or one of these refusals
+RUN_LOCATION = {"Location": {"description": "the run's URL", "required": True, "schema": {"type": "string"}}}
+START_REFUSALS = ("BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "UNPROCESSABLE_ENTITY", "TOO_MANY_REQUESTS")
+
 @blp.route("/simulations", methods=["POST"])
 @consumes("json")
 @operation_id(blp, "startSimulation")
 @blp.arguments(SimulationRequestSchema)
-@blp.response(202, SimulationRunSchema, headers={"Location": {"description": "the run's URL", "required": True,
-                                                              "schema": {"type": "string"}}})
-@refusals(blp, "BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "UNPROCESSABLE_ENTITY", "TOO_MANY_REQUESTS")
+@blp.response(202, SimulationRunSchema, headers=RUN_LOCATION)
+@refusals(blp, *START_REFUSALS)
 def start(body: dict[str, Any]):
     """Start a what-if simulation of one centre (coordination, haematology, admin): synthetic patients through
     the deployed cart_pathway on the real engine, in memory; poll the Location for progress, then results."""
@@ -199,9 +202,8 @@ def start(body: dict[str, Any]):
 @consumes("json")
 @operation_id(blp, "compareSimulations")
 @blp.arguments(CompareRequestSchema)
-@blp.response(202, SimulationRunSchema, headers={"Location": {"description": "the run's URL", "required": True,
-                                                              "schema": {"type": "string"}}})
-@refusals(blp, "BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE", "UNPROCESSABLE_ENTITY", "TOO_MANY_REQUESTS")
+@blp.response(202, SimulationRunSchema, headers=RUN_LOCATION)
+@refusals(blp, *START_REFUSALS)
 def compare(body: dict[str, Any]):
     """Several scenarios in one run, side by side in the results and charts (e.g. today, +33% patients,
     30% outpatient infusions)."""

@@ -141,14 +141,18 @@ class Simulation:
             icans_peak=rng.choices([0, 1, 2, 3, 4], [0.65, 0.12, 0.12, 0.09, 0.02])[0],
             dies_after_infusion_day=rng.uniform(20, 330) if rng.random() < 0.06 else None,
         )
+        return self.admit(plan, now)
+
+    def admit(self, plan: Plan, now: datetime) -> uuid.UUID:
+        """Start the plan's pathway as the coordinator and schedule its drop-out, if it has one."""
         started = self.app.start_pathway(plan.patient_ref, plan.center, plan.indication, plan.product,
                                          actor={"sub": "sim-coordinator", "roles": ["coordination"]})
         self.commands += 1
         pid = started.pathway.id
         self.plans[pid] = plan
         self.outbox_seen[pid] = started.pathway.version
-        if dropout:
-            self.at(now + timedelta(days=dropout[0]), "cancel", pid, dropout[1])
+        if plan.dropout:
+            self.at(now + timedelta(days=plan.dropout[0]), "cancel", pid, plan.dropout[1])
         return pid
 
     def act(self, pathway_id: uuid.UUID, now: datetime) -> bool:

@@ -92,14 +92,7 @@ class RouteDriver(Simulation):
                     eligible=route.end != "not_eligible", consents=route.end != "declined", dropout=dropout,
                     crs_peak=3 if route.icu else 1, icans_peak=0,
                     dies_after_infusion_day=DEATH_AFTER_INFUSION_DAYS if route.dies else None)
-        started = self.app.start_pathway(plan.patient_ref, plan.center, plan.indication, plan.product,
-                                         actor={"sub": "sim-coordinator", "roles": ["coordination"]})
-        pid = started.pathway.id
-        self.plans[pid] = plan
-        self.outbox_seen[pid] = started.pathway.version
-        if dropout:
-            self.at(now + timedelta(days=dropout[0]), "cancel", pid, dropout[1])
-        return pid
+        return self.admit(plan, now)
 
     def task_data(self, name: str, pathway, now: datetime, form: TaskForm | None) -> dict[str, Any]:
         data = super().task_data(name, pathway, now, form)

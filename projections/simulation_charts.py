@@ -51,11 +51,16 @@ def occupancy(results: list[dict[str, Any]]) -> Figure:
             capacity = result["inputs"].get(capacity_key) if "inputs" in result else daily[0].get(capacity_key)
             if capacity is not None:
                 ax.axhline(capacity, color="red", linestyle="--", label=f"{capacity_key} ({capacity})")
-            ax.set_title(f"{result['scenario']}: {'ward' if unit == 'ward' else 'ICU'} beds occupied")
-            ax.set_ylabel("patients")
-            ax.legend(loc="upper left", fontsize="small")
-            ax.tick_params(axis="x", labelrotation=30)
+            _label(ax, f"{result['scenario']}: {'ward' if unit == 'ward' else 'ICU'} beds occupied", "patients")
     return figure
+
+
+def _label(ax: Any, title: str, ylabel: str) -> None:
+    """Title, y label, legend and slanted dates: the same on every time-series panel."""
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", fontsize="small")
+    ax.tick_params(axis="x", labelrotation=30)
 
 
 def staff(results: list[dict[str, Any]]) -> Figure:
@@ -71,10 +76,7 @@ def staff(results: list[dict[str, Any]]) -> Figure:
             configured = result["staff_weekly"][0]["lanes"][lane]["configured"]
             if configured is not None:
                 ax.axhline(configured, color=line.get_color(), linestyle="--", linewidth=1)
-        ax.set_title(f"{result['scenario']}: staff hours per week (dashed: configured)")
-        ax.set_ylabel("hours")
-        ax.legend(loc="upper left", fontsize="small")
-        ax.tick_params(axis="x", labelrotation=30)
+        _label(ax, f"{result['scenario']}: staff hours per week (dashed: configured)", "hours")
     return figure
 
 

@@ -11,7 +11,7 @@ from cartpath.projections.reports import Reports
 from cartpath.projections.runner import Runner
 from cartpath.projections.store import ViewStore
 from tests.integration.test_old_stores import STORE
-from tests.support.http import MINI_MFR, Http, assert_problem, make_http
+from tests.support.http import MINI_MFR, Http, assert_problem, catch_up, make_http
 
 
 @pytest.fixture
@@ -19,12 +19,6 @@ def http(tmp_path) -> Http:
     made = make_http(tmp_path, CARTPATH_REPORT_WAIT_SECONDS=0.2)
     Runner(made.engine).prepare()
     return made
-
-
-def catch_up(http: Http) -> None:
-    runner = Runner(http.engine)
-    runner.prepare()
-    runner.catch_up()
 
 
 @pytest.mark.parametrize("path, field, allowed", [

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cartpath.projections.runner import Runner
-from tests.support.http import Http, assert_problem, make_http
+from tests.support.http import Http, assert_problem, catch_up, make_http
 
 
 @pytest.fixture
 def http(tmp_path) -> Http:
     return make_http(tmp_path, CARTPATH_REPORT_WAIT_SECONDS=0.2)
-
-
-def catch_up(http: Http) -> None:
-    runner = Runner(http.engine)
-    runner.prepare()
-    runner.catch_up()
 
 
 def nodes(http: Http, query: str, *roles: str, centers=("FR-01",)) -> dict:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from cartpath.engine.settings import BadSetting
 from cartpath.projections.runner import Runner
+from tests.support.cli import run
 from tests.support.http import make_http
 from tests.support.store import FIXTURES
 
-CLI = [str(Path(sys.executable).parent / "cartpath")]
 DAY_KEYS = {"date", "ward_expected", "ward_p90", "icu_expected", "icu_p90", "beds", "icu_beds", "p_over_capacity",
             "p_icu_over_capacity"}
 
@@ -46,13 +43,6 @@ def test_capacity_over_http_has_days_staff_hours_and_the_configured_beds(tmp_pat
 def test_bad_capacity_configuration_stops_the_app_naming_the_variable(tmp_path):
     with pytest.raises(BadSetting, match="CARTPATH_ICU_BEDS"):
         make_http(tmp_path, {"CARTPATH_ICU_BEDS": "FR-01=lots"})
-
-
-def run(env, *args, check=True):
-    proc = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"cartpath {' '.join(args)} failed: {proc.stderr}")
-    return proc
 
 
 @pytest.fixture

@@ -1,22 +1,12 @@
 """The cartpath command line, run as a user runs it: a real process, a real store."""
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run
 from tests.support.store import FIXTURES, T0
-
-CLI = [str(Path(sys.executable).parent / "cartpath")]
-
-
-def run(env, *args, check=True):
-    proc = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"cartpath {' '.join(args)} failed: {proc.stderr}")
-    return proc
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from cartpath.projections.runner import Runner
 from tests.e2e.test_api_schemathesis import CHECKS
-from tests.support.http import Http, assert_problem, make_http
+from tests.support.http import Http, assert_problem, catch_up, make_http
 
 REPORTS = [
     ("GET", "/api/v1/pathways/{pathway_id}/timeline"),
@@ -26,12 +26,6 @@ REPORTS = [
 @pytest.fixture
 def http(tmp_path) -> Http:
     return make_http(tmp_path, CARTPATH_REPORT_WAIT_SECONDS=0.2)
-
-
-def catch_up(http: Http) -> None:
-    runner = Runner(http.engine)
-    runner.prepare()
-    runner.catch_up()
 
 
 def test_reports_answer_503_until_a_runner_has_started(http):

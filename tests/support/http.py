@@ -134,3 +134,11 @@ def assert_problem(r, status: int, *, type_part: str | None = None) -> dict:
     if type_part:
         assert type_part in body["type"], body
     return body
+
+
+def catch_up(http: Http) -> None:
+    """Bring every projection of the app behind ``http`` up to the store's head, as the runner would."""
+    from cartpath.projections.runner import Runner
+    runner = Runner(http.engine)
+    runner.prepare()
+    runner.catch_up()
