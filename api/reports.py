@@ -170,10 +170,18 @@ class WorklistSchema(Schema):
     by_lane = fields.List(fields.Nested(LaneLoadSchema))
 
 
+class HistogramBinSchema(Schema):
+    from_ = _I(data_key="from", attribute="from")
+    to, count = _I(), _I()
+
+
 class DurationSchema(Schema):
     count, median, p90, unit = _I(), _F(allow_none=True), _F(allow_none=True), _S()
     excluded = _I(metadata={"description": "durations left out because their two facts are out of order"})
     excluded_reasons = fields.Dict(keys=_S(), values=_I())
+    histogram = fields.List(fields.Nested(HistogramBinSchema), metadata={
+        "description": "vein_to_vein only: how many pathways per week of duration, [from, to) in days, every "
+                       "week from 0 to the longest listed"})
 
 
 class RateSchema(Schema):

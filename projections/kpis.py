@@ -158,7 +158,7 @@ def compute(rows: list[dict[str, Any]], period_end: str) -> dict[str, Any]:
     decided = [r for r in rows if r["bridging"] is not None]
     return {
         "vein_to_vein": durations((days_between(r["first_apheresis_at"], r["infused_at"]) for r in infused),
-                                  reason="infusion.infused_at before apheresis.collection_date"),
+                                  reason="infusion.infused_at before apheresis.collection_date", bin_days=7),
         "order_to_infusion": durations((days_between(r["ordered_at"], r["infused_at"]) for r in infused),
                                        reason="infusion.infused_at before place_order"),
         "manufacturing_turnaround": durations((days_between(r["release_apheresis_at"], r["first_released_at"])

@@ -272,7 +272,7 @@ def test_the_dashboard_shows_kpis_charts_and_the_capacity_forecast(web: Web):
     web.sign_in("aud-1")
     web.wait_for(lambda: web.driver.current_url.endswith("#/dashboard"))
     assert web.wait("#kpi-pathways .value").text == "1"  # PSN-WEB1
-    for chart in ("chart-v2v", "chart-dropout", "chart-grades", "chart-capacity"):
+    for chart in ("chart-v2v", "chart-v2v-groups", "chart-dropout", "chart-grades", "chart-capacity"):
         web.wait(f"#{chart}[data-drawn='true']")
     assert web.find_all("#capacity-assumptions li")
     web.driver.execute_script("window.scrollTo(0, 0)")

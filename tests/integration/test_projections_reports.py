@@ -105,8 +105,11 @@ def test_every_kpi_of_pathway_md_by_hand(cohort):
     report = cohort["reports"].kpis(now=NOW)
     k = report["kpis"]
     assert report["pathways"] == 5
+    # 30.5 and 41.0 days: the distribution counts one in week [28, 35) and one in [35, 42), every week before as 0
     assert k["vein_to_vein"] == {"count": 2, "median": 35.75, "p90": 39.95, "unit": "days",
-                                 "excluded": 0, "excluded_reasons": {}}
+                                 "excluded": 0, "excluded_reasons": {},
+                                 "histogram": [{"from": w * 7, "to": w * 7 + 7, "count": int(w >= 4)}
+                                               for w in range(6)]}
     assert k["order_to_infusion"] == {"count": 2, "median": 44.25, "p90": 48.85, "unit": "days",
                                       "excluded": 0, "excluded_reasons": {}}
     assert k["manufacturing_turnaround"] == {"count": 2, "median": 26.5, "p90": 31.7, "unit": "days",
@@ -144,7 +147,9 @@ def test_kpis_per_centre_product_and_period(cohort):
     period = reports.kpis(now=NOW, start=iso(1), end=iso(3))  # started on day 1 (b) and day 2 (c)
     assert period["pathways"] == 2 and period["cohort"] == "pathways started in [from, to)"
     assert period["kpis"]["vein_to_vein"] == {"count": 1, "median": 41.0, "p90": 41.0, "unit": "days",
-                                              "excluded": 0, "excluded_reasons": {}}
+                                              "excluded": 0, "excluded_reasons": {},
+                                              "histogram": [*({"from": w * 7, "to": w * 7 + 7, "count": 0}
+                                                              for w in range(5)), {"from": 35, "to": 42, "count": 1}]}
     assert reports.kpis(now=NOW, centers={"FR-02"})["pathways"] == 2  # a user's centres restrict like a filter
     assert reports.kpis(now=NOW, centers=set())["pathways"] == 0
 

@@ -135,3 +135,12 @@ def test_the_period_ends_at_to_when_earlier_than_now():
     # ordered on day 0, judged at day 400 but not at day 50 (< 90 days)
     assert kpis.report(rows, {}, now=now)["kpis"]["drop_out"]["denominator"] == 1
     assert kpis.report(rows, {"to": day(50)}, now=now)["kpis"]["drop_out"]["denominator"] == 0
+
+
+def test_the_distribution_counts_each_duration_in_its_week_and_lists_empty_weeks():
+    out = durations([0.0, 6.99, 7.0, 20.5, None, -2.0], bin_days=7)
+    assert out["histogram"] == [{"from": 0, "to": 7, "count": 2}, {"from": 7, "to": 14, "count": 1},
+                                {"from": 14, "to": 21, "count": 1}]
+    assert sum(b["count"] for b in out["histogram"]) == out["count"] == 4  # the out-of-order one stays out
+    assert durations([], bin_days=7)["histogram"] == []
+    assert "histogram" not in durations([3.0])  # only where a report asks for it

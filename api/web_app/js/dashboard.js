@@ -52,11 +52,17 @@ export async function renderDashboard(view) {
 
   const groups = kpis.by_center_product || [];
   const v2vRows = groups.map((g) => [`${g.center} · ${g.product}`, num(g.kpis.vein_to_vein.median), num(g.kpis.vein_to_vein.p90), g.kpis.vein_to_vein.count]);
+  // the distribution: how many infused patients per week of vein-to-vein time
+  const v2vBins = (k.vein_to_vein.histogram || []).map((b) => [`${b.from}–${b.to}`, b.count]);
   const categories = Object.entries(k.drop_out.by_category || {});
   const grades = ['0', '1', '2', '3', '4'];
   const gradeRows = grades.map((g) => [g, (k.crs_max_grade.distribution || {})[g] || 0, (k.icans_max_grade.distribution || {})[g] || 0]);
   view.append(h('div', { class: 'grid2' },
-    chart('chart-v2v', t('chart_v2v'), { type: 'bar', data: { labels: v2vRows.map((r) => r[0]), datasets: [
+    chart('chart-v2v', t('chart_v2v'), { type: 'bar', data: { labels: v2vBins.map((r) => r[0]), datasets: [
+      { label: t('patients'), data: v2vBins.map((r) => r[1]), backgroundColor: COLORS[0] }] },
+    options: { scales: { x: { title: { display: true, text: t('days') } } } } },
+    v2vBins, [t('days'), t('patients')]),
+    chart('chart-v2v-groups', t('chart_v2v_groups'), { type: 'bar', data: { labels: v2vRows.map((r) => r[0]), datasets: [
       { label: t('median'), data: groups.map((g) => g.kpis.vein_to_vein.median), backgroundColor: COLORS[0] },
       { label: 'p90', data: groups.map((g) => g.kpis.vein_to_vein.p90), backgroundColor: COLORS[1] }] } },
     v2vRows, [t('col_center'), t('median'), 'p90', 'n']),
