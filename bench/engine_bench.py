@@ -6,6 +6,8 @@ Prints:
 - commands/s: each command = load pathway, engine step, save (task completions and
   timer firings, on a looping test process), on the system clock (production) and on
   the manual clock (simulation: the clock is read from the store by every command);
+- CPU ms per command over the same commands (this process's user + system time, split by
+  kind, with the load average at the start): the figure to compare on a shared machine;
 - with ``--chain both``: the same commands with the hash chain (``engine/chain.py``, the
   default) and without it (eventsourcing's plain recorder), to show what the chain costs;
 - load cost of a pathway with ~10 events vs ~1,000 events, from a cold process
@@ -49,16 +51,19 @@ def bench_commands(app: CartPath, pathways: int, rounds: int) -> None:
            for i in range(pathways)]
     ready = {pid: next(iter(app.get_pathway(pid).ready)) for pid in ids}
     completions = fires = 0
-    t_complete = t_fire = 0.0
+    t_complete = t_fire = cpu_complete = cpu_fire = 0.0
+    load = open_load_average()
     for day in range(1, rounds + 1):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for pid in ids:
             app.complete_task(pid, ready[pid], {"value": day})
             completions += 1
         t_complete += time.perf_counter() - start
-        start = time.perf_counter()
+        cpu_complete += time.process_time() - cpu
+        start, cpu = time.perf_counter(), time.process_time()
         fires += app.fire_due_timers(base + timedelta(days=day, hours=1))
         t_fire += time.perf_counter() - start
+        cpu_fire += time.process_time() - cpu
         for pid in ids:
             ready[pid] = next(iter(app.get_pathway(pid).ready))
     total = completions + fires
@@ -68,6 +73,18 @@ def bench_commands(app: CartPath, pathways: int, rounds: int) -> None:
     chained = "hash chain" if hasattr(app.recorder, "chain_tables") else "NO hash chain"
     print(f"commands/s (load + engine step + save, SQLite file, {kind}, {chained}): "
           f"{total / (t_complete + t_fire):,.0f}")
+    # CPU time of this process over the same commands (user + system, fsync's share included): what the
+    # wall figures would be on an idle machine with a free disk, and the figure other load moves least
+    print(f"CPU ms per command: {(cpu_complete + cpu_fire) * 1000 / total:.3f} (task completion "
+          f"{cpu_complete * 1000 / completions:.3f}, timer firing {cpu_fire * 1000 / fires:.3f}; "
+          f"load average {load} at the start)")
+
+
+def open_load_average() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:  # not Linux
+        return "unknown"
 
 
 def age_pathway(app: CartPath, days: int):
