@@ -30,6 +30,12 @@ class _Run:
     now: datetime
     namespace: uuid.UUID
     counter: int = field(default=0)
+    # SpiffWorkflow reads time.time() twice at every task state change (a dozen times a command):
+    # the run's time never moves, so its timestamp is computed once
+    stamp: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stamp = self.now.timestamp()
 
     def next_id(self) -> uuid.UUID:
         self.counter += 1
@@ -86,7 +92,7 @@ class _EngineTime:
 
     @staticmethod
     def time() -> float:
-        return _run().now.timestamp()
+        return _run().stamp
 
 
 def _engine_uuid4() -> uuid.UUID:
