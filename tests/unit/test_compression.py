@@ -66,3 +66,15 @@ def test_the_setting_picks_the_writer_and_refuses_anything_else():
                                 "ZlibCompressor"}) == {}
     with pytest.raises(BadSetting, match="CARTPATH_COMPRESSOR"):
         compressor_settings({"CARTPATH_COMPRESSOR": "gzip"})
+
+
+def test_a_large_state_written_with_the_small_event_settings_still_reads():
+    """Snapshot-sized states are now deflated with the default hash tables and dynamic codes; one
+    written before (fixed codes, small tables) is the same format and reads as it did."""
+    from cartpath.engine.event_dictionary import DICTIONARY_V1
+    state = EVENT * 40
+    earlier = zlib.compressobj(9, zlib.DEFLATED, -12, 2, zlib.Z_FIXED, DICTIONARY_V1)
+    packed = b"\x01" + earlier.compress(state) + earlier.flush()
+    assert EventCompressor().decompress(packed) == state
+    now = EventCompressor().compress(state)
+    assert now != packed and len(now) < len(packed) and EventCompressor().decompress(now) == state
