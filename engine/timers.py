@@ -72,15 +72,20 @@ class TimerIndex:
         for pathway_id, timers in self._due.items():
             if pathway_id in self._stopped:
                 continue
-            earliest = min(timers.values(), key=parse_instant)
-            if parse_instant(earliest) <= now:
-                found.append((earliest, pathway_id))
-        return sorted(found, key=lambda pair: parse_instant(pair[0]))
+            # each due time parsed once a round (it was three times: the minimum, the test, the sort)
+            at, earliest = min(((parse_instant(due), due) for due in timers.values()), key=_first)
+            if at <= now:
+                found.append((at, earliest, pathway_id))
+        return [(earliest, pathway_id) for _, earliest, pathway_id in sorted(found, key=_first)]
 
     def next_due(self) -> str | None:
         self.catch_up()
         dues = [min(t.values(), key=parse_instant) for t in self._due.values() if t]
         return min(dues, key=parse_instant) if dues else None
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 class NothingDue(CartpathError):
