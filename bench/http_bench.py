@@ -292,6 +292,7 @@ class OwnServer:
         self.port = free_port()
         self.pg: dict[str, str] = {}
         self.schema: str | None = None
+        self.application_name: str | None = None
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_", "CREATE_TABLE"))}
         env |= {"CARTPATH_DATA_DIR": self.directory, "CARTPATH_CLOCK": "system", "CARTPATH_JWT_SECRET": SECRET}
@@ -299,7 +300,10 @@ class OwnServer:
             self.pg = postgres_settings()
             self.schema = f"http_bench_{os.getpid()}"
             postgres_schema(self.pg, self.schema, "create")
-            env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.pg, "POSTGRES_SCHEMA": self.schema}
+            # libpq names every connection of the server so: its backends' CPU is counted (backends())
+            self.application_name = f"cartpath-http-bench-{os.getpid()}"
+            env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **self.pg, "POSTGRES_SCHEMA": self.schema,
+                    "PGAPPNAME": self.application_name}
         self.size = StoreSize(None if store == "postgres" else f"{self.directory}/cartpath.sqlite3",
                               self.pg, self.schema)
         self.log = open(Path(self.directory) / "serve.log", "wb")
@@ -342,6 +346,19 @@ class OwnServer:
                         continue
         return found
 
+    def backends(self) -> list[int] | None:
+        """The PostgreSQL server processes serving this server's connections (None on SQLite); the
+        database runs on this machine in the bench's own set-up, so their /proc entries are readable."""
+        if not self.application_name:
+            return None
+        import psycopg
+        with psycopg.connect(host=self.pg["POSTGRES_HOST"], port=self.pg["POSTGRES_PORT"] or "5432",
+                             user=self.pg["POSTGRES_USER"], password=self.pg["POSTGRES_PASSWORD"],
+                             dbname=self.pg["POSTGRES_DBNAME"]) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                (self.application_name,)).fetchall()
+        return [int(r[0]) for r in rows]
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -355,7 +372,36 @@ class OwnServer:
 
 
 # -- the run --------------------------------------------------------------------------------------
-def run(url: str, token: str, args, size: StoreSize, server_pids) -> dict:
+def by_role(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of the server's processes by what they are: the API (gunicorn), the scheduler,
+    the projection runner, the supervisor."""
+    roles: dict[str, float] = {}
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        role = ("api" if "gunicorn" in command else "scheduler" if "scheduler" in command
+                else "projections" if "projections" in command else "other")
+        roles[role] = roles.get(role, 0.0) + cpu_seconds([pid])
+    return roles
+
+
+class BackendCpu:
+    """CPU seconds of the database's backends serving the server, over a phase: the processes seen at its
+    start, and those that connected during it (counted from zero), read again at its end."""
+
+    def __init__(self, backends) -> None:
+        self.backends = backends
+        self.pids = backends() or []
+        self.before = {pid: cpu_seconds([pid]) for pid in self.pids}
+
+    def seconds(self) -> float:
+        now = set(self.backends() or []) | set(self.pids)
+        return sum(cpu_seconds([pid]) - self.before.get(pid, 0.0) for pid in now)
+
+
+def run(url: str, token: str, args, size: StoreSize, server_pids, backends=None) -> dict:
     admin = Client(url, token)
     admin.deploy({"bench_linear.bpmn": linear_bpmn(), "bench_loop.bpmn": loop_bpmn()})
     tag = uuid.uuid4().hex[:6].upper()
@@ -370,6 +416,8 @@ def run(url: str, token: str, args, size: StoreSize, server_pids) -> dict:
                                                                      args.center, f"{tag}-L{i:02d}"))
     timings = Timings()
     cpu = cpu_seconds(server_pids()) if server_pids else None
+    cpu_parts = by_role(server_pids()) if server_pids else None
+    database_cpu = BackendCpu(backends) if backends is not None and backends() is not None else None
     client_cpu = time.process_time()
     started = time.perf_counter()
     in_threads(args.clients, lambda i: [work_through(clients[i], pid, LINEAR_TASKS, timings)
@@ -383,6 +431,11 @@ def run(url: str, token: str, args, size: StoreSize, server_pids) -> dict:
               "client_cpu_ms_per_completion": round((time.process_time() - client_cpu) / completions * 1000, 2)}
     if cpu is not None:
         linear["server_cpu_ms_per_completion"] = round((cpu_seconds(server_pids()) - cpu) / completions * 1000, 2)
+        after = by_role(server_pids())
+        linear["server_cpu_ms_per_completion_by_process"] = {
+            role: round((after[role] - cpu_parts.get(role, 0.0)) / completions * 1000, 2) for role in sorted(after)}
+    if database_cpu is not None:
+        linear["postgres_backend_cpu_ms_per_completion"] = round(database_cpu.seconds() / completions * 1000, 2)
     statuses = [clients[0].call("GET", f"/pathways/{pid}")[1] for ids in linear_ids for pid in ids]
     linear["ended"] = sum(1 for p in statuses if isinstance(p, dict) and p.get("status") == "ended")
     bytes_after = size()
@@ -444,7 +497,7 @@ def main() -> None:
         server = OwnServer(args.store, args.workers, args.threads)
         try:
             figures = {"store": args.store, "workers": args.workers, "threads": args.threads,
-                       **run(server.url, server.token, args, server.size, server.workers)}
+                       **run(server.url, server.token, args, server.size, server.workers, server.backends)}
         finally:
             server.stop()
     print(json.dumps(figures, indent=2))
