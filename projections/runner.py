@@ -29,6 +29,7 @@ from .store import TRACKING, RunnerBusy, ViewStore
 from .views import Context, View, all_views
 
 DEFAULT_BATCH = 5000
+GATHER = 0.1  # seconds a NOTIFY-woken runner waits for more saves before applying them in one batch
 
 
 def tune_gc() -> None:
@@ -211,10 +212,11 @@ class Runner:
         wanted = set(names) if names is not None else {v.name for v in self.views}
         return {n: r["position"] for n, r in tracking.items() if n in wanted and r["error"] is None}
 
-    def run(self, stop: threading.Event, poll: float = 0.5, lock: Any = None) -> None:
-        """Run until ``stop`` is set: catch up, then wait for news (PostgreSQL: NOTIFY wakes us).
-        With the runner's ``lock``, stop if it is ever lost (another runner may have it now)."""
-        waiter = Waiter(self.app, self.store, poll)
+    def run(self, stop: threading.Event, poll: float = 0.5, lock: Any = None, gather: float = GATHER) -> None:
+        """Run until ``stop`` is set: catch up, then wait for news (PostgreSQL: NOTIFY wakes us, and
+        ``gather`` seconds later one batch takes every save committed meanwhile). With the runner's
+        ``lock``, stop if it is ever lost (another runner may have it now)."""
+        waiter = Waiter(self.app, self.store, poll, gather)
         try:
             with self.prefetching():
                 self._loop(stop, waiter, lock)
@@ -241,8 +243,9 @@ class Runner:
 class Waiter:
     """Sleep until the event log may have grown: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
 
-    def __init__(self, app: Any, store: ViewStore, poll: float):
+    def __init__(self, app: Any, store: ViewStore, poll: float, gather: float = 0.0):
         self.poll = poll
+        self.gather = gather
         self.conn = None
         channel = getattr(app.recorder, "channel_name", None)
         if store.dialect == "postgres" and channel:
@@ -257,8 +260,16 @@ class Waiter:
         if self.conn is None:
             stop.wait(self.poll)
             return
+        woken = False
         for _ in self.conn.notifies(timeout=self.poll, stop_after=1):
-            pass
+            woken = True
+        if woken and self.gather > 0:
+            # Each save notifies: a batch per notification cost the runner (and its database backend)
+            # more per completion than the API worker's own statements under load. The saves that
+            # commit meanwhile join this batch; their notifications are read now, not woken on again.
+            stop.wait(self.gather)
+            for _ in self.conn.notifies(timeout=0):
+                pass
 
     def close(self) -> None:
         if self.conn is not None:

@@ -3,6 +3,7 @@ and by synthetic CAR-T histories; the incrementally maintained views must equal 
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ import pytest
 
 from cartpath.engine.application import CartPath
 from cartpath.projections.reports import NotYet, Reports
-from cartpath.projections.runner import Runner, status
+from cartpath.projections.runner import Runner, Waiter, status
 from cartpath.projections.store import ViewStore
 from cartpath.projections.views import all_views
 from tests.support.sample import T0 as SAMPLE_T0
@@ -189,6 +190,30 @@ def test_positions_reach_the_head_even_when_the_last_events_are_not_pathway_even
     head = app.recorder.max_notification_id()
     runner.catch_up()
     assert {v["name"]: v["position"] for v in status(app)["views"]} == {v.name: head for v in all_views()}
+
+
+def test_saves_made_while_the_runner_waits_are_applied_in_one_batch(app):
+    """PostgreSQL wakes the runner at each save's NOTIFY; it then gathers the saves that follow for a
+    moment, so a burst is one batch (one transaction of the views), not one batch per save."""
+    runner = Runner(app)  # batches far larger than the burst
+    runner.prepare()
+    runner.catch_up()
+    waiter = Waiter(app, runner.store, poll=2.0, gather=2.0)  # margins, not timings: a burst takes ~0.1 s
+    try:
+        before = app.recorder.max_notification_id()
+        start_mini(app, "P-0000")
+        burst = threading.Thread(target=lambda: [start_mini(app, f"P-{n:04d}") for n in (1, 2)])
+        burst.start()  # while the runner waits: PostgreSQL wakes it at the first save's NOTIFY
+        waiter.wait(threading.Event())
+        burst.join()
+        head = app.recorder.max_notification_id()
+        assert runner.step() == head - before  # the saves made while it gathered are in the same batch
+        assert runner.step() == 0
+        if waiter.conn is not None:  # PostgreSQL: their notifications were read, none wakes it again
+            assert list(waiter.conn.notifies(timeout=0)) == []
+        assert set(runner.positions().values()) == {head}
+    finally:
+        waiter.close()
 
 
 def test_read_your_writes_waits_for_the_position_or_says_not_yet(app, runner):
