@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -236,10 +236,15 @@ class CartPath(Application):
 
     def complete_task(self, pathway_id: uuid.UUID | str, task_id: str, data: dict[str, Any],
                       actor: dict[str, Any] | None = None, expected_version: int | None = None, *,
-                      signers: Sequence[dict[str, Any]] = ()) -> Pathway:
+                      signers: Sequence[dict[str, Any]] = (),
+                      authorize: Callable[[Pathway], None] | None = None) -> Pathway:
         """Complete a ready task. A signed task needs ``signers``: who signed, identified by the caller
-        (the API checks their signing tokens), each ``{role, sub, name, roles, meaning}``."""
+        (the API checks their signing tokens), each ``{role, sub, name, roles, meaning}``. ``authorize``
+        (the caller's checks: centre, lane) raises on the very state the command decides on, before
+        anything else: no read of its own ahead of the command."""
         def act(pathway: Pathway, runtime: Runtime | None) -> list[Aggregate]:
+            if authorize is not None:
+                authorize(pathway)
             check_version(pathway, expected_version)
             if runtime is None:  # only an ended pathway has no engine: refused as such
                 pathway.require_active()
