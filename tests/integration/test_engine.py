@@ -266,3 +266,30 @@ def test_a_command_while_a_read_holds_the_live_copy_loads_its_own_and_the_newer_
     held, _ = app.unit_of_work._live[p.id]
     assert held.version == done.version
     assert app.get_pathway(p.id).version == done.version and app.verify(p.id)["ok"]
+
+
+def test_the_callers_checks_run_on_the_state_the_command_decides_on_even_when_the_live_copy_is_stale(app, env):
+    """complete_task's ``authorize`` (the API's centre and lane checks) sees the pathway the command acts
+    on: a worker whose live copy predates the task (another worker moved the pathway on) checks the
+    caller again on the current state, where the task is, and refuses; nothing is recorded."""
+    p = start_mini(app)  # this worker holds its live copy: intake ready
+    other = CartPath(env=env)
+    other.complete_task(p.id, ready_named(other.get_pathway(p.id), "intake"), {"ok": True, "order_id": "O-9"})
+    other.deliver_message("slot_confirmed", "m-stale", {"order_id": "O-9", "coi": "COI-9"},
+                          {"apheresis_date": "2026-02-01", "manufacturing_slot": "S1"})
+    other.fire_due_timers(T0 + timedelta(days=2))
+    current = other.get_pathway(p.id)
+    check = ready_named(current, "check")  # a pharmacy task the stale copy does not know
+    assert app.unit_of_work._live[p.id][0].ready.get(check) is None
+
+    seen: list[int] = []
+
+    def pharmacy_refused(pathway) -> None:
+        seen.append(pathway.version)
+        task = pathway.ready.get(check)
+        if task is not None and task["lane"] == "pharmacy":
+            raise PermissionError("not a pharmacist")
+    with pytest.raises(PermissionError):
+        app.complete_task(p.id, check, {"coi_scanned": "COI-9", "n": 1}, authorize=pharmacy_refused)
+    assert seen[0] < seen[-1] == current.version  # first on the stale copy, then on the current state
+    assert CartPath(env=env).get_pathway(p.id).version == current.version  # nothing recorded
