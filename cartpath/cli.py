@@ -36,12 +36,13 @@ def db_init_cmd() -> None:
 @db_group.command("compact")
 @refusals
 def db_compact_cmd() -> None:
-    """Drop the snapshots of ended pathways (a store written before they stopped being kept)."""
+    """Drop the snapshots of ended pathways (a store written before they stopped being kept), and move
+    a hash chain written before the links table to it."""
     from cartpath.engine.config import open_app
-    from cartpath.engine.db import drop_ended_snapshots
+    from cartpath.engine.db import compact_store
     app = open_app()
     try:
-        out(drop_ended_snapshots(app))
+        out(compact_store(app))
     finally:
         app.close()
 

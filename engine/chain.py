@@ -4,9 +4,18 @@ aggregate and of its own content, and the log is sealed by checkpoints.
 It lives in the store's recorder (eventsourcing's ``APPLICATION_RECORDER_TOPIC``), so
 every aggregate the application saves (pathways, indexes, inventory, definitions) is
 chained in the same transaction as its events, with no second write path. Two side
-tables sit next to the events table (``<events>_chain``, ``<events>_checkpoints``):
+tables sit next to the events table (``<events>_links``, ``<events>_checkpoints``):
 the library's events table keeps its exact shape, so stores written before the chain
 still load, and their events are reported as unchained before the first checkpoint.
+
+``<events>_links`` holds one row per chained event, keyed by its log position: the
+event's link (32 bytes; a rowid table on SQLite, ~45 bytes a row). Everything else the
+check needs is in the events row at that position (aggregate, version, content), and an
+event's predecessor is found through the events table's own (originator_id,
+originator_version) key. Stores written before (the ``<events>_chain`` table of
+originator id, version, position, prev and content hashes, ~180 bytes a row) are
+converted the first time the recorder uses its chain (``ensure_links``): the links are
+computed from the stored hashes, so they and every checkpoint stay exactly as written.
 
 What is hashed is the event row exactly as stored (topic, originator id, version and
 the state bytes, i.e. the ciphertext when encryption at rest is on): the chain can
@@ -24,6 +33,7 @@ then be checked without the cipher key, and altering a row is caught either way.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -33,8 +43,11 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+log = logging.getLogger("cartpath.chain")
+
 CHECKPOINT_INTERVAL = 1000
-LINKS_PER_INSERT = 500  # 5 parameters a link: well under SQLite's and PostgreSQL's parameter limits
+LINKS_PER_INSERT = 500  # 2 parameters a link: well under SQLite's and PostgreSQL's parameter limits
+CONVERT_BATCH = 10_000  # rows of an old chain table read at a time while converting
 ZERO = bytes(32)
 CHAINED_TOPICS = {
     "eventsourcing.sqlite": "cartpath.engine.chain:ChainedSQLiteRecorder",
@@ -85,23 +98,26 @@ class ChainTables:
         p = placeholder
         self.placeholder = p
         self.events = f"{qualify}{_quote(events_table)}"
-        self.chain = f"{qualify}{_quote(events_table + '_chain')}"
+        self.links = f"{qualify}{_quote(events_table + '_links')}"
         self.checkpoints = f"{qualify}{_quote(events_table + '_checkpoints')}"
+        self.old_chain = f"{qualify}{_quote(events_table + '_chain')}"  # before the links table (converted)
         self.position = position
-        self.insert_link = (f"INSERT INTO {self.chain} (originator_id, originator_version, position, prev_hash, "
-                            f"content_hash) VALUES ({p}, {p}, {p}, {p}, {p})")
-        self.link_values = f"({p}, {p}, {p}, {p}, {p})"
-        self.select_link = (f"SELECT prev_hash, content_hash FROM {self.chain} "
-                            f"WHERE originator_id = {p} AND originator_version = {p}")
+        self.insert_link = f"INSERT INTO {self.links} (position, link) VALUES ({p}, {p})"
+        self.link_values = f"({p}, {p})"
+        # the predecessor's link, found through the events table's own (originator_id, version) key
+        self.select_link = (f"SELECT l.link FROM {self.events} e JOIN {self.links} l ON l.position = e.{position} "
+                            f"WHERE e.originator_id = {p} AND e.originator_version = {p}")
         self.last_checkpoint = f"SELECT position, hash FROM {self.checkpoints} ORDER BY position DESC LIMIT 1"
         self.insert_checkpoint = f"INSERT INTO {self.checkpoints} (position, hash, events) VALUES ({p}, {p}, {p})"
-        self.links_between = (f"SELECT position, prev_hash, content_hash FROM {self.chain} "
+        self.links_between = (f"SELECT position, link FROM {self.links} "
                               f"WHERE position > {p} AND position <= {p} ORDER BY position")
         self.last_unchained = f"SELECT MAX({position}) FROM {self.events} WHERE {position} < {p}"
-        self.head = f"SELECT MAX(position), (SELECT MAX({position}) FROM {self.events}) FROM {self.chain}"
+        self.head = f"SELECT MAX(position), (SELECT MAX({position}) FROM {self.events}) FROM {self.links}"
         # a write that changes nothing: it takes SQLite's write lock before the first read
         self.take_write_lock = f"DELETE FROM {self.checkpoints} WHERE position < 0"
-
+        self.old_rows = (f"SELECT position, prev_hash, content_hash FROM {self.old_chain} "
+                         f"WHERE position > {p} ORDER BY position LIMIT {CONVERT_BATCH}")
+        self.drop_old = f"DROP TABLE {self.old_chain}"
 
     def insert_links(self, count: int) -> str:
         """An INSERT of ``count`` links in one statement."""
@@ -127,7 +143,7 @@ class ChainWriter:
 
     def __init__(self, tables: ChainTables, db_id: Any = canonical_id, remember: int = 4096) -> None:
         self.tables = tables
-        self.db_id = db_id  # the originator id as the chain table's column takes it
+        self.db_id = db_id  # the originator id as the events table's column takes it
         self.remember = remember
         self._lock = threading.Lock()
         self._links: OrderedDict[Any, tuple[int, bytes]] = OrderedDict()
@@ -169,8 +185,9 @@ class ChainWriter:
                 prev = remembered if remembered is not None else \
                     self.predecessor(cursor, stored.originator_id, version)
             content = content_hash(stored.topic, stored.originator_id, version, stored.state)
-            heads[stored.originator_id] = (version, link_hash(prev, content))
-            rows.append((self.db_id(stored.originator_id), version, position, prev, content))
+            link = link_hash(prev, content)
+            heads[stored.originator_id] = (version, link)
+            rows.append((position, link))
         # one multi-row INSERT per chunk, never executemany: inside the PostgreSQL recorder's
         # pipeline, executemany's queued results were read back as the next SELECT's
         # ("the last operation didn't produce records: INSERT 0 1") once a save crossed a checkpoint
@@ -186,7 +203,7 @@ class ChainWriter:
             return ZERO
         cursor.execute(self.tables.select_link, (self.db_id(originator_id), version - 1))
         row = cursor.fetchone()
-        return ZERO if row is None else link_hash(bytes(row[0]), bytes(row[1]))
+        return ZERO if row is None else bytes(row[0])
 
     def last_checkpoint(self, cursor: Any, first_new: int) -> tuple[int, bytes]:
         """The latest checkpoint; the genesis is written first if the chain has none yet."""
@@ -215,7 +232,7 @@ class ChainWriter:
 
     def seal(self, cursor: Any, after: int, previous: bytes, upto: int) -> bytes:
         cursor.execute(self.tables.links_between, (after, upto))
-        links = [(int(r[0]), link_hash(bytes(r[1]), bytes(r[2]))) for r in cursor.fetchall()]
+        links = [(int(r[0]), bytes(r[1])) for r in cursor.fetchall()]
         sealed = checkpoint_hash(previous, links)
         cursor.execute(self.tables.insert_checkpoint, (upto, sealed, len(links)))
         return sealed
@@ -234,17 +251,71 @@ class ChainWriter:
         return position, previous
 
 
+def convert_old_chain(cursor: Any, tables: ChainTables, create_links: str) -> int:
+    """Move a store written before the links table (``<events>_chain``) to it, inside the caller's
+    transaction, which holds the store's write lock: each link is SHA-256(prev_hash || content_hash)
+    of its old row, read in batches of positions; then the old table (and its index) is dropped.
+    Returns how many links were written."""
+    cursor.execute(create_links)
+    converted, after = 0, -1
+    while True:
+        cursor.execute(tables.old_rows, (after,))
+        rows = cursor.fetchall()
+        if not rows:
+            break
+        links = [(int(r[0]), link_hash(bytes(r[1]), bytes(r[2]))) for r in rows]
+        for start in range(0, len(links), LINKS_PER_INSERT):
+            chunk = links[start:start + LINKS_PER_INSERT]
+            cursor.execute(tables.insert_links(len(chunk)), [value for row in chunk for value in row])
+        converted += len(links)
+        after = links[-1][0]
+    cursor.execute(tables.drop_old)
+    return converted
+
+
 def sqlite_tables(events_table: str) -> ChainTables:
     return ChainTables(events_table, placeholder="?", position="rowid")
 
 
+_CONVERSION = threading.Lock()  # one thread of a process converts; the others wait for it
+
+
 class _CommitsTheChain:
     """The links a save wrote are the writer's to remember only once the library's transaction
-    has committed (both recorders: it commits when ``insert_events`` returns)."""
+    has committed (both recorders: it commits when ``insert_events`` returns).
+
+    Also where a store written before the links table is converted: the first time the recorder
+    uses its chain (a save, an anchor, a check, ``db init``, ``db compact``), not when it is
+    constructed, so a process that starts while PostgreSQL restarts still starts."""
 
     chain: ChainWriter
+    chain_tables: ChainTables
+    _links_ready = False
+    converted_links = 0  # links this recorder moved from an old chain table (0: nothing to convert)
+
+    def ensure_links(self) -> int:
+        """Convert an old ``<events>_chain`` table if the store still has one; links converted."""
+        if self._links_ready:
+            return 0
+        with _CONVERSION:
+            if self._links_ready:
+                return 0
+            converted = self._convert_old_chain() if self._has_old_chain() else 0
+            if converted:
+                log.warning("hash chain: converted %d link(s) of %s to %s", converted,
+                            self.chain_tables.old_chain, self.chain_tables.links)
+            self.converted_links += converted
+            self._links_ready = True
+            return converted
+
+    def _has_old_chain(self) -> bool:
+        raise NotImplementedError
+
+    def _convert_old_chain(self) -> int:
+        raise NotImplementedError
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        self.ensure_links()
         try:
             positions = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
         except BaseException:
@@ -262,16 +333,30 @@ class ChainedSQLiteRecorder(_CommitsTheChain, SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
         self.chain = ChainWriter(self.chain_tables)
 
+    def links_table_statement(self) -> str:
+        return f"CREATE TABLE IF NOT EXISTS {self.chain_tables.links} (position INTEGER PRIMARY KEY, " \
+            "link BLOB NOT NULL)"
+
     def construct_create_table_statements(self) -> list[str]:
-        t = sqlite_tables(self.events_table_name)
-        return [*super().construct_create_table_statements(),
-                f"CREATE TABLE IF NOT EXISTS {t.chain} (originator_id TEXT NOT NULL, "
-                "originator_version INTEGER NOT NULL, position INTEGER NOT NULL, prev_hash BLOB NOT NULL, "
-                "content_hash BLOB NOT NULL, PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID",
-                f"CREATE UNIQUE INDEX IF NOT EXISTS {_quote(self.events_table_name + '_chain_position')} "
-                f"ON {t.chain} (position)",
+        t = self.chain_tables
+        return [*super().construct_create_table_statements(), self.links_table_statement(),
                 f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position INTEGER PRIMARY KEY, "
                 "hash BLOB NOT NULL, events INTEGER NOT NULL)"]
+
+    def _has_old_chain(self) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (self.events_table_name + "_chain",))
+            return c.fetchone() is not None
+
+    def _convert_old_chain(self) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.chain_tables.take_write_lock)  # an old chain table comes with its checkpoints table
+            c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (self.events_table_name + "_chain",))
+            if c.fetchone() is None:  # another process converted it meanwhile
+                return 0
+            return convert_old_chain(c, self.chain_tables, self.links_table_statement())
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
@@ -281,6 +366,7 @@ class ChainedSQLiteRecorder(_CommitsTheChain, SQLiteApplicationRecorder):
         return positions
 
     def seal_head(self) -> tuple[int, bytes]:
+        self.ensure_links()
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.chain_tables.take_write_lock)
             return self.chain.seal_head(c)
@@ -309,16 +395,32 @@ if PostgresApplicationRecorder is not None:
                 raise ValueError("the hash chain needs POSTGRES_ENABLE_DB_FUNCTIONS off (cartpath's default)")
             from psycopg.sql import SQL
             t = self.chain_tables = postgres_tables(datastore.schema, events_table_name)
-            id_type = "uuid" if datastore.originator_id_type == "uuid" else "text"
-            index = _quote(events_table_name + "_chain_position")
             self.sql_create_statements += [SQL(statement).format() for statement in (  # Composed, as the library's
-                f"CREATE TABLE IF NOT EXISTS {t.chain} (originator_id {id_type} NOT NULL, "
-                "originator_version bigint NOT NULL, position bigint NOT NULL, prev_hash bytea NOT NULL, "
-                "content_hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))",
-                f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {t.chain} (position)",
+                self.links_table_statement(),
                 f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position bigint PRIMARY KEY, "
                 "hash bytea NOT NULL, events bigint NOT NULL)")]
             self.chain = ChainWriter(t, db_id=lambda oid: oid)
+
+        def links_table_statement(self) -> str:
+            return f"CREATE TABLE IF NOT EXISTS {self.chain_tables.links} (position bigint PRIMARY KEY, " \
+                "link bytea NOT NULL)"
+
+        def _old_chain_exists(self, curs: Any) -> bool:
+            curs.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                         (self.datastore.schema, self.events_table_name + "_chain"))
+            return curs.fetchone() is not None
+
+        def _has_old_chain(self) -> bool:
+            with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+                return self._old_chain_exists(curs)
+
+        def _convert_old_chain(self) -> int:
+            with self.datastore.transaction(commit=True) as curs:
+                self._lock_table(curs)  # no save in between: every event has its link, or is converted
+                with curs.connection.cursor(row_factory=tuple_row) as plain:
+                    if not self._old_chain_exists(plain):  # another process converted it meanwhile
+                        return 0
+                    return convert_old_chain(plain, self.chain_tables, self.links_table_statement())
 
         def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                            **kwargs: Any) -> Sequence[int] | None:
@@ -329,6 +431,7 @@ if PostgresApplicationRecorder is not None:
             return positions
 
         def seal_head(self) -> tuple[int, bytes]:
+            self.ensure_links()
             with self.datastore.transaction(commit=True) as curs:
                 self._lock_table(curs)  # the same lock as a save: checkpoints stay in commit order
                 with curs.connection.cursor(row_factory=tuple_row) as plain:

@@ -29,8 +29,9 @@ def create_tables(overrides: Mapping[str, str] | None = None,
     except PersistenceError as err:
         raise StoreUnavailable(f"cannot create the tables: {_first_line(err)}") from None
     try:
+        converted = convert_chain(app)
         described = _describe(app)
-        result = {"store": "postgresql" if _is_postgres(env) else "sqlite", **described}
+        result = {"store": "postgresql" if _is_postgres(env) else "sqlite", **described, **converted}
         if then is not None:
             result["projections"] = then(app, set(described["tables"]))
         return result
@@ -72,7 +73,7 @@ def _describe(app) -> dict[str, Any]:
     """Where the event store's tables are, and that they exist, read back from the database itself."""
     own = {app.recorder.events_table_name, *([app.snapshots.recorder.events_table_name] if app.snapshots else [])}
     if hasattr(app.recorder, "chain_tables"):  # the hash chain's side tables (chain.py)
-        own |= {app.recorder.events_table_name + "_chain", app.recorder.events_table_name + "_checkpoints"}
+        own |= {app.recorder.events_table_name + "_links", app.recorder.events_table_name + "_checkpoints"}
     found = _tables(app)
     found["tables"] = [t for t in found["tables"] if t in own]
     return found
@@ -91,6 +92,24 @@ def _tables(app) -> dict[str, Any]:
         curs.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         tables = [row[0] for row in curs.fetchall()]
     return {"database": app.env.get("SQLITE_DBNAME"), "tables": tables}
+
+
+def convert_chain(app: Any) -> dict[str, int]:
+    """A store written before the hash chain's links table, converted to it if the recorder has
+    not done so yet (``chain.py``): ``{"chain_links_converted": n}`` when this opening converted n
+    links, else nothing to say."""
+    recorder = app.recorder
+    if not hasattr(recorder, "ensure_links"):
+        return {}
+    recorder.ensure_links()
+    return {"chain_links_converted": recorder.converted_links} if recorder.converted_links else {}
+
+
+def compact_store(app: Any) -> dict[str, int]:
+    """``cartpath db compact``: the old chain table converted (if the store still had one), then the
+    snapshots of ended pathways dropped."""
+    converted = convert_chain(app)
+    return {**drop_ended_snapshots(app), **converted}
 
 
 def drop_ended_snapshots(app: Any) -> dict[str, int]:

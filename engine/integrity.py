@@ -1,10 +1,23 @@
 """Checking the hash chain (``chain.py``): walk the events and their links in log order,
-recompute every hash from the rows as stored, and name what was altered, removed,
+recompute every link from the rows as stored, and name what was altered, removed,
 inserted or reordered, with the first failure by position.
 
-The walk reads the events table and the chain table side by side in windows of
+The walk reads the events table and the links table side by side in windows of
 positions (bounded memory at millions of events, the same SQL on both stores) and
-never decodes an event: it needs no cipher key.
+never decodes an event: it needs no cipher key. The links table keeps one hash per
+position and nothing else, so what the walk knows of an event comes from its row: each
+aggregate's previous link is carried along the walk, the link an event should have is
+recomputed from it and compared with the one stored at the event's position.
+
+- altered: the link stored at an event's position is not the one its content and its
+  predecessor's link give (the content, or the link itself, was changed);
+- removed: a link at a position with no event (named with its aggregate and version when a
+  later version of that aggregate chains from it), or a version missing from an aggregate;
+- inserted: an event at a position with no link, whose link is nowhere else either;
+- reordered: an event whose expected link is stored at another position, a version met
+  before an earlier one, or an event holding another version's content;
+- a checkpoint that does not match what was walked since the previous one: the chain was
+  rewritten (or its last events removed with their links), which no per-event check sees.
 """
 from __future__ import annotations
 
@@ -19,6 +32,7 @@ from .errors import ChainUnavailable, UnknownPathway
 WINDOW = 20_000
 MAX_FINDINGS = 100
 KINDS = ("altered", "removed", "inserted", "reordered")
+UNKNOWN = "unknown"  # the aggregate of a link whose event is gone, when no later version names it
 
 
 @dataclass(frozen=True)
@@ -83,15 +97,6 @@ class _Event:
     state: bytes
 
 
-@dataclass(frozen=True)
-class _Link:
-    position: int
-    originator_id: Any
-    version: int
-    prev: bytes
-    content: bytes
-
-
 class _Store:
     """Reads for the walk, on a store's connection (SQLite or PostgreSQL), rows as tuples."""
 
@@ -100,6 +105,7 @@ class _Store:
         if tables is None:
             raise ChainUnavailable("this store keeps no hash chain (the in-memory store, or "
                                    "APPLICATION_RECORDER_TOPIC names a plain recorder)")
+        recorder.ensure_links()  # a store written before the links table is converted first
         self.recorder, self.t = recorder, tables
         p, t = tables.placeholder, tables
         self.postgres = p == "%s"
@@ -109,14 +115,17 @@ class _Store:
         state = "state" if self.postgres else "CAST(state AS BLOB)"
         self._events = (f"SELECT {t.position}, originator_id, originator_version, topic, {state} FROM {t.events} "
                         f"{where}")
-        self._links = (f"SELECT position, originator_id, originator_version, prev_hash, content_hash "
-                       f"FROM {t.chain} WHERE position >= {p} AND position < {p}")
+        self._links = f"SELECT position, link FROM {t.links} WHERE position >= {p} AND position < {p}"
+        # one aggregate's: the links at its events' positions
+        self._links_of_one = (f"SELECT l.position, l.link FROM {t.links} l JOIN {t.events} e "
+                              f"ON e.{t.position} = l.position WHERE l.position >= {p} AND l.position < {p} "
+                              f"AND e.originator_id = {p}")
         self._by_originator = f" AND originator_id = {p}"
         self._event_at = (f"SELECT {t.position} FROM {t.events} WHERE originator_id = {p} "
                           f"AND originator_version = {p}")
-        self._link_at = (f"SELECT position FROM {t.chain} WHERE originator_id = {p} AND originator_version = {p}")
-        self._links_of = (f"SELECT originator_version, content_hash FROM {t.chain} WHERE originator_id = {p}")
-        self._max = (f"SELECT (SELECT MAX({t.position}) FROM {t.events}), (SELECT MAX(position) FROM {t.chain}), "
+        self._links_of = (f"SELECT e.originator_version, l.link FROM {t.events} e JOIN {t.links} l "
+                          f"ON l.position = e.{t.position} WHERE e.originator_id = {p}")
+        self._max = (f"SELECT (SELECT MAX({t.position}) FROM {t.events}), (SELECT MAX(position) FROM {t.links}), "
                      f"(SELECT MAX(position) FROM {t.checkpoints})")
         self._checkpoints = f"SELECT position, hash, events FROM {t.checkpoints} ORDER BY position"
 
@@ -140,24 +149,25 @@ class _Store:
     def checkpoints(self) -> list[tuple[int, bytes, int]]:
         return [(int(p), bytes(h), int(n)) for p, h, n in self.query(self._checkpoints)]
 
-    def window(self, lo: int, hi: int, originator: Any) -> tuple[list[_Event], list[_Link]]:
-        extra, args = ("", (lo, hi)) if originator is None else (self._by_originator, (lo, hi, self.db_id(originator)))
+    def window(self, lo: int, hi: int, originator: Any) -> tuple[list[_Event], list[tuple[int, bytes]]]:
+        args: tuple[Any, ...]
+        if originator is None:
+            events_sql, links_sql, args = self._events, self._links, (lo, hi)
+        else:
+            events_sql, links_sql = self._events + self._by_originator, self._links_of_one
+            args = (lo, hi, self.db_id(originator))
         events = [_Event(int(r[0]), r[1], int(r[2]), str(r[3]), _bytes(r[4]))
-                  for r in self.query(self._events + extra + f" ORDER BY {self.t.position}", args)]
-        links = [_Link(int(r[0]), r[1], int(r[2]), _bytes(r[3]), _bytes(r[4]))
-                 for r in self.query(self._links + extra + " ORDER BY position", args)]
+                  for r in self.query(events_sql + f" ORDER BY {self.t.position}", args)]
+        links = [(int(r[0]), _bytes(r[1])) for r in self.query(links_sql + " ORDER BY 1", args)]
         return events, links
 
     def event_position(self, originator_id: Any, version: int) -> int | None:
         rows = self.query(self._event_at, (self.db_id(originator_id), version))
         return int(rows[0][0]) if rows else None
 
-    def link_position(self, originator_id: Any, version: int) -> int | None:
-        rows = self.query(self._link_at, (self.db_id(originator_id), version))
-        return int(rows[0][0]) if rows else None
-
-    def contents_of(self, originator_id: Any) -> dict[int, bytes]:
-        return {int(v): bytes(c) for v, c in self.query(self._links_of, (self.db_id(originator_id),))}
+    def links_of(self, originator_id: Any) -> dict[int, bytes]:
+        """The links stored at the positions of an aggregate's events, by version."""
+        return {int(v): _bytes(k) for v, k in self.query(self._links_of, (self.db_id(originator_id),))}
 
 
 def _bytes(value: Any) -> bytes:
@@ -169,102 +179,174 @@ def _bytes(value: Any) -> bytes:
     return b"" if value is None else bytes(value)
 
 
-def _merged(events: list[_Event], links: list[_Link]) -> Iterator[tuple[_Event | None, _Link | None]]:
+def _merged(events: list[_Event], links: list[tuple[int, bytes]]
+            ) -> Iterator[tuple[int, _Event | None, bytes | None]]:
     """Events and links paired by position; a side missing at a position comes alone."""
     i = j = 0
     while i < len(events) or j < len(links):
         e = events[i] if i < len(events) else None
         k = links[j] if j < len(links) else None
-        if k is None or (e is not None and e.position < k.position):
+        if k is None or (e is not None and e.position < k[0]):
             i += 1
-            yield e, None
-        elif e is None or k.position < e.position:
+            yield e.position, e, None  # type: ignore[union-attr]  # e is there
+        elif e is None or k[0] < e.position:
             j += 1
-            yield None, k
+            yield k[0], None, k[1]
         else:
             i += 1
             j += 1
-            yield e, k
+            yield e.position, e, k[1]
 
 
 class _Walk:
     def __init__(self, store: _Store, report: IntegrityReport, genesis: int | None) -> None:
         self.store, self.report, self.genesis = store, report, genesis
-        self.heads: dict[str, tuple[int, bytes]] = {}   # canonical id -> (version, link) last seen
+        # canonical id -> (version, link as stored, the recomputed link when they differ) last seen
+        self.heads: dict[str, tuple[int, bytes, bytes | None]] = {}
         self.seen_unchained: dict[str, int] = {}
-        self.reported: set[tuple[str, int]] = set()
+        self.reported: set[Any] = set()
+        self.orphans: dict[bytes, tuple[int, int]] = {}  # link with no event -> (position, index in findings)
+        self.window_links: list[tuple[int, bytes]] = []
+        self._where: dict[bytes, int] | None = None     # link -> position in the window, built on demand
         self.pending: list[tuple[int, bytes]] = []     # (position, link) since the last checkpoint
         self.found_before_range = 0                     # findings before the current checkpoint's range
         self.range_start = (genesis or 0) + 1
 
-    def find(self, position: int, originator_id: Any, version: int | None, kind: str, detail: str) -> None:
-        key = (canonical_id(originator_id), version if version is not None else -1)
+    def new_window(self, links: list[tuple[int, bytes]]) -> None:
+        self.window_links, self._where = links, None
+
+    def stored_at(self, link: bytes) -> int | None:
+        """Where a link is stored in the current window (a map built only when something is wrong)."""
+        if self._where is None:
+            self._where = {k: p for p, k in self.window_links}
+        return self._where.get(link)
+
+    def find(self, position: int, originator_id: Any, version: int | None, kind: str, detail: str,
+             key: Any = None) -> int | None:
+        key = key or (canonical_id(originator_id), version if version is not None else -1)
         if key in self.reported or len(self.report.findings) >= MAX_FINDINGS:
-            return
+            return None
         self.reported.add(key)
         self.report.findings.append(Finding(position, str(_as_uuid(originator_id)), version, kind, detail))
+        return len(self.report.findings) - 1
+
+    def name_orphan(self, link: bytes, originator_id: Any, version: int) -> None:
+        """A link met alone turns out to be ``version`` of an aggregate: say which, and whether its
+        event is gone or elsewhere."""
+        position, index = self.orphans.pop(link)
+        self.reported.add((canonical_id(originator_id), version))
+        elsewhere = self.store.event_position(originator_id, version)
+        if elsewhere is None:
+            finding = Finding(position, str(_as_uuid(originator_id)), version, "removed",
+                              "the chain records it; the store has not")
+        else:
+            finding = Finding(position, str(_as_uuid(originator_id)), version, "reordered",
+                              f"chained at position {position}, found at position {elsewhere}")
+        self.report.findings[index] = finding
+
+    def link_alone(self, position: int, link: bytes) -> None:
+        index = self.find(position, UNKNOWN, None, "removed",
+                          "a link with no event: the chain records an event the store has not",
+                          key=("link", position))
+        if index is not None:
+            self.orphans[link] = (position, index)
+        self.pending.append((position, link))  # the checkpoint sealed it
 
     def event_alone(self, e: _Event) -> None:
+        oid = canonical_id(e.originator_id)
         if self.genesis is None or e.position <= self.genesis:
             self.report.unchained += 1
-            self.seen_unchained[canonical_id(e.originator_id)] = e.version
+            self.seen_unchained[oid] = e.version
             return
-        elsewhere = self.store.link_position(e.originator_id, e.version)
-        if elsewhere is not None:
-            self.find(e.position, e.originator_id, e.version, "reordered",
-                      f"found at position {e.position}, chained at position {elsewhere}")
-        else:
-            self.find(e.position, e.originator_id, e.version, "inserted", "an event the chain never recorded")
+        version, prev, _ = self._previous(oid)
+        if version == e.version - 1:
+            expected = link_hash(prev, content_hash(e.topic, oid, e.version, e.state))
+            if expected in self.orphans:  # moved off its own position to one with no link
+                chained = self.orphans[expected][0]
+                self.name_orphan(expected, e.originator_id, e.version)
+                self.find(e.position, e.originator_id, e.version, "reordered",
+                          f"found at position {e.position}, chained at position {chained}")
+                return
+            chained_at = self.stored_at(expected)
+            if chained_at is not None:
+                self.find(e.position, e.originator_id, e.version, "reordered",
+                          f"found at position {e.position}, chained at position {chained_at}")
+                return
+        self.find(e.position, e.originator_id, e.version, "inserted", "an event the chain never recorded")
 
-    def link_alone(self, k: _Link) -> None:
-        elsewhere = self.store.event_position(k.originator_id, k.version)
-        if elsewhere is not None:
-            self.find(k.position, k.originator_id, k.version, "reordered",
-                      f"chained at position {k.position}, found at position {elsewhere}")
-        else:
-            self.find(k.position, k.originator_id, k.version, "removed", "the chain records it; the store has not")
-        self.follow(k)
-
-    def follow(self, k: _Link) -> None:
-        """Go on from a link whose event is missing or elsewhere, as written: one finding, not a cascade."""
-        link = link_hash(k.prev, k.content)
-        self.heads[canonical_id(k.originator_id)] = (k.version, link)
-        self.pending.append((k.position, link))  # the checkpoint sealed it
-
-    def pair(self, e: _Event, k: _Link) -> None:
-        oid = canonical_id(e.originator_id)
-        if e.version != k.version or oid != canonical_id(k.originator_id):
-            self.find(e.position, e.originator_id, e.version, "reordered",
-                      f"found at position {e.position}, where the chain has "
-                      f"{_as_uuid(k.originator_id)} v{k.version}")
-            self.follow(k)
-            return
-        self.report.checked += 1
-        content = content_hash(e.topic, oid, e.version, e.state)
-        if content != k.content:
-            self.find(e.position, e.originator_id, e.version, *self._changed(e))
+    def _previous(self, oid: str) -> tuple[int, bytes, bytes | None]:
+        """The aggregate's last version walked, its link as stored and the recomputed alternative;
+        version 0 for none (an event after unchained ones follows zeros, as it was written)."""
         head = self.heads.get(oid)
         if head is not None:
-            if head[0] != e.version - 1:
-                missing = f"version {e.version - 1}" if head[0] == e.version - 2 else \
-                    f"versions {head[0] + 1} to {e.version - 1}"
-                self.find(e.position, e.originator_id, e.version, "removed", f"{missing} of it is missing")
-            elif head[1] != k.prev:
-                self.find(e.position, e.originator_id, e.version, "altered",
-                          "its link to the previous version does not match (the chain was rewritten)")
-        elif k.prev != ZERO or (e.version > 1 and self.seen_unchained.get(oid) != e.version - 1):
+            return head
+        return self.seen_unchained.get(oid, 0), ZERO, None
+
+    def pair(self, e: _Event, stored: bytes) -> None:
+        oid = canonical_id(e.originator_id)
+        self.report.checked += 1
+        content = content_hash(e.topic, oid, e.version, e.state)
+        version, prev, alternative = self._previous(oid)
+        if version == e.version - 1:
+            expected = link_hash(prev, content)
+            if expected != stored and alternative is not None and link_hash(alternative, content) == stored:
+                expected = stored  # chains from the link recomputed where a finding was already made
+            if expected != stored:
+                self.mismatch(e, content, expected)
+            self.heads[oid] = (e.version, stored, expected if expected != stored else None)
+            self.pending.append((e.position, expected))
+            return
+        if version >= e.version:
+            self.find(e.position, e.originator_id, e.version, "reordered",
+                      f"found at position {e.position}, after version {version} of it")
+            self.heads[oid] = (version, stored, None)  # go on from the link stored here
+            self.pending.append((e.position, stored))
+            return
+        self.gap(e, content, version, stored)
+        self.heads[oid] = (e.version, stored, None)
+        self.pending.append((e.position, stored))
+
+    def gap(self, e: _Event, content: bytes, version: int, stored: bytes) -> None:
+        """Versions between the last walked and this one are missing here: removed (their link may
+        have been left, met alone earlier), or further on in the log (reordered)."""
+        last_missing = e.version - 1
+        for orphan in list(self.orphans):
+            if link_hash(orphan, content) == stored:  # version e.version - 1's link, its event gone or moved
+                self.name_orphan(orphan, e.originator_id, last_missing)
+                last_missing -= 1
+                break
+        if last_missing == version:
+            return
+        elsewhere = self.store.event_position(e.originator_id, version + 1)
+        if elsewhere is not None:
+            self.find(e.position, e.originator_id, e.version, "reordered",
+                      f"found at position {e.position}, before version {version + 1} of it (at position "
+                      f"{elsewhere})")
+        elif version == 0:
             self.find(e.position, e.originator_id, e.version, "removed",
                       f"versions before {e.version} are missing")
-        link = link_hash(k.prev, content)
-        self.heads[oid] = (e.version, link if content == k.content else link_hash(k.prev, k.content))
-        self.pending.append((e.position, link))
+        else:
+            missing = f"version {version + 1}" if last_missing == version + 1 else \
+                f"versions {version + 1} to {last_missing}"
+            self.find(e.position, e.originator_id, e.version, "removed", f"{missing} of it is missing")
 
-    def _changed(self, e: _Event) -> tuple[str, str]:
-        """Altered, or another version's content moved here (a swap of rows is a reordering)."""
-        for version, content in self.store.contents_of(e.originator_id).items():
-            if version != e.version and content_hash(e.topic, e.originator_id, version, e.state) == content:
-                return "reordered", f"it holds the content chained as version {version}"
-        return "altered", "its content does not match the hash recorded when it was written"
+    def mismatch(self, e: _Event, content: bytes, expected: bytes) -> None:
+        """The link stored here is not the one this event gives: moved, swapped, or altered."""
+        chained_at = self.stored_at(expected)
+        if chained_at is not None and chained_at != e.position:
+            self.find(e.position, e.originator_id, e.version, "reordered",
+                      f"found at position {e.position}, chained at position {chained_at}")
+            return
+        links = self.store.links_of(e.originator_id)
+        for version, link in links.items():
+            if version != e.version and \
+                    link_hash(links.get(version - 1, ZERO), content_hash(e.topic, e.originator_id, version,
+                                                                         e.state)) == link:
+                self.find(e.position, e.originator_id, e.version, "reordered",
+                          f"it holds the content chained as version {version}")
+                return
+        self.find(e.position, e.originator_id, e.version, "altered",
+                  "its content or its link does not match the link recorded when it was written")
 
 
 def _as_uuid(value: Any) -> Any:
@@ -299,14 +381,14 @@ def check_integrity(app_or_recorder: Any, pathway_id: uuid.UUID | str | None = N
     while lo <= head:
         hi = lo + WINDOW
         events, links = store.window(lo, hi, originator)
-        for e, k in _merged(events, links):
-            position = (e or k).position  # type: ignore[union-attr]  # one of them is there
+        walk.new_window(links)
+        for position, e, k in _merged(events, links):
             while todo and todo[0][0] < position:
                 sealed, first_mismatch = _close(walk, todo.pop(0), sealed, recomputed, first_mismatch)
             if k is None:
                 walk.event_alone(e)  # type: ignore[arg-type]
             elif e is None:
-                walk.link_alone(k)
+                walk.link_alone(position, k)
             else:
                 walk.pair(e, k)
         lo = hi

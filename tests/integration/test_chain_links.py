@@ -1,0 +1,147 @@
+"""The hash chain's links table (one 32-byte link per position) and the stores written before it,
+whose ``<events>_chain`` table (aggregate, version, position, prev and content hashes) is converted
+the first time the recorder uses its chain: the links, the checkpoints and an anchor taken before
+all stay as written, and tampering, before or after the conversion, is still caught.
+
+``fixtures/stores/chain_table_2026-12-03.sqlite3`` was written by main at d89ff32 (the old chain
+table), on the bundled model: five pathways at several steps, an anchor (``ANCHOR``) taken before
+the last one was started."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import uuid
+
+from click.testing import CliRunner
+from eventsourcing.persistence import StoredEvent
+
+from cartpath.cli import main
+from cartpath.engine.application import CartPath
+from cartpath.engine.integrity import check_integrity, take_anchor
+from tests.support.chain import ON_POSTGRES, db_id, raw, to_old_chain_format
+from tests.support.store import FIXTURES, run_mini_to_slot
+
+OLD_STORE = FIXTURES / "stores" / "chain_table_2026-12-03.sqlite3"
+ANCHOR = {"hash": "f73110df13d461f564413bf697303e5e0886e76e0f0ba08eeb8cab14255f1c2e", "position": 66}
+
+
+def _links(env) -> list[tuple[int, bytes]]:
+    return [(int(p), bytes(k)) for p, k in raw(env, "SELECT position, link FROM {links} ORDER BY position")]
+
+
+def _tables(env) -> set[str]:
+    if ON_POSTGRES:
+        rows = raw(env, "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+                   (env["POSTGRES_SCHEMA"],))
+    else:
+        rows = raw(env, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {str(r[0]).removeprefix("stored_").removeprefix("cartpath_") for r in rows}
+
+
+def _store_across_a_checkpoint(app: CartPath) -> list[uuid.UUID]:
+    """Pathways, then small events of many aggregates (saves of 40) across the first checkpoints."""
+    ids = [run_mini_to_slot(app, f"ORD-{i}", f"COI-{i}", f"P-{i:04d}").id for i in range(3)]
+    bulk = [uuid.uuid4() for _ in range(40)]
+    for v in range(1, 31):
+        app.recorder.insert_events([StoredEvent(originator_id=i, originator_version=v, topic="bench:Noted",
+                                                state=b'{"n": %d}' % v) for i in bulk])
+    return ids
+
+
+def _position(env, pathway_id: uuid.UUID, version: int) -> int:
+    return raw(env, "SELECT {pos} FROM {events} WHERE originator_id = ? AND originator_version = ?",
+               (db_id(pathway_id), version))[0][0]
+
+
+def test_one_link_per_event_keyed_by_position(app, env):
+    _store_across_a_checkpoint(app)
+    positions = [r[0] for r in raw(env, "SELECT {pos} FROM {events} ORDER BY {pos}")]
+    links = _links(env)
+    assert [p for p, _ in links] == positions and all(len(k) == 32 for _, k in links)
+    assert "events_links" in _tables(env) and "events_chain" not in _tables(env)
+
+
+def test_an_old_chain_table_is_converted_on_first_use_and_everything_checks_as_before(app, env, caplog):
+    ids = _store_across_a_checkpoint(app)
+    anchor = take_anchor(app)
+    before = check_integrity(app)
+    links = _links(env)
+    assert before.ok and before.checkpoints >= 1
+    app.close()
+    written = to_old_chain_format(env)
+    assert written == len(links) and "events_chain" in _tables(env) and "events_links" not in _tables(env)
+
+    with caplog.at_level(logging.WARNING, logger="cartpath.chain"):
+        reopened = CartPath(env=env)
+        after = check_integrity(reopened, anchor=anchor["hash"])
+    assert after.ok and after.anchor["ok"] is True
+    assert (after.checked, after.checkpoints, after.unchained) == (before.checked, before.checkpoints, 0)
+    assert _links(env) == links  # the links as they were written: checkpoints and anchors still match
+    assert "events_chain" not in _tables(env)
+    said = [r.getMessage() for r in caplog.records if r.name == "cartpath.chain"]
+    assert said == [f"hash chain: converted {written} link(s) of "
+                    f"{reopened.recorder.chain_tables.old_chain} to {reopened.recorder.chain_tables.links}"]
+
+    run_mini_to_slot(reopened, "ORD-9", "COI-9", "P-0009")  # new saves chain on from the converted links
+    assert check_integrity(CartPath(env=env), anchor=anchor["hash"]).ok
+    position = _position(env, ids[1], 2)
+    raw(env, "UPDATE {events} SET state = ? WHERE {pos} = ?",
+        (bytes(raw(env, "SELECT state FROM {events} WHERE {pos} = ?", (position,))[0][0]) + b" ", position))
+    first = check_integrity(reopened).first_failure
+    assert first is not None and (first.kind, first.position, first.version) == ("altered", position, 2)
+
+
+def test_tampering_done_before_the_conversion_is_still_named(app, env):
+    ids = _store_across_a_checkpoint(app)
+    app.close()
+    to_old_chain_format(env)
+    removed = _position(env, ids[0], 3)
+    raw(env, "DELETE FROM {events} WHERE {pos} = ?", (removed,))  # its old chain row stays, as an edit leaves it
+    report = check_integrity(CartPath(env=env))
+    assert not report.ok and "events_chain" not in _tables(env)
+    first = report.as_dict()["first_failure"]
+    assert (first["kind"], first["position"], first["version"], first["originator_id"]) == \
+        ("removed", removed, 3, str(ids[0]))
+
+
+def test_db_compact_converts_an_old_chain_table_and_says_how_many_links(app, env):
+    _store_across_a_checkpoint(app)
+    app.close()
+    written = to_old_chain_format(env)
+    cli_env = {**env, "CARTPATH_CLOCK": "manual"}
+    result = CliRunner().invoke(main, ["db", "compact"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"ended_pathways": 0, "snapshots_dropped": 0,
+                                         "chain_links_converted": written}
+    again = CliRunner().invoke(main, ["db", "compact"], env=cli_env)
+    assert json.loads(again.output) == {"ended_pathways": 0, "snapshots_dropped": 0}
+    checked = CliRunner().invoke(main, ["audit", "check"], env=cli_env)
+    assert checked.exit_code == 0 and checked.output.strip().splitlines()[-1].startswith("ok: store:")
+
+
+def test_a_store_the_old_release_wrote_is_converted_and_extends_its_anchor_until_edited(tmp_path):
+    if ON_POSTGRES:
+        return  # the stores of the past are SQLite files; the PostgreSQL pass converts its own store above
+    copy = tmp_path / "cartpath.sqlite3"
+    shutil.copyfile(OLD_STORE, copy)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(copy),
+           "CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual"}
+    old_rows = raw(env, "SELECT count(*) FROM {old_chain}")[0][0]
+    checked = CliRunner().invoke(main, ["audit", "check", "--anchor", ANCHOR["hash"]], env=env)
+    assert checked.exit_code == 0, checked.output
+    lines = checked.output.strip().splitlines()
+    assert lines[-2] == f"anchor {ANCHOR['hash']}: the store extends it"
+    assert lines[-1] == f"ok: store: {old_rows} chained event(s), 1 checkpoint(s) checked up to position 70"
+    assert "events_chain" not in _tables(env) and len(_links(env)) == old_rows
+
+    app = CartPath(env=env)
+    assert all(app.verify(pid)["ok"] for pid in app.pathway_ids())
+    app.deploy_bundled()
+    app.start_pathway("PSN-0042", "FR-01", "DLBCL", "axi-cel")
+    assert check_integrity(app, anchor=ANCHOR["hash"]).ok
+    raw(env, "DELETE FROM {events} WHERE {pos} = 10")
+    failed = CliRunner().invoke(main, ["audit", "check", "--anchor", ANCHOR["hash"]], env=env)
+    assert failed.exit_code == 1
+    assert failed.output.startswith("removed at position 10: ")
+    assert "the store does NOT extend it" in failed.output
