@@ -10,8 +10,20 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from .chain import ChainedSQLiteRecorder
+
+# what a save's transaction also runs (snapshot rows), given its cursor
+InSave = Callable[[Any], None]
+
+
+SNAPSHOTTING_SQLITE_RECORDER = "cartpath.engine.store:SQLiteRecorderWithSnapshots"
+DROP_ALL = 2**62  # a version above any: a prune that keeps no snapshot
 
 
 class StoreAdapter:
@@ -27,16 +39,62 @@ class StoreAdapter:
 
     def drop_snapshots(self, pathway_id: uuid.UUID) -> None:
         """Delete every snapshot of the pathway (an ended one loads from its events alone)."""
-        self.prune_snapshots(pathway_id, 2**62)
+        self.prune_snapshots(pathway_id, DROP_ALL)
+
+    def snapshots_in_save(self, app_recorder: Any) -> bool:
+        """Whether the save's own transaction can write the snapshots (see ``in_save``); else the
+        unit of work puts them after the save, each in a transaction of its own."""
+        return False
+
+    def in_save(self, snapshots: Sequence[StoredEvent], prunes: Sequence[tuple[uuid.UUID, int]]) -> InSave:
+        """The snapshot rows to insert and the older snapshots to delete (pathway id, version kept;
+        ``DROP_ALL`` for every one), as statements run in the save's transaction."""
+        raise NotImplementedError("this store writes snapshots after the save")
 
 
 class SQLiteStore(StoreAdapter):
     kind = "sqlite"
 
+    def _prune_statement(self) -> str:
+        return f"DELETE FROM {self.recorder.events_table_name} WHERE originator_id = ? AND originator_version < ?"
+
     def prune_snapshots(self, pathway_id: uuid.UUID, keep_version: int) -> None:
-        statement = f"DELETE FROM {self.recorder.events_table_name} WHERE originator_id = ? AND originator_version < ?"
         with self.recorder.datastore.transaction(commit=True) as cursor:
-            cursor.execute(statement, (pathway_id.hex, keep_version))
+            cursor.execute(self._prune_statement(), (pathway_id.hex, keep_version))
+
+    def snapshots_in_save(self, app_recorder: Any) -> bool:
+        # the same database file, and a recorder that runs what the save hands it
+        return isinstance(app_recorder, SQLiteRecorderWithSnapshots) and self.recorder is not None \
+            and self.recorder.datastore is app_recorder.datastore
+
+    def in_save(self, snapshots: Sequence[StoredEvent], prunes: Sequence[tuple[uuid.UUID, int]]) -> InSave:
+        insert, prune = self.recorder.insert_events_statement, self._prune_statement()
+        rows = [(s.originator_id.hex if isinstance(s.originator_id, uuid.UUID) else s.originator_id,
+                 s.originator_version, s.topic, s.state) for s in snapshots]
+        deletes = [(pathway_id.hex, keep) for pathway_id, keep in prunes]
+
+        def run(cursor: Any) -> None:
+            for row in rows:
+                cursor.execute(insert, row)
+            for pathway_and_version in deletes:
+                cursor.execute(prune, pathway_and_version)
+        return run
+
+
+class SQLiteRecorderWithSnapshots(ChainedSQLiteRecorder):
+    """The chained SQLite recorder, also running what a save hands it (``in_save=``: the snapshot
+    rows of ``SQLiteStore.in_save``) in the save's transaction, after the events and their links.
+
+    A command whose save also took a snapshot (every few commands) or pruned old ones used to
+    commit two or three times, and each commit is an fsync (synchronous=FULL); now it commits
+    once, and a snapshot can never be written for a save that failed."""
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        in_save: InSave | None = kwargs.pop("in_save", None)
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        if in_save is not None:
+            in_save(c)
+        return positions
 
 
 class PostgresStore(StoreAdapter):
@@ -84,6 +142,8 @@ def chained_recorder(env: dict[str, str]) -> None:
         return
     module = merged.get("CARTPATH_PERSISTENCE_MODULE") or merged.get("PERSISTENCE_MODULE") or ""
     topic = recorder_topic(module)
+    if module.strip() == "eventsourcing.sqlite" and topic is not None:
+        topic = SNAPSHOTTING_SQLITE_RECORDER  # the chained one, with the snapshots in the save
     if topic is not None:
         env["APPLICATION_RECORDER_TOPIC"] = topic
 

@@ -25,7 +25,7 @@ from .errors import CartpathError, ConcurrentUpdate, UnknownDefinition, UnknownP
 from .pathway import Pathway
 from .replay import materialise, replay_events, replay_with_outcomes
 from .runtime import Runtime
-from .store import StoreAdapter, store_adapter
+from .store import DROP_ALL, StoreAdapter, store_adapter
 
 SNAPSHOT_INTERVAL = 50
 SNAPSHOT_INPUTS = 8
@@ -246,8 +246,26 @@ class UnitOfWork:
         ending = {a.id for a in aggregates if isinstance(a, Pathway) and a.status != "active"
                   and any(type(e).__name__ == "PathwayEnded" for e in a.pending_events)}
         aggregates = (*aggregates, *inventory.stock_changes(self.app, aggregates))  # the same transaction
+        in_save = self.app.snapshots is not None and self.store.snapshots_in_save(self.app.recorder)
+        extra: dict[str, Any] = {}
+        if in_save:
+            # taken before the save (the aggregate is already at its new version) and written in its transaction
+            snapshots, prunes = [], []
+            for agg in aggregates:
+                if not isinstance(agg, Pathway):
+                    continue
+                if agg.id in ending:
+                    prunes.append((agg.id, DROP_ALL))
+                    continue
+                taken = self.due_snapshot(agg, before[agg.id], runtime)
+                if taken is not None:
+                    snapshots.append(self.app.snapshots.mapper.to_stored_event(taken[0]))  # type: ignore[union-attr]
+                    if taken[1]:
+                        prunes.append((agg.id, agg.version))
+            if snapshots or prunes:
+                extra["in_save"] = self.store.in_save(snapshots, prunes)
         try:
-            recordings = self.app.save(*aggregates)
+            recordings = self.app.save(*aggregates, **extra)
         except IntegrityError:
             for agg in aggregates:
                 if isinstance(agg, Pathway):
@@ -257,6 +275,8 @@ class UnitOfWork:
                                              "try again") from None
             raise ConcurrentUpdate("the pathway was changed by another request; reload it and try again") from None
         self._positions.value = max((r.notification.id for r in recordings), default=None)
+        if in_save:
+            return
         for agg in aggregates:
             if isinstance(agg, Pathway) and self.app.snapshots is not None:
                 if agg.id in ending:
@@ -264,22 +284,31 @@ class UnitOfWork:
                 else:
                     self.maybe_snapshot(agg, before[agg.id], runtime)
 
-    def maybe_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> None:
-        """Snapshot when a save crosses a multiple of the interval, with the engine checkpoint in it,
+    def due_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> tuple[Any, bool] | None:
+        """A snapshot when a save crosses a multiple of the interval, with the engine checkpoint in it,
         so loading costs the same at 10 or 1,000 events. Replaying an input through the
         engine costs far more than decoding an event, so a pathway that has had
         SNAPSHOT_INPUTS commands since its checkpoint is snapshotted too. Active pathways only: the
         save that ends a pathway drops its snapshots instead (issue 16: half a finished pathway's bytes
-        were its engine checkpoint, which nothing reads again)."""
+        were its engine checkpoint, which nothing reads again). With it, whether older snapshots are
+        to be pruned now: now and then, not at every snapshot (on a store that prunes in a transaction
+        of its own, each prune is one more commit)."""
         crossed = pathway.version // SNAPSHOT_INTERVAL != before // SNAPSHOT_INTERVAL
         if not crossed and len(pathway.engine_inputs) < SNAPSHOT_INPUTS:
-            return
+            return None
         if pathway.status != "active" or runtime is None:
             # an ended pathway keeps no snapshot: its events are the record, and loading it needs no
             # engine (a correction after the end is one more event to replay, not a reason for one)
-            return
+            return None
         pathway.engine_checkpoint = runtime.checkpoint()
         pathway.engine_inputs = []
-        self.app.snapshots.put([Pathway.Snapshot.take(pathway)])  # type: ignore[union-attr]  # only when snapshotting
-        if crossed:  # now and then, not at every snapshot: each prune is one more commit
+        return Pathway.Snapshot.take(pathway), crossed
+
+    def maybe_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> None:
+        """The snapshot ``due_snapshot`` decides, written after the save (stores whose save cannot carry it)."""
+        taken = self.due_snapshot(pathway, before, runtime)
+        if taken is None:
+            return
+        self.app.snapshots.put([taken[0]])  # type: ignore[union-attr]  # only when snapshotting
+        if taken[1]:
             self.store.prune_snapshots(pathway.id, pathway.version)
