@@ -29,7 +29,7 @@ from .store import TRACKING, RunnerBusy, ViewStore
 from .views import Context, View, all_views
 
 DEFAULT_BATCH = 5000
-GATHER = 0.1  # seconds a NOTIFY-woken runner waits for more saves before applying them in one batch
+GATHER = 0.25  # seconds a NOTIFY-woken runner waits for more saves before applying them in one batch
 
 
 def tune_gc() -> None:
