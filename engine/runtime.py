@@ -14,6 +14,7 @@ disagree, not that two implementations do.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,12 @@ from .errors import CartpathError, TaskNotReady, UnknownTask
 from .incidents import RetryImpossible, incident_record
 from .sandbox import SCRIPT_ENGINE, step_budget
 from .times import parse_instant
+
+# SpiffWorkflow logs every task state change at INFO (six lines a command on the engine bench, task
+# data in their extras). A process that logs at INFO (`cartpath scheduler`) wrote and paid for them
+# on every command; the events are the record of what the engine did. Its warnings still show, and
+# an operator who wants the engine's trace can lower the level again after import.
+logging.getLogger("spiff").setLevel(logging.WARNING)
 
 COMPLETED, READY, WAITING, CANCELLED, ERROR = (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING,
                                                TaskState.CANCELLED, TaskState.ERROR)
