@@ -116,9 +116,10 @@ class _Store:
         self._events = (f"SELECT {t.position}, originator_id, originator_version, topic, {state} FROM {t.events} "
                         f"{where}")
         self._links = f"SELECT position, link FROM {t.links} WHERE position >= {p} AND position < {p}"
-        # one aggregate's: the links at its events' positions
-        self._links_of_one = (f"SELECT l.position, l.link FROM {t.links} l JOIN {t.events} e "
-                              f"ON e.{t.position} = l.position WHERE l.position >= {p} AND l.position < {p} "
+        # one aggregate's: the links at its events' positions (the range on the events' side, so the
+        # planner starts from the events table's originator key, not from a window of every link)
+        self._links_of_one = (f"SELECT l.position, l.link FROM {t.events} e JOIN {t.links} l "
+                              f"ON l.position = e.{t.position} WHERE e.{t.position} >= {p} AND e.{t.position} < {p} "
                               f"AND e.originator_id = {p}")
         self._by_originator = f" AND originator_id = {p}"
         self._event_at = (f"SELECT {t.position} FROM {t.events} WHERE originator_id = {p} "
