@@ -22,6 +22,11 @@ the relation sizes of the PostgreSQL schema without the views) over the linear p
 its pathways; measured when the bench started the server, or given ``--sqlite-file`` or
 ``--postgres-schema`` (with POSTGRES_* or CARTPATH_TEST_POSTGRES_*) for a server it did not start.
 
+CPU per completion over the linear phase, when the bench started the server: every process of
+``serve`` (``server_cpu_ms_per_completion``, and by process: api, projections, scheduler) and, on
+PostgreSQL, the database backends serving its connections (named by ``PGAPPNAME``, found in
+``pg_stat_activity``; the database must run on this machine).
+
 ``--token``: an ``admin`` token of the deployment (it deploys, starts and completes); the
 pathways are started in ``--center``. Prints one JSON document with the figures and the load
 average before and after (the machine may be shared: figures are only comparable at low load).
