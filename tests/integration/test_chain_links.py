@@ -88,8 +88,8 @@ def test_an_old_chain_table_is_converted_on_first_use_and_everything_checks_as_b
     position = _position(env, ids[1], 2)
     raw(env, "UPDATE {events} SET state = ? WHERE {pos} = ?",
         (bytes(raw(env, "SELECT state FROM {events} WHERE {pos} = ?", (position,))[0][0]) + b" ", position))
-    first = check_integrity(reopened).first_failure
-    assert first is not None and (first.kind, first.position, first.version) == ("altered", position, 2)
+    findings = check_integrity(reopened).findings  # one finding: the versions after it chain from its stored link
+    assert [(f.kind, f.position, f.version) for f in findings] == [("altered", position, 2)]
 
 
 def test_tampering_done_before_the_conversion_is_still_named(app, env):
@@ -145,3 +145,25 @@ def test_a_store_the_old_release_wrote_is_converted_and_extends_its_anchor_until
     assert failed.exit_code == 1
     assert failed.output.startswith("removed at position 10: ")
     assert "the store does NOT extend it" in failed.output
+
+
+def test_a_rewritten_link_is_altered_at_its_position_and_the_versions_after_it_still_check(app, env):
+    ids = [run_mini_to_slot(app, f"ORD-{i}", f"COI-{i}", f"P-{i:04d}").id for i in range(2)]
+    position = _position(env, ids[0], 2)
+    raw(env, "UPDATE {links} SET link = ? WHERE position = ?", (bytes(32), position))
+    report = check_integrity(app)
+    assert [(f.kind, f.position, f.version) for f in report.findings] == [("altered", position, 2)]
+    assert report.findings[0].originator_id == str(ids[0])
+
+
+def test_an_event_moved_past_the_head_is_reordered_naming_both_positions(app, env):
+    ids = [run_mini_to_slot(app, f"ORD-{i}", f"COI-{i}", f"P-{i:04d}").id for i in range(2)]
+    last = raw(env, "SELECT MAX(originator_version) FROM {events} WHERE originator_id = ?", (db_id(ids[0]),))[0][0]
+    position = _position(env, ids[0], last)
+    head = raw(env, "SELECT MAX({pos}) FROM {events}")[0][0]
+    raw(env, "UPDATE {events} SET {pos} = ? WHERE {pos} = ?", (head + 5, position))
+    report = check_integrity(app)
+    # one finding an event, at its first position (as before the links table)
+    assert [(f.kind, f.position, f.version) for f in report.findings] == [("reordered", position, last)]
+    assert report.first_failure.detail == f"chained at position {position}, found at position {head + 5}"
+    assert report.first_failure.originator_id == str(ids[0])
