@@ -599,7 +599,8 @@ class IntegrityQuerySchema(Schema):
 
 class IntegrityFindingSchema(Schema):
     position = fields.Integer(required=True, metadata={"description": "log position (notification id)"})
-    originator_id = fields.String(required=True, metadata={"description": "the aggregate, or `checkpoint`"})
+    originator_id = fields.String(required=True, metadata={
+        "description": "the aggregate, `checkpoint`, or `unknown` (a link whose event is gone, naming no aggregate)"})
     version = fields.Integer(required=True, allow_none=True)
     kind = fields.String(required=True, validate=validate.OneOf(("altered", "removed", "inserted", "reordered")))
     detail = fields.String(required=True)
