@@ -167,3 +167,16 @@ def test_an_event_moved_past_the_head_is_reordered_naming_both_positions(app, en
     assert [(f.kind, f.position, f.version) for f in report.findings] == [("reordered", position, last)]
     assert report.first_failure.detail == f"chained at position {position}, found at position {head + 5}"
     assert report.first_failure.originator_id == str(ids[0])
+
+
+def test_two_processes_opening_an_old_store_convert_it_once(app, env):
+    _store_across_a_checkpoint(app)
+    app.close()
+    written = to_old_chain_format(env)
+    first, second = CartPath(env=env), CartPath(env=env)
+    assert second.recorder._has_old_chain()  # both saw the old table before either converted
+    assert first.recorder.ensure_links() == written
+    assert second.recorder._convert_old_chain() == 0  # under the lock it finds the table gone: nothing twice
+    assert second.recorder.ensure_links() == 0 and len(_links(env)) == written
+    run_mini_to_slot(second, "ORD-9", "COI-9", "P-0009")
+    assert check_integrity(first).ok
