@@ -13,6 +13,7 @@ waits or refuses.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -26,6 +27,11 @@ TRACKING = "projection_tracking"
 TRACKING_DDL = (f"CREATE TABLE IF NOT EXISTS {TRACKING} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
                 "generation BIGINT NOT NULL, schema_hash TEXT NOT NULL, error TEXT, error_position BIGINT, "
                 "error_event TEXT, updated_at DOUBLE PRECISION NOT NULL)")
+
+
+# ``INSERT INTO t (a, b) VALUES (?, ?)`` and nothing after: what may be sent as one multi-row statement
+_PLAIN_INSERT = re.compile(r"\s*INSERT INTO [\w.]+ \([\w, ]+\) VALUES \(\?(, \?)*\)\s*$", re.IGNORECASE)
+INSERT_PARAMETERS = 16_000  # parameters a multi-row INSERT carries at most (PostgreSQL's limit: 65,535)
 
 
 class ProjectionsUnavailable(RuntimeError):
@@ -56,9 +62,23 @@ class Tx:
         if rows:
             if self.dialect == "sqlite":
                 self._conn.executemany(statement, rows)
+            elif _PLAIN_INSERT.match(statement):
+                self._insert_rows(statement, rows)
             else:
                 with self._conn.cursor() as cur:
                     cur.executemany(self.sql(statement), rows)
+
+    def _insert_rows(self, statement: str, rows: list[Sequence[Any]]) -> None:
+        """PostgreSQL: a plain INSERT of a batch's rows as multi-row ``VALUES`` statements. psycopg's
+        executemany pipelines one execution per row: for 5 and 50 rows it took 2.8x and 1.6x the
+        CPU of one statement, and the server runs each execution (the audit and timeline views
+        insert rows for every event). Same rows, same order, same failure on a duplicate key."""
+        head, _, group = statement.partition(" VALUES ")
+        per_statement = max(1, INSERT_PARAMETERS // len(rows[0]))
+        for start in range(0, len(rows), per_statement):
+            part = rows[start:start + per_statement]
+            self._conn.execute(self.sql(f"{head} VALUES {', '.join([group] * len(part))}"),
+                               [value for row in part for value in row])
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple]:
         return list(self._conn.execute(self.sql(statement), params).fetchall())

@@ -3,6 +3,7 @@ and by synthetic CAR-T histories; the incrementally maintained views must equal 
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import uuid
 from datetime import timedelta
@@ -299,3 +300,27 @@ def test_views_of_the_bundled_cart_pathway_driven_by_the_demo(env):
     ready = {t["id"] for pid in app.pathway_ids() for t in app.ready_tasks(pid)}
     assert {t["id"] for t in reports.worklists(now=now)["tasks"]} == ready
     assert rebuilt_dump(Runner(app)) == dump(runner)
+
+
+def test_many_inserted_rows_land_in_order_and_a_duplicate_fails_the_whole_batch(app, runner):
+    """What the views' bulk INSERT promises on both stores (PostgreSQL sends it as multi-row
+    statements, split once a statement would carry INSERT_PARAMETERS): every row, in order, and a
+    duplicate key fails loudly, leaving nothing."""
+    from cartpath.projections.store import INSERT_PARAMETERS
+    rows = [(f"k{n:06d}", n, None if n % 7 else f"note {n}") for n in range(INSERT_PARAMETERS // 3 + 5)]
+    insert = "INSERT INTO view_bulk_test (key, n, note) VALUES (?, ?, ?)"
+    with runner.store.transaction() as tx:
+        tx.execute("DROP TABLE IF EXISTS view_bulk_test")
+        tx.execute("CREATE TABLE view_bulk_test (key TEXT PRIMARY KEY, n BIGINT NOT NULL, note TEXT)")
+        tx.executemany(insert, rows)
+        assert tx.query("SELECT key, n, note FROM view_bulk_test ORDER BY n") == rows
+    duplicate: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    if runner.store.dialect == "postgres":
+        import psycopg
+        duplicate = (psycopg.IntegrityError,)
+    with pytest.raises(duplicate):
+        with runner.store.transaction() as tx:
+            tx.executemany(insert, [("fresh", -1, None), rows[0]])
+    with runner.store.transaction() as tx:
+        assert tx.query("SELECT count(*) FROM view_bulk_test")[0][0] == len(rows)
+        tx.execute("DROP TABLE view_bulk_test")
