@@ -352,9 +352,13 @@ def test_filters_by_lane_centre_product_and_period(web: Web):
     web.find("#refresh").click()
     web.wait('#worklist tr[data-name="tocilizumab_reservation"]')
     Select(web.find("#filter-lane")).select_by_value("hematology")
+    # the page redraws the worklist (filters included) on the change: read it null-safe, once it is drawn again
+    # (the count line and the table are drawn in the same step, after the answer)
     web.wait_for(lambda: web.driver.execute_script(
-        "return [...document.querySelectorAll('#worklist tbody tr')].every((r) => r.dataset.name !== "
-        "'tocilizumab_reservation') && document.getElementById('filter-lane').value === 'hematology'"))
+        "const f = document.getElementById('filter-lane');"
+        "return !!f && f.value === 'hematology' && !!document.getElementById('worklist-count') && "
+        "[...document.querySelectorAll('#worklist tbody tr')].every((r) => r.dataset.name !== "
+        "'tocilizumab_reservation')"))
     Select(web.find("#filter-lane")).select_by_value("")
 
     web.driver.get(f"{web.base}/#/dashboard")
