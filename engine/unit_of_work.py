@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -250,20 +250,10 @@ class UnitOfWork:
         extra: dict[str, Any] = {}
         if in_save:
             # taken before the save (the aggregate is already at its new version) and written in its transaction
-            snapshots, prunes = [], []
-            for agg in aggregates:
-                if not isinstance(agg, Pathway):
-                    continue
-                if agg.id in ending:
-                    prunes.append((agg.id, DROP_ALL))
-                    continue
-                taken = self.due_snapshot(agg, before[agg.id], runtime)
-                if taken is not None:
-                    snapshots.append(self.app.snapshots.mapper.to_stored_event(taken[0]))  # type: ignore[union-attr]
-                    if taken[1]:
-                        prunes.append((agg.id, agg.version))
+            snapshots, prunes = self.snapshots_due(aggregates, before, ending, runtime)
             if snapshots or prunes:
-                extra["in_save"] = self.store.in_save(snapshots, prunes)
+                mapper = self.app.snapshots.mapper  # type: ignore[union-attr]  # in_save: snapshotting
+                extra["in_save"] = self.store.in_save([mapper.to_stored_event(s) for s in snapshots], prunes)
         try:
             recordings = self.app.save(*aggregates, **extra)
         except IntegrityError:
@@ -275,14 +265,33 @@ class UnitOfWork:
                                              "try again") from None
             raise ConcurrentUpdate("the pathway was changed by another request; reload it and try again") from None
         self._positions.value = max((r.notification.id for r in recordings), default=None)
-        if in_save:
+        if in_save or self.app.snapshots is None:
             return
+        # a store whose save cannot carry them: after the save, in transactions of their own
+        snapshots, prunes = self.snapshots_due(aggregates, before, ending, runtime)
+        if snapshots:
+            self.app.snapshots.put(snapshots)
+        for pathway_id, keep_version in prunes:
+            self.store.prune_snapshots(pathway_id, keep_version)
+
+    def snapshots_due(self, aggregates: Sequence[Aggregate], before: dict[uuid.UUID, int], ending: set[uuid.UUID],
+                      runtime: Runtime | None) -> tuple[list[Any], list[tuple[uuid.UUID, int]]]:
+        """What a save does to snapshots: those ``due_snapshot`` takes, and the prunes (pathway id, the
+        version kept; ``DROP_ALL`` for a pathway this save ends)."""
+        snapshots: list[Any] = []
+        prunes: list[tuple[uuid.UUID, int]] = []
         for agg in aggregates:
-            if isinstance(agg, Pathway) and self.app.snapshots is not None:
-                if agg.id in ending:
-                    self.store.drop_snapshots(agg.id)
-                else:
-                    self.maybe_snapshot(agg, before[agg.id], runtime)
+            if not isinstance(agg, Pathway):
+                continue
+            if agg.id in ending:
+                prunes.append((agg.id, DROP_ALL))
+                continue
+            taken = self.due_snapshot(agg, before[agg.id], runtime)
+            if taken is not None:
+                snapshots.append(taken[0])
+                if taken[1]:
+                    prunes.append((agg.id, agg.version))
+        return snapshots, prunes
 
     def due_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> tuple[Any, bool] | None:
         """A snapshot when a save crosses a multiple of the interval, with the engine checkpoint in it,
@@ -303,12 +312,3 @@ class UnitOfWork:
         pathway.engine_checkpoint = runtime.checkpoint()
         pathway.engine_inputs = []
         return Pathway.Snapshot.take(pathway), crossed
-
-    def maybe_snapshot(self, pathway: Pathway, before: int, runtime: Runtime | None) -> None:
-        """The snapshot ``due_snapshot`` decides, written after the save (stores whose save cannot carry it)."""
-        taken = self.due_snapshot(pathway, before, runtime)
-        if taken is None:
-            return
-        self.app.snapshots.put([taken[0]])  # type: ignore[union-attr]  # only when snapshotting
-        if taken[1]:
-            self.store.prune_snapshots(pathway.id, pathway.version)
