@@ -30,6 +30,9 @@ from .store import DROP_ALL, StoreAdapter, store_adapter
 SNAPSHOT_INTERVAL = 50
 SNAPSHOT_INPUTS = 8
 STALE_CHECKS = 200
+# a command is decided at most this often: once from the cache, then from the store (again only
+# when a refusal turns out to have read the pathway before another request's commit)
+COMMAND_ATTEMPTS = 3
 
 # act(pathway, runtime) -> further aggregates to save in the same transaction
 Act = Callable[[Pathway, "Runtime | None"], list[Aggregate]]
@@ -119,7 +122,8 @@ class UnitOfWork:
         since: if it did, the save conflicts (same version twice) or the aggregate refuses
         on stale state; either way, when newer events exist the command is decided once
         more on the current state. A refusal on current state is the answer."""
-        for trust_cache in ((True, False) if self._stale_checks_left == 0 else (False,)):
+        trust_cache = self._stale_checks_left == 0
+        for attempt in range(1, COMMAND_ATTEMPTS + 1):
             pathway, runtime, cached = self.checkout(pathway_id, trust_cache=trust_cache)
             loaded, saving = pathway.version, False
             try:
@@ -127,10 +131,11 @@ class UnitOfWork:
                 saving = True
                 self.save(pathway, *extra, runtime=runtime)
             except CartpathError as err:
-                # a stock conflict, or a refusal (e.g. no dose left) decided on a pathway that had moved on
-                if trust_cache and (isinstance(err, inventory.StockChanged) or self.newer_than(pathway.id, loaded)):
-                    if cached:
+                if attempt < COMMAND_ATTEMPTS and self.decided_on_stale_state(err, pathway.id, loaded,
+                                                                             trust_cache=trust_cache):
+                    if cached and trust_cache:
                         self._stale_checks_left = STALE_CHECKS
+                    trust_cache = False
                     continue
                 if not saving and not pathway.pending_events and getattr(err, "engine_unchanged", True):
                     self.checkin(pathway, runtime)  # refused before anything changed: still good
@@ -139,7 +144,21 @@ class UnitOfWork:
             if self._stale_checks_left:
                 self._stale_checks_left -= 1
             return pathway
-        raise AssertionError("unreachable: the second attempt reads the store")
+        raise AssertionError("unreachable: the last attempt raises or returns")
+
+    def decided_on_stale_state(self, err: CartpathError, pathway_id: uuid.UUID, loaded: int, *,
+                               trust_cache: bool) -> bool:
+        """Whether a failed attempt must be decided once more on the current state.
+
+        From a trusted cache: a stock conflict, or any failure on a pathway that had moved on.
+        From the store: a refusal (not a save conflict) on a pathway that moved on meanwhile.
+        Such a refusal may have read the pathway before another request's commit and the
+        centre's stock after it (no dose left, yet the task still ready): no order of the two
+        requests gives that answer, so it is decided again (and then is 'task not ready').
+        A save conflict read from the store stays the answer (409)."""
+        if trust_cache:
+            return isinstance(err, inventory.StockChanged) or self.newer_than(pathway_id, loaded)
+        return not isinstance(err, ConcurrentUpdate) and self.newer_than(pathway_id, loaded)
 
     def newer_than(self, pathway_id: uuid.UUID, version: int) -> bool:
         return bool(list(self.app.events.get(pathway_id, gt=version, limit=1)))

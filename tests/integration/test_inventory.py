@@ -9,7 +9,7 @@ import pytest
 
 from cartpath.engine import inventory
 from cartpath.engine.application import CartPath
-from cartpath.engine.errors import InvalidTaskData
+from cartpath.engine.errors import InvalidTaskData, TaskNotReady
 from cartpath.engine.inventory import InsufficientStock, TocilizumabStock, stock_id
 from cartpath.engine.lint import read_paths
 from tests.support.store import FIXTURES, T0, ready_named
@@ -215,3 +215,44 @@ def test_a_reservation_that_lost_the_race_is_decided_again_on_fresh_stock(toci, 
     assert stock_events(toci) == ["Opened", "Received", "Reserved"] + (["Reserved"] if b_gets_one else [])
     assert toci.verify(a.id)["ok"] and toci.verify(b.id)["ok"]
     assert ("tocilizumab_reservation" in toci.get_pathway(b.id).data) is b_gets_one
+
+
+class StockReadLate(CartPath):
+    """A second server process that reads the pathway, then (before it reads the centre's stock)
+    sees another process's reservation committed: the pathway it decides on is already stale."""
+
+    name = CartPath.name
+    meanwhile = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        get = self.repository.get
+
+        def get_after_the_other_commit(aggregate_id, *a, **kw):
+            if self.meanwhile is not None and aggregate_id == stock_id("FR-01"):
+                run, self.meanwhile = self.meanwhile, None
+                run()
+            return get(aggregate_id, *a, **kw)
+        self.repository.get = get_after_the_other_commit  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("cache_trusted", [True, False], ids=["cache-trusted", "store-read"])
+def test_a_racer_on_the_same_task_is_told_the_task_was_done_not_that_the_stock_is_empty(toci, env,
+                                                                                        cache_trusted):
+    """Pathway read before the winner's commit, stock after it: 'no dose left' would answer a
+    state that never existed (the task still ready, its dose already taken). The command is
+    decided again on the current pathway, whose task is done: 409 task not ready."""
+    inventory.receive(toci, "FR-01", 1, "L1", "2026-06-01")
+    a = start(toci, "P-1")
+    late = StockReadLate(env=env)
+    if not cache_trusted:  # as after a stale cache was met: every command reads the store first
+        late.unit_of_work._stale_checks_left = 5
+    pathway = late.get_pathway(a.id)
+    task = ready_named(pathway, "tocilizumab_reservation")
+    late.meanwhile = lambda: complete(toci, a, "tocilizumab_reservation", {"doses": 1})
+    with pytest.raises(TaskNotReady):
+        late.complete_task(a.id, task, {"doses": 1})
+    assert late.meanwhile is None  # the other process did commit in between
+    assert stock_events(toci) == ["Opened", "Received", "Reserved"]
+    assert totals(toci) == (1, 1, 0)
+    assert toci.verify(a.id)["ok"]
