@@ -98,7 +98,7 @@ def grouped(found: dict[str, int]) -> dict[str, int]:
     """Tables and indexes under four headings (SQLite names its automatic indexes apart)."""
     out = {"events": 0, "snapshots": 0, "chain": 0, "other": 0}
     for name, size in found.items():
-        if "chain" in name or "links" in name or "checkpoints" in name:  # the hash chain's side tables
+        if "chain" in name or "link" in name or "checkpoints" in name:  # the hash chain's side tables
             out["chain"] += size
         elif "snapshots" in name:
             out["snapshots"] += size

@@ -4,18 +4,25 @@ aggregate and of its own content, and the log is sealed by checkpoints.
 It lives in the store's recorder (eventsourcing's ``APPLICATION_RECORDER_TOPIC``), so
 every aggregate the application saves (pathways, indexes, inventory, definitions) is
 chained in the same transaction as its events, with no second write path. Two side
-tables sit next to the events table (``<events>_links``, ``<events>_checkpoints``):
+tables sit next to the events table (``<events>_link_runs``, ``<events>_checkpoints``):
 the library's events table keeps its exact shape, so stores written before the chain
 still load, and their events are reported as unchained before the first checkpoint.
 
-``<events>_links`` holds one row per chained event, keyed by its log position: the
-event's link (32 bytes; a rowid table on SQLite, ~45 bytes a row). Everything else the
-check needs is in the events row at that position (aggregate, version, content), and an
-event's predecessor is found through the events table's own (originator_id,
-originator_version) key. Stores written before (the ``<events>_chain`` table of
-originator id, version, position, prev and content hashes, ~180 bytes a row) are
-converted the first time the recorder uses its chain (``ensure_links``): the links are
-computed from the stored hashes, so they and every checkpoint stay exactly as written.
+``<events>_link_runs`` holds the links of consecutive log positions together: a row is
+the first position of a run and the run's links, 32 bytes each, in position order
+(``links[32*i:32*i+32]`` is the link of ``position + i``). A save writes one row for the
+events it adds (they take consecutive positions), so the per-row cost of the store (a
+tuple header and an index entry: ~50 bytes on PostgreSQL) is paid once a save, not once
+an event. Everything else the check needs is in the events row at that position
+(aggregate, version, content), and an event's predecessor is found through the events
+table's own (originator_id, originator_version) key, then the run that covers its position.
+
+Stores written before are converted the first time the recorder uses its chain
+(``ensure_links``), their links kept exactly as written, so every checkpoint and anchor
+still matches: ``<events>_links`` (one row per position, the release of 2026-12-03) is
+regrouped into runs; ``<events>_chain`` (originator id, version, position, prev and
+content hashes, ~180 bytes a row, before that) has each link computed from its two
+stored hashes.
 
 What is hashed is the event row exactly as stored (topic, originator id, version and
 the state bytes, i.e. the ciphertext when encryption at rest is on): the chain can
@@ -46,9 +53,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 log = logging.getLogger("cartpath.chain")
 
 CHECKPOINT_INTERVAL = 1000
-LINKS_PER_INSERT = 500  # 2 parameters a link: well under SQLite's and PostgreSQL's parameter limits
-CONVERT_BATCH = 10_000  # rows of an old chain table read at a time while converting
-ZERO = bytes(32)
+LINK_SIZE = 32
+RUN_LIMIT = 256  # links one row holds at most (8 KiB): a big save or a conversion writes several rows
+ROWS_PER_INSERT = 250  # 2 parameters a row: well under SQLite's and PostgreSQL's parameter limits
+CONVERT_BATCH = 10_000  # rows of an old table read at a time while converting
+ZERO = bytes(LINK_SIZE)
 CHAINED_TOPICS = {
     "eventsourcing.sqlite": "cartpath.engine.chain:ChainedSQLiteRecorder",
     "eventsourcing.postgres": "cartpath.engine.chain:ChainedPostgresRecorder",
@@ -85,6 +94,53 @@ def checkpoint_hash(previous: bytes, links: Iterable[tuple[int, bytes]]) -> byte
     return digest.digest()
 
 
+def runs_of(links: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """(position, link) pairs in position order, as rows: (first position, the links of the
+    consecutive positions from it), at most RUN_LIMIT links a row."""
+    runs: list[tuple[int, bytes]] = []
+    start, parts = 0, []  # type: tuple[int, list[bytes]]
+    for position, link in links:
+        if parts and position == start + len(parts) and len(parts) < RUN_LIMIT:
+            parts.append(link)
+            continue
+        if parts:
+            runs.append((start, b"".join(parts)))
+        start, parts = position, [link]
+    if parts:
+        runs.append((start, b"".join(parts)))
+    return runs
+
+
+def links_in(runs: Iterable[tuple[Any, Any]]) -> list[tuple[int, bytes]]:
+    """The (position, link) pairs rows hold, in position order. A row whose length is not a
+    multiple of 32 (edited by hand) ends with a short link, which matches nothing."""
+    out: list[tuple[int, bytes]] = []
+    for position, blob in runs:
+        start, blob = int(position), _as_bytes(blob)
+        for offset in range(0, max(len(blob), 1), LINK_SIZE):
+            out.append((start + offset // LINK_SIZE, blob[offset:offset + LINK_SIZE]))
+    out.sort(key=lambda pair: pair[0])
+    return out
+
+
+def link_at(position: Any, run_start: Any, blob: Any) -> bytes | None:
+    """The link of ``position`` in the row starting at ``run_start``; None if the row ends before it."""
+    if run_start is None or blob is None:
+        return None
+    offset = (int(position) - int(run_start)) * LINK_SIZE
+    link = _as_bytes(blob)[offset:offset + LINK_SIZE]
+    return link if link else None
+
+
+def _as_bytes(value: Any) -> bytes:
+    """A column as bytes, whatever type someone editing the table left in it (text, NULL)."""
+    if value.__class__ is bytes:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return b"" if value is None else bytes(value)
+
+
 def recorder_topic(persistence_module: str) -> str | None:
     """The chained recorder for a store (None for the in-memory one, which keeps no chain)."""
     return CHAINED_TOPICS.get(persistence_module.strip())
@@ -98,31 +154,57 @@ class ChainTables:
         p = placeholder
         self.placeholder = p
         self.events = f"{qualify}{_quote(events_table)}"
-        self.links = f"{qualify}{_quote(events_table + '_links')}"
+        self.runs = f"{qualify}{_quote(events_table + '_link_runs')}"
         self.checkpoints = f"{qualify}{_quote(events_table + '_checkpoints')}"
-        self.old_chain = f"{qualify}{_quote(events_table + '_chain')}"  # before the links table (converted)
+        self.links = f"{qualify}{_quote(events_table + '_links')}"  # a link a row (2026-12-03): converted
+        self.old_chain = f"{qualify}{_quote(events_table + '_chain')}"  # before that: converted
         self.position = position
-        self.insert_link = f"INSERT INTO {self.links} (position, link) VALUES ({p}, {p})"
-        self.link_values = f"({p}, {p})"
+        self.insert_run = f"INSERT INTO {self.runs} (position, links) VALUES ({p}, {p})"
+        self.run_values = f"({p}, {p})"
+        # the run covering a position: the row with the greatest first position at or before it
+        self.covering = f"(SELECT MAX(position) FROM {self.runs} WHERE position <= {{}})"
+        covering_event = self.covering.format(f"e.{position}")
+        # the events of a selection with the run that covers each (the link is cut out of it)
+        self.events_with_runs = (f"SELECT e.originator_version, e.{position}, r.position, r.links FROM {self.events} e "
+                                 f"LEFT JOIN {self.runs} r ON r.position = {covering_event} ")
         # the predecessor's link, found through the events table's own (originator_id, version) key
-        self.select_link = (f"SELECT l.link FROM {self.events} e JOIN {self.links} l ON l.position = e.{position} "
-                            f"WHERE e.originator_id = {p} AND e.originator_version = {p}")
+        self.select_link = self.events_with_runs + f"WHERE e.originator_id = {p} AND e.originator_version = {p}"
         self.last_checkpoint = f"SELECT position, hash FROM {self.checkpoints} ORDER BY position DESC LIMIT 1"
         self.insert_checkpoint = f"INSERT INTO {self.checkpoints} (position, hash, events) VALUES ({p}, {p}, {p})"
-        self.links_between = (f"SELECT position, link FROM {self.links} "
-                              f"WHERE position > {p} AND position <= {p} ORDER BY position")
+        # the rows holding the links of positions lo..hi (parameters: hi, lo), to cut with links_in
+        self.runs_from_to = (f"SELECT position, links FROM {self.runs} WHERE position <= {p} "
+                             f"AND position >= COALESCE({self.covering.format(p)}, 0) ORDER BY position")
         self.last_unchained = f"SELECT MAX({position}) FROM {self.events} WHERE {position} < {p}"
-        self.head = f"SELECT MAX(position), (SELECT MAX({position}) FROM {self.events}) FROM {self.links}"
+        self.last_link = (f"(SELECT position + (length(links) + {LINK_SIZE - 1}) / {LINK_SIZE} - 1 "
+                          f"FROM {self.runs} ORDER BY position DESC LIMIT 1)")
+        self.head = f"SELECT {self.last_link}, (SELECT MAX({position}) FROM {self.events})"
         # a write that changes nothing: it takes SQLite's write lock before the first read
         self.take_write_lock = f"DELETE FROM {self.checkpoints} WHERE position < 0"
-        self.old_rows = (f"SELECT position, prev_hash, content_hash FROM {self.old_chain} "
-                         f"WHERE position > {p} ORDER BY position LIMIT {CONVERT_BATCH}")
-        self.drop_old = f"DROP TABLE {self.old_chain}"
+        self.old_rows = {  # an old table's links, a batch of positions at a time
+            self.old_chain: (f"SELECT position, prev_hash, content_hash FROM {self.old_chain} "
+                             f"WHERE position > {p} ORDER BY position LIMIT {CONVERT_BATCH}"),
+            self.links: (f"SELECT position, link FROM {self.links} "
+                         f"WHERE position > {p} ORDER BY position LIMIT {CONVERT_BATCH}")}
 
-    def insert_links(self, count: int) -> str:
-        """An INSERT of ``count`` links in one statement."""
-        head = self.insert_link[:self.insert_link.index("VALUES") + len("VALUES")]
-        return head + " " + ", ".join([self.link_values] * count)
+    def insert_runs(self, count: int) -> str:
+        """An INSERT of ``count`` rows in one statement."""
+        head = self.insert_run[:self.insert_run.index("VALUES") + len("VALUES")]
+        return head + " " + ", ".join([self.run_values] * count)
+
+    def write_links(self, cursor: Any, links: Sequence[tuple[int, bytes]]) -> None:
+        """Store (position, link) pairs (position order) as runs: one multi-row INSERT a chunk,
+        never executemany: inside the PostgreSQL recorder's pipeline, executemany's queued
+        results were read back as the next SELECT's ("the last operation didn't produce
+        records: INSERT 0 1") once a save crossed a checkpoint."""
+        runs = runs_of(links)
+        for start in range(0, len(runs), ROWS_PER_INSERT):
+            chunk = runs[start:start + ROWS_PER_INSERT]
+            cursor.execute(self.insert_runs(len(chunk)), [value for row in chunk for value in row])
+
+    def links_between(self, cursor: Any, after: int, upto: int) -> list[tuple[int, bytes]]:
+        """The links of positions after < p <= upto, in order."""
+        cursor.execute(self.runs_from_to, (upto, after + 1))
+        return [(p, k) for p, k in links_in(cursor.fetchall()) if after < p <= upto]
 
 
 def _quote(name: str) -> str:
@@ -188,12 +270,7 @@ class ChainWriter:
             link = link_hash(prev, content)
             heads[stored.originator_id] = (version, link)
             rows.append((position, link))
-        # one multi-row INSERT per chunk, never executemany: inside the PostgreSQL recorder's
-        # pipeline, executemany's queued results were read back as the next SELECT's
-        # ("the last operation didn't produce records: INSERT 0 1") once a save crossed a checkpoint
-        for start in range(0, len(rows), LINKS_PER_INSERT):
-            chunk = rows[start:start + LINKS_PER_INSERT]
-            cursor.execute(t.insert_links(len(chunk)), [value for row in chunk for value in row])
+        t.write_links(cursor, sorted(rows))
         self._pending.heads = heads
         self._pending.checkpoint = self.checkpoint_if_crossed(cursor, min(positions), max(positions))
 
@@ -203,7 +280,8 @@ class ChainWriter:
             return ZERO
         cursor.execute(self.tables.select_link, (self.db_id(originator_id), version - 1))
         row = cursor.fetchone()
-        return ZERO if row is None else bytes(row[0])
+        link = None if row is None else link_at(row[1], row[2], row[3])
+        return ZERO if link is None else link
 
     def last_checkpoint(self, cursor: Any, first_new: int) -> tuple[int, bytes]:
         """The latest checkpoint; the genesis is written first if the chain has none yet."""
@@ -231,8 +309,7 @@ class ChainWriter:
         return position
 
     def seal(self, cursor: Any, after: int, previous: bytes, upto: int) -> bytes:
-        cursor.execute(self.tables.links_between, (after, upto))
-        links = [(int(r[0]), bytes(r[1])) for r in cursor.fetchall()]
+        links = self.tables.links_between(cursor, after, upto)
         sealed = checkpoint_hash(previous, links)
         cursor.execute(self.tables.insert_checkpoint, (upto, sealed, len(links)))
         return sealed
@@ -251,25 +328,27 @@ class ChainWriter:
         return position, previous
 
 
-def convert_old_chain(cursor: Any, tables: ChainTables, create_links: str) -> int:
-    """Move a store written before the links table (``<events>_chain``) to it, inside the caller's
-    transaction, which holds the store's write lock: each link is SHA-256(prev_hash || content_hash)
-    of its old row, read in batches of positions; then the old table (and its index) is dropped.
-    Returns how many links were written."""
-    cursor.execute(create_links)
+def convert_old_table(cursor: Any, tables: ChainTables, old_table: str, create_runs: str) -> int:
+    """Move a store written before the link runs to them, inside the caller's transaction, which
+    holds the store's write lock: ``old_table`` is read in batches of positions (a link a row as
+    stored; or, from ``<events>_chain``, SHA-256(prev_hash || content_hash) of each row), written
+    as runs, then dropped (its index with it). Returns how many links were written."""
+    cursor.execute(create_runs)
     converted, after = 0, -1
+    from_chain = old_table == tables.old_chain
     while True:
-        cursor.execute(tables.old_rows, (after,))
+        cursor.execute(tables.old_rows[old_table], (after,))
         rows = cursor.fetchall()
         if not rows:
             break
-        links = [(int(r[0]), link_hash(bytes(r[1]), bytes(r[2]))) for r in rows]
-        for start in range(0, len(links), LINKS_PER_INSERT):
-            chunk = links[start:start + LINKS_PER_INSERT]
-            cursor.execute(tables.insert_links(len(chunk)), [value for row in chunk for value in row])
+        if from_chain:
+            links = [(int(r[0]), link_hash(bytes(r[1]), bytes(r[2]))) for r in rows]
+        else:
+            links = [(int(r[0]), bytes(r[1])) for r in rows]
+        tables.write_links(cursor, links)
         converted += len(links)
         after = links[-1][0]
-    cursor.execute(tables.drop_old)
+    cursor.execute(f"DROP TABLE {old_table}")
     return converted
 
 
@@ -284,31 +363,36 @@ class _CommitsTheChain:
     """The links a save wrote are the writer's to remember only once the library's transaction
     has committed (both recorders: it commits when ``insert_events`` returns).
 
-    Also where a store written before the links table is converted: the first time the recorder
+    Also where a store written before the link runs is converted: the first time the recorder
     uses its chain (a save, an anchor, a check, ``db init``, ``db compact``), not when it is
     constructed, so a process that starts while PostgreSQL restarts still starts."""
 
     chain: ChainWriter
     chain_tables: ChainTables
     _links_ready = False
-    converted_links = 0  # links this recorder moved from an old chain table (0: nothing to convert)
+    converted_links = 0  # links this recorder moved from an old table (0: nothing to convert)
 
     def ensure_links(self) -> int:
-        """Convert an old ``<events>_chain`` table if the store still has one; links converted."""
+        """Convert the old table (``<events>_links`` or ``<events>_chain``) if the store still has
+        one; links converted."""
         if self._links_ready:
             return 0
         with _CONVERSION:
             if self._links_ready:
                 return 0
-            converted = self._convert_old_chain() if self._has_old_chain() else 0
+            old = self._old_table()
+            converted = self._convert_old_chain() if old is not None else 0
             if converted:
-                log.warning("hash chain: converted %d link(s) of %s to %s", converted,
-                            self.chain_tables.old_chain, self.chain_tables.links)
+                log.warning("hash chain: converted %d link(s) of %s to %s", converted, old, self.chain_tables.runs)
             self.converted_links += converted
             self._links_ready = True
             return converted
 
     def _has_old_chain(self) -> bool:
+        return self._old_table() is not None
+
+    def _old_table(self) -> str | None:
+        """The old table this store still has (the newer first), if any."""
         raise NotImplementedError
 
     def _convert_old_chain(self) -> int:
@@ -333,30 +417,36 @@ class ChainedSQLiteRecorder(_CommitsTheChain, SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
         self.chain = ChainWriter(self.chain_tables)
 
-    def links_table_statement(self) -> str:
-        return f"CREATE TABLE IF NOT EXISTS {self.chain_tables.links} (position INTEGER PRIMARY KEY, " \
-            "link BLOB NOT NULL)"
+    def runs_table_statement(self) -> str:
+        return f"CREATE TABLE IF NOT EXISTS {self.chain_tables.runs} (position INTEGER PRIMARY KEY, " \
+            "links BLOB NOT NULL)"
 
     def construct_create_table_statements(self) -> list[str]:
         t = self.chain_tables
-        return [*super().construct_create_table_statements(), self.links_table_statement(),
+        return [*super().construct_create_table_statements(), self.runs_table_statement(),
                 f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position INTEGER PRIMARY KEY, "
                 "hash BLOB NOT NULL, events INTEGER NOT NULL)"]
 
-    def _has_old_chain(self) -> bool:
-        with self.datastore.transaction(commit=False) as c:
+    def _old_table_in(self, c: Any) -> str | None:
+        t = self.chain_tables
+        for suffix, table in (("_links", t.links), ("_chain", t.old_chain)):
             c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                      (self.events_table_name + "_chain",))
-            return c.fetchone() is not None
+                      (self.events_table_name + suffix,))
+            if c.fetchone() is not None:
+                return table
+        return None
+
+    def _old_table(self) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            return self._old_table_in(c)
 
     def _convert_old_chain(self) -> int:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(self.chain_tables.take_write_lock)  # an old chain table comes with its checkpoints table
-            c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                      (self.events_table_name + "_chain",))
-            if c.fetchone() is None:  # another process converted it meanwhile
+            c.execute(self.chain_tables.take_write_lock)  # an old table comes with its checkpoints table
+            old = self._old_table_in(c)
+            if old is None:  # another process converted it meanwhile
                 return 0
-            return convert_old_chain(c, self.chain_tables, self.links_table_statement())
+            return convert_old_table(c, self.chain_tables, old, self.runs_table_statement())
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
@@ -396,31 +486,36 @@ if PostgresApplicationRecorder is not None:
             from psycopg.sql import SQL
             t = self.chain_tables = postgres_tables(datastore.schema, events_table_name)
             self.sql_create_statements += [SQL(statement).format() for statement in (  # Composed, as the library's
-                self.links_table_statement(),
+                self.runs_table_statement(),
                 f"CREATE TABLE IF NOT EXISTS {t.checkpoints} (position bigint PRIMARY KEY, "
                 "hash bytea NOT NULL, events bigint NOT NULL)")]
             self.chain = ChainWriter(t, db_id=lambda oid: oid)
 
-        def links_table_statement(self) -> str:
-            return f"CREATE TABLE IF NOT EXISTS {self.chain_tables.links} (position bigint PRIMARY KEY, " \
-                "link bytea NOT NULL)"
+        def runs_table_statement(self) -> str:
+            return f"CREATE TABLE IF NOT EXISTS {self.chain_tables.runs} (position bigint PRIMARY KEY, " \
+                "links bytea NOT NULL)"
 
-        def _old_chain_exists(self, curs: Any) -> bool:
-            curs.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-                         (self.datastore.schema, self.events_table_name + "_chain"))
-            return curs.fetchone() is not None
+        def _old_table_in(self, curs: Any) -> str | None:
+            t = self.chain_tables
+            for suffix, table in (("_links", t.links), ("_chain", t.old_chain)):
+                curs.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                             (self.datastore.schema, self.events_table_name + suffix))
+                if curs.fetchone() is not None:
+                    return table
+            return None
 
-        def _has_old_chain(self) -> bool:
+        def _old_table(self) -> str | None:
             with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-                return self._old_chain_exists(curs)
+                return self._old_table_in(curs)
 
         def _convert_old_chain(self) -> int:
             with self.datastore.transaction(commit=True) as curs:
                 self._lock_table(curs)  # no save in between: every event has its link, or is converted
                 with curs.connection.cursor(row_factory=tuple_row) as plain:
-                    if not self._old_chain_exists(plain):  # another process converted it meanwhile
+                    old = self._old_table_in(plain)
+                    if old is None:  # another process converted it meanwhile
                         return 0
-                    return convert_old_chain(plain, self.chain_tables, self.links_table_statement())
+                    return convert_old_table(plain, self.chain_tables, old, self.runs_table_statement())
 
         def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
                                            **kwargs: Any) -> Sequence[int] | None:

@@ -73,7 +73,7 @@ def _describe(app) -> dict[str, Any]:
     """Where the event store's tables are, and that they exist, read back from the database itself."""
     own = {app.recorder.events_table_name, *([app.snapshots.recorder.events_table_name] if app.snapshots else [])}
     if hasattr(app.recorder, "chain_tables"):  # the hash chain's side tables (chain.py)
-        own |= {app.recorder.events_table_name + "_links", app.recorder.events_table_name + "_checkpoints"}
+        own |= {app.recorder.events_table_name + "_link_runs", app.recorder.events_table_name + "_checkpoints"}
     found = _tables(app)
     found["tables"] = [t for t in found["tables"] if t in own]
     return found
@@ -95,7 +95,7 @@ def _tables(app) -> dict[str, Any]:
 
 
 def convert_chain(app: Any) -> dict[str, int]:
-    """A store written before the hash chain's links table, converted to it if the recorder has
+    """A store written before the hash chain's link runs, converted to them if the recorder has
     not done so yet (``chain.py``): ``{"chain_links_converted": n}`` when this opening converted n
     links, else nothing to say."""
     recorder = app.recorder
@@ -106,7 +106,7 @@ def convert_chain(app: Any) -> dict[str, int]:
 
 
 def compact_store(app: Any) -> dict[str, int]:
-    """``cartpath db compact``: the old chain table converted (if the store still had one), then the
+    """``cartpath db compact``: an old chain or links table converted (if the store still had one), then the
     snapshots of ended pathways dropped."""
     converted = convert_chain(app)
     return {**drop_ended_snapshots(app), **converted}

@@ -2,10 +2,10 @@
 recompute every link from the rows as stored, and name what was altered, removed,
 inserted or reordered, with the first failure by position.
 
-The walk reads the events table and the links table side by side in windows of
+The walk reads the events table and the link runs side by side in windows of
 positions (bounded memory at millions of events, the same SQL on both stores) and
-never decodes an event: it needs no cipher key. The links table keeps one hash per
-position and nothing else, so what the walk knows of an event comes from its row: each
+never decodes an event: it needs no cipher key. The runs keep one hash per position
+and nothing else, so what the walk knows of an event comes from its row: each
 aggregate's previous link is carried along the walk, the link an event should have is
 recomputed from it and compared with the one stored at the event's position.
 
@@ -26,7 +26,17 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .chain import ZERO, ChainTables, canonical_id, checkpoint_hash, content_hash, genesis_hash, link_hash
+from .chain import (
+    ZERO,
+    ChainTables,
+    canonical_id,
+    checkpoint_hash,
+    content_hash,
+    genesis_hash,
+    link_at,
+    link_hash,
+    links_in,
+)
 from .errors import ChainUnavailable, UnknownPathway
 
 WINDOW = 20_000
@@ -105,7 +115,7 @@ class _Store:
         if tables is None:
             raise ChainUnavailable("this store keeps no hash chain (the in-memory store, or "
                                    "APPLICATION_RECORDER_TOPIC names a plain recorder)")
-        recorder.ensure_links()  # a store written before the links table is converted first
+        recorder.ensure_links()  # a store written before the link runs is converted first
         self.recorder, self.t = recorder, tables
         p, t = tables.placeholder, tables
         self.postgres = p == "%s"
@@ -115,18 +125,15 @@ class _Store:
         state = "state" if self.postgres else "CAST(state AS BLOB)"
         self._events = (f"SELECT {t.position}, originator_id, originator_version, topic, {state} FROM {t.events} "
                         f"{where}")
-        self._links = f"SELECT position, link FROM {t.links} WHERE position >= {p} AND position < {p}"
-        # one aggregate's: the links at its events' positions (the range on the events' side, so the
-        # planner starts from the events table's originator key, not from a window of every link)
-        self._links_of_one = (f"SELECT l.position, l.link FROM {t.events} e JOIN {t.links} l "
-                              f"ON l.position = e.{t.position} WHERE e.{t.position} >= {p} AND e.{t.position} < {p} "
-                              f"AND e.originator_id = {p}")
+        # one aggregate's: each of its events with the run covering it (from the events' side, so the
+        # planner starts from the events table's originator key, not from a window of every run)
+        self._links_of_one = t.events_with_runs + f"WHERE e.{t.position} >= {p} AND e.{t.position} < {p} " \
+            f"AND e.originator_id = {p}"
         self._by_originator = f" AND originator_id = {p}"
         self._event_at = (f"SELECT {t.position} FROM {t.events} WHERE originator_id = {p} "
                           f"AND originator_version = {p}")
-        self._links_of = (f"SELECT e.originator_version, l.link FROM {t.events} e JOIN {t.links} l "
-                          f"ON l.position = e.{t.position} WHERE e.originator_id = {p}")
-        self._max = (f"SELECT (SELECT MAX({t.position}) FROM {t.events}), (SELECT MAX(position) FROM {t.links}), "
+        self._links_of = t.events_with_runs + f"WHERE e.originator_id = {p}"
+        self._max = (f"SELECT (SELECT MAX({t.position}) FROM {t.events}), {t.last_link}, "
                      f"(SELECT MAX(position) FROM {t.checkpoints})")
         self._checkpoints = f"SELECT position, hash, events FROM {t.checkpoints} ORDER BY position"
 
@@ -151,16 +158,16 @@ class _Store:
         return [(int(p), bytes(h), int(n)) for p, h, n in self.query(self._checkpoints)]
 
     def window(self, lo: int, hi: int, originator: Any) -> tuple[list[_Event], list[tuple[int, bytes]]]:
-        args: tuple[Any, ...]
+        order = f" ORDER BY {self.t.position}"
         if originator is None:
-            events_sql, links_sql, args = self._events, self._links, (lo, hi)
+            events = self.query(self._events + order, (lo, hi))
+            links = [(p, k) for p, k in links_in(self.query(self.t.runs_from_to, (hi - 1, lo))) if lo <= p < hi]
         else:
-            events_sql, links_sql = self._events + self._by_originator, self._links_of_one
             args = (lo, hi, self.db_id(originator))
-        events = [_Event(int(r[0]), r[1], int(r[2]), str(r[3]), _bytes(r[4]))
-                  for r in self.query(events_sql + f" ORDER BY {self.t.position}", args)]
-        links = [(int(r[0]), _bytes(r[1])) for r in self.query(links_sql + " ORDER BY 1", args)]
-        return events, links
+            events = self.query(self._events + self._by_originator + order, args)
+            links = sorted((int(r[1]), k) for r in self.query(self._links_of_one, args)
+                           if (k := link_at(r[1], r[2], r[3])) is not None)
+        return [_Event(int(r[0]), r[1], int(r[2]), str(r[3]), _bytes(r[4])) for r in events], links
 
     def event_position(self, originator_id: Any, version: int) -> int | None:
         rows = self.query(self._event_at, (self.db_id(originator_id), version))
@@ -168,7 +175,8 @@ class _Store:
 
     def links_of(self, originator_id: Any) -> dict[int, bytes]:
         """The links stored at the positions of an aggregate's events, by version."""
-        return {int(v): _bytes(k) for v, k in self.query(self._links_of, (self.db_id(originator_id),))}
+        return {int(r[0]): k for r in self.query(self._links_of, (self.db_id(originator_id),))
+                if (k := link_at(r[1], r[2], r[3])) is not None}
 
 
 def _bytes(value: Any) -> bytes:

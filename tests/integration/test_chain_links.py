@@ -1,11 +1,14 @@
-"""The hash chain's links table (one 32-byte link per position) and the stores written before it,
-whose ``<events>_chain`` table (aggregate, version, position, prev and content hashes) is converted
-the first time the recorder uses its chain: the links, the checkpoints and an anchor taken before
-all stay as written, and tampering, before or after the conversion, is still caught.
+"""The hash chain's link runs (the 32-byte links of consecutive positions, a row a save) and the
+stores written before them, converted the first time the recorder uses its chain: the
+``<events>_links`` table (a link a row) and, before it, the ``<events>_chain`` table (aggregate,
+version, position, prev and content hashes). The links, the checkpoints and an anchor taken
+before all stay as written, and tampering, before or after the conversion, is still caught.
 
 ``fixtures/stores/chain_table_2026-12-03.sqlite3`` was written by main at d89ff32 (the old chain
 table), on the bundled model: five pathways at several steps, an anchor (``ANCHOR``) taken before
-the last one was started."""
+the last one was started. ``fixtures/stores/links_table_2026-12-03.sqlite3`` was written by main
+at 3791f81 (the links table): the demo's simulation of three patients to their end on the bundled
+model (a checkpoint at position 1000), an anchor (``LINKS_ANCHOR``), then one more pathway started."""
 from __future__ import annotations
 
 import json
@@ -13,21 +16,23 @@ import logging
 import shutil
 import uuid
 
+import pytest
 from click.testing import CliRunner
 from eventsourcing.persistence import StoredEvent
 
 from cartpath.cli import main
 from cartpath.engine.application import CartPath
 from cartpath.engine.integrity import check_integrity, take_anchor
-from tests.support.chain import ON_POSTGRES, db_id, raw, to_old_chain_format
+from tests.support.chain import ON_POSTGRES, db_id, links, raw, set_link, to_links_table_format, to_old_chain_format
 from tests.support.store import FIXTURES, run_mini_to_slot
 
 OLD_STORE = FIXTURES / "stores" / "chain_table_2026-12-03.sqlite3"
 ANCHOR = {"hash": "f73110df13d461f564413bf697303e5e0886e76e0f0ba08eeb8cab14255f1c2e", "position": 66}
-
-
-def _links(env) -> list[tuple[int, bytes]]:
-    return [(int(p), bytes(k)) for p, k in raw(env, "SELECT position, link FROM {links} ORDER BY position")]
+LINKS_STORE = FIXTURES / "stores" / "links_table_2026-12-03.sqlite3"
+LINKS_ANCHOR = {"hash": "79c73cf13476dea13c118fdf861bdead049dfdeda70d2c3b890be611ab88d690", "position": 1226}
+# the two formats of the past, each with what a store of it has instead of the runs
+OLD_FORMATS = [(to_links_table_format, "events_links"), (to_old_chain_format, "events_chain")]
+_links = links
 
 
 def _tables(env) -> set[str]:
@@ -54,23 +59,29 @@ def _position(env, pathway_id: uuid.UUID, version: int) -> int:
                (db_id(pathway_id), version))[0][0]
 
 
-def test_one_link_per_event_keyed_by_position(app, env):
+def test_one_link_per_event_and_a_row_per_save(app, env):
     _store_across_a_checkpoint(app)
     positions = [r[0] for r in raw(env, "SELECT {pos} FROM {events} ORDER BY {pos}")]
-    links = _links(env)
-    assert [p for p, _ in links] == positions and all(len(k) == 32 for _, k in links)
-    assert "events_links" in _tables(env) and "events_chain" not in _tables(env)
+    stored = _links(env)
+    assert [p for p, _ in stored] == positions and all(len(k) == 32 for _, k in stored)
+    assert "events_link_runs" in _tables(env) and not {"events_links", "events_chain"} & _tables(env)
+    rows = raw(env, "SELECT position, links FROM {runs} ORDER BY position")
+    # the 30 bulk saves of 40 events are a row each: one row per save, not per event
+    assert sum(1 for _, blob in rows if len(bytes(blob)) == 40 * 32) == 30
+    assert len(rows) < len(positions) / 3 and all(len(bytes(blob)) % 32 == 0 for _, blob in rows)
 
 
-def test_an_old_chain_table_is_converted_on_first_use_and_everything_checks_as_before(app, env, caplog):
+@pytest.mark.parametrize("old_format, old_table", OLD_FORMATS, ids=["links-table", "chain-table"])
+def test_an_old_table_is_converted_on_first_use_and_everything_checks_as_before(app, env, caplog, old_format,
+                                                                               old_table):
     ids = _store_across_a_checkpoint(app)
     anchor = take_anchor(app)
     before = check_integrity(app)
     links = _links(env)
     assert before.ok and before.checkpoints >= 1
     app.close()
-    written = to_old_chain_format(env)
-    assert written == len(links) and "events_chain" in _tables(env) and "events_links" not in _tables(env)
+    written = old_format(env)
+    assert written == len(links) and old_table in _tables(env) and "events_link_runs" not in _tables(env)
 
     with caplog.at_level(logging.WARNING, logger="cartpath.chain"):
         reopened = CartPath(env=env)
@@ -78,10 +89,11 @@ def test_an_old_chain_table_is_converted_on_first_use_and_everything_checks_as_b
     assert after.ok and after.anchor["ok"] is True
     assert (after.checked, after.checkpoints, after.unchained) == (before.checked, before.checkpoints, 0)
     assert _links(env) == links  # the links as they were written: checkpoints and anchors still match
-    assert "events_chain" not in _tables(env)
+    assert old_table not in _tables(env)
+    tables = reopened.recorder.chain_tables
     said = [r.getMessage() for r in caplog.records if r.name == "cartpath.chain"]
     assert said == [f"hash chain: converted {written} link(s) of "
-                    f"{reopened.recorder.chain_tables.old_chain} to {reopened.recorder.chain_tables.links}"]
+                    f"{tables.links if old_table == 'events_links' else tables.old_chain} to {tables.runs}"]
 
     run_mini_to_slot(reopened, "ORD-9", "COI-9", "P-0009")  # new saves chain on from the converted links
     assert check_integrity(CartPath(env=env), anchor=anchor["hash"]).ok
@@ -92,23 +104,25 @@ def test_an_old_chain_table_is_converted_on_first_use_and_everything_checks_as_b
     assert [(f.kind, f.position, f.version) for f in findings] == [("altered", position, 2)]
 
 
-def test_tampering_done_before_the_conversion_is_still_named(app, env):
+@pytest.mark.parametrize("old_format, old_table", OLD_FORMATS, ids=["links-table", "chain-table"])
+def test_tampering_done_before_the_conversion_is_still_named(app, env, old_format, old_table):
     ids = _store_across_a_checkpoint(app)
     app.close()
-    to_old_chain_format(env)
+    old_format(env)
     removed = _position(env, ids[0], 3)
-    raw(env, "DELETE FROM {events} WHERE {pos} = ?", (removed,))  # its old chain row stays, as an edit leaves it
+    raw(env, "DELETE FROM {events} WHERE {pos} = ?", (removed,))  # its old row stays, as an edit leaves it
     report = check_integrity(CartPath(env=env))
-    assert not report.ok and "events_chain" not in _tables(env)
+    assert not report.ok and old_table not in _tables(env)
     first = report.as_dict()["first_failure"]
     assert (first["kind"], first["position"], first["version"], first["originator_id"]) == \
         ("removed", removed, 3, str(ids[0]))
 
 
-def test_db_compact_converts_an_old_chain_table_and_says_how_many_links(app, env):
+@pytest.mark.parametrize("old_format", [f for f, _ in OLD_FORMATS], ids=["links-table", "chain-table"])
+def test_db_compact_converts_an_old_table_and_says_how_many_links(app, env, old_format):
     _store_across_a_checkpoint(app)
     app.close()
-    written = to_old_chain_format(env)
+    written = old_format(env)
     cli_env = {**env, "CARTPATH_CLOCK": "manual"}
     result = CliRunner().invoke(main, ["db", "compact"], env=cli_env)
     assert result.exit_code == 0, result.output
@@ -133,7 +147,7 @@ def test_a_store_the_old_release_wrote_is_converted_and_extends_its_anchor_until
     lines = checked.output.strip().splitlines()
     assert lines[-2] == f"anchor {ANCHOR['hash']}: the store extends it"
     assert lines[-1] == f"ok: store: {old_rows} chained event(s), 1 checkpoint(s) checked up to position 70"
-    assert "events_chain" not in _tables(env) and len(_links(env)) == old_rows
+    assert not {"events_chain", "events_links"} & _tables(env) and len(_links(env)) == old_rows
 
     app = CartPath(env=env)
     assert all(app.verify(pid)["ok"] for pid in app.pathway_ids())
@@ -150,7 +164,7 @@ def test_a_store_the_old_release_wrote_is_converted_and_extends_its_anchor_until
 def test_a_rewritten_link_is_altered_at_its_position_and_the_versions_after_it_still_check(app, env):
     ids = [run_mini_to_slot(app, f"ORD-{i}", f"COI-{i}", f"P-{i:04d}").id for i in range(2)]
     position = _position(env, ids[0], 2)
-    raw(env, "UPDATE {links} SET link = ? WHERE position = ?", (bytes(32), position))
+    set_link(env, position, bytes(32))
     report = check_integrity(app)
     assert [(f.kind, f.position, f.version) for f in report.findings] == [("altered", position, 2)]
     assert report.findings[0].originator_id == str(ids[0])
@@ -169,10 +183,11 @@ def test_an_event_moved_past_the_head_is_reordered_naming_both_positions(app, en
     assert report.first_failure.originator_id == str(ids[0])
 
 
-def test_two_processes_opening_an_old_store_convert_it_once(app, env):
+@pytest.mark.parametrize("old_format", [f for f, _ in OLD_FORMATS], ids=["links-table", "chain-table"])
+def test_two_processes_opening_an_old_store_convert_it_once(app, env, old_format):
     _store_across_a_checkpoint(app)
     app.close()
-    written = to_old_chain_format(env)
+    written = old_format(env)
     first, second = CartPath(env=env), CartPath(env=env)
     assert second.recorder._has_old_chain()  # both saw the old table before either converted
     assert first.recorder.ensure_links() == written
@@ -180,3 +195,31 @@ def test_two_processes_opening_an_old_store_convert_it_once(app, env):
     assert second.recorder.ensure_links() == 0 and len(_links(env)) == written
     run_mini_to_slot(second, "ORD-9", "COI-9", "P-0009")
     assert check_integrity(first).ok
+
+
+def test_a_store_the_links_table_release_wrote_is_converted_and_extends_its_anchor_until_edited(tmp_path):
+    if ON_POSTGRES:
+        return  # the stores of the past are SQLite files; the PostgreSQL pass converts its own store above
+    copy = tmp_path / "cartpath.sqlite3"
+    shutil.copyfile(LINKS_STORE, copy)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(copy),
+           "CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual"}
+    old = [(int(p), bytes(k)) for p, k in raw(env, "SELECT position, link FROM {links} ORDER BY position")]
+    checked = CliRunner().invoke(main, ["audit", "check", "--anchor", LINKS_ANCHOR["hash"]], env=env)
+    assert checked.exit_code == 0, checked.output
+    lines = checked.output.strip().splitlines()
+    assert lines[-2] == f"anchor {LINKS_ANCHOR['hash']}: the store extends it"
+    assert lines[-1] == f"ok: store: {len(old)} chained event(s), 2 checkpoint(s) checked up to position {old[-1][0]}"
+    assert "events_links" not in _tables(env) and _links(env) == old
+    rows = raw(env, "SELECT count(*) FROM {runs}")[0][0]
+    assert rows == -(-len(old) // 256)  # the positions are consecutive: full runs of 256, then the rest
+
+    app = CartPath(env=env)
+    assert all(app.verify(pid)["ok"] for pid in app.pathway_ids())
+    app.start_pathway("PSN-0043", "FR-01", "DLBCL", "axi-cel")
+    assert check_integrity(app, anchor=LINKS_ANCHOR["hash"]).ok
+    raw(env, "DELETE FROM {events} WHERE {pos} = 500")
+    failed = CliRunner().invoke(main, ["audit", "check", "--anchor", LINKS_ANCHOR["hash"]], env=env)
+    assert failed.exit_code == 1
+    assert failed.output.startswith("removed at position 500: ")
+    assert "the store does NOT extend it" in failed.output
