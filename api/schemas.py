@@ -215,6 +215,7 @@ class FormFieldSchema(Schema):
                                                   "enum: one of `values`"})
     required = fields.Boolean(required=True)
     label = fields.String(required=True)
+    label_fr = fields.String(metadata={"description": "the label in French, when the model gives one (`label-fr`)"})
     values = fields.List(fields.String(), metadata={"description": "the allowed values of an enum field"})
     minimum = fields.Float()
     maximum = fields.Float()
@@ -487,7 +488,7 @@ class DiffFormChangeSchema(Schema):
     field = fields.String(required=True, allow_none=True, metadata={"description": "null: the task itself"})
     change = fields.String(required=True, metadata={
         "description": "field_added, field_removed, type, values, required, minimum, maximum, default, label, "
-                       "signed, coi_check_added, coi_check_removed, due"})
+                       "label_fr, signed, coi_check_added, coi_check_removed, due"})
     before = fields.Raw(required=True, allow_none=True)
     after = fields.Raw(required=True, allow_none=True)
     sentence = fields.String(required=True)

@@ -72,7 +72,8 @@ def _diff_field(old: FormField, new: FormField) -> list[dict[str, Any]]:
     if old.required != new.required:
         changes.append(_change(name, "required", old.required, new.required,
                                f"field '{name}' is now {'required' if new.required else 'optional'}"))
-    for attr, word in (("minimum", "minimum"), ("maximum", "maximum"), ("default", "default"), ("label", "label")):
+    for attr, word in (("minimum", "minimum"), ("maximum", "maximum"), ("default", "default"), ("label", "label"),
+                       ("label_fr", "French label")):
         was, now = getattr(old, attr), getattr(new, attr)
         if was != now:
             changes.append(_change(name, attr, was, now, f"field '{name}': {word} {_show(was)} -> {_show(now)}"))

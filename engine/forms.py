@@ -30,6 +30,8 @@ class FormField:
     minimum: float | None = None
     maximum: float | None = None
     default: Any = None
+    # the label in French (`label-fr` in the model), for the web app's French pages; None: not given
+    label_fr: str | None = None
 
     def describe(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if v not in (None, ())}
@@ -180,7 +182,8 @@ def _parse_field(node) -> FormField:
         raise ValueError(f"enum field {name} declares no values")
     required = (node.get("required") or "true").lower() != "false"
     spec = FormField(name=name, type=kind, required=required, label=node.get("label") or name,
-                     values=values, minimum=_float(node.get("min")), maximum=_float(node.get("max")))
+                     values=values, minimum=_float(node.get("min")), maximum=_float(node.get("max")),
+                     label_fr=(node.get("label-fr") or "").strip() or None)
     default = node.get("default")
     if default is not None:
         spec = FormField(**{**asdict(spec), "values": values, "default": coerce(spec, _typed_default(kind, default))})

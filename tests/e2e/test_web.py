@@ -293,6 +293,13 @@ def test_french_labels_keyboard_and_a_laptop_screen(web: Web):
     row = web.wait('#worklist tr[data-name="tocilizumab_reservation"]')
     assert row.find_element("css selector", "td a").text == "Réservation de tocilizumab"
     screenshot(web.driver, "worklist-fr")
+    # the form's labels in French too, from the model's `label-fr`
+    row.find_element("css selector", "td a").click()
+    label = web.wait('#task-form [data-field="doses"] label')
+    assert label.text.startswith("Doses réservées pour ce patient"), label.text
+    screenshot(web.driver, "task-fr")
+    web.driver.get(f"{web.base}/#/worklist")
+    web.wait('#worklist tr[data-name="tocilizumab_reservation"]')
     # the keyboard alone: the skip link is the first stop and shows itself; Enter lands in the content, and
     # the next Tab reaches the worklist's first filter
     first = web.driver.execute_script("return [...document.querySelectorAll('a[href], button, select, input')][0].id")

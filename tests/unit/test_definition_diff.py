@@ -214,3 +214,13 @@ def test_a_task_moved_to_another_lane():
         "thaw_product", ["lane"], {"lane": "pharmacy"}, {"lane": "ward"})
     assert result["changes"] == ["Task 'Thaw and dispense product' (thaw_product) moved from lane 'pharmacy' to "
                                  "lane 'ward'"]
+
+
+def test_a_french_label_changed_is_named_in_the_diff():
+    files = v.field_changed(v.bundled(), "tocilizumab_reservation", "doses", **{"label-fr": "Doses réservées"})
+    result = diff(files)
+    (change,) = result["forms"]
+    assert (change["task"], change["field"], change["change"]) == ("tocilizumab_reservation", "doses", "label_fr")
+    assert (change["before"], change["after"]) == ("Doses réservées pour ce patient", "Doses réservées")
+    assert result["changes"] == ["Task 'Reserve tocilizumab' (tocilizumab_reservation): field 'doses': French "
+                                 "label 'Doses réservées pour ce patient' -> 'Doses réservées'"]

@@ -67,3 +67,15 @@ def test_one_parser_for_instants():
         with pytest.raises(ValueError):
             parse_instant(refused)
     assert parse_datetime("2026-02-01T08:00:00Z") == utc
+
+
+def test_a_field_carries_its_french_label_when_the_model_gives_one():
+    from xml.etree import ElementTree
+
+    from cartpath.engine.forms import CARTPATH_NS, _parse_field
+    both = _parse_field(ElementTree.fromstring(
+        f'<f xmlns:c="{CARTPATH_NS}" name="doses" type="int" label="Doses" label-fr="Doses réservées"/>'))
+    assert (both.label, both.label_fr) == ("Doses", "Doses réservées")
+    assert both.describe()["label_fr"] == "Doses réservées"
+    english = _parse_field(ElementTree.fromstring('<f name="note" type="string" label="Note" label-fr=" "/>'))
+    assert english.label_fr is None and "label_fr" not in english.describe()

@@ -35,6 +35,7 @@ const TEXT = {
     chart_icans: 'ICANS maximum grade', capacity: 'Capacity forecast: occupied beds per day', beds: 'beds',
     occupied: 'occupied', assumptions: 'Assumptions', filter_product: 'Product', weeks: 'Weeks',
     error: 'Error', not_found: 'Not found', zoom_in: 'Zoom in', zoom_out: 'Zoom out', zoom_fit: 'Whole diagram', refresh: 'Refresh', now_here: 'There now', median: 'Median (days)', done_count: 'Went through', data_table: 'Figures', nav_outbox: 'Messages sent', sign_at_issuer: 'Confirm identity at the identity provider', signed_by: 'signed by {sub}', outbox_title: 'Messages the hospital sent you', outbox_note: 'Your system answers through POST /api/v1/messages (see the API docs); these are your orders only.', col_message: 'Message', col_payload: 'Payload', grade: 'Grade', ward_expected: 'Ward, expected', icu_expected: 'ICU, expected',
+    type_string: 'text', type_int: 'whole number', type_number: 'number', type_bool: 'yes/no', type_date: 'date (YYYY-MM-DD)', type_datetime: 'date and time (UTC)', type_enum: 'one of the list',
   },
   fr: {
     skip: 'Aller au contenu', language: 'Langue', main_nav: 'Navigation principale', loading: 'Chargement…',
@@ -71,6 +72,7 @@ const TEXT = {
     chart_icans: 'Grade maximal d’ICANS', capacity: 'Prévision de capacité : lits occupés par jour', beds: 'lits',
     occupied: 'occupés', assumptions: 'Hypothèses', filter_product: 'Produit', weeks: 'Semaines',
     error: 'Erreur', not_found: 'Introuvable', zoom_in: 'Agrandir', zoom_out: 'Réduire', zoom_fit: 'Diagramme entier', refresh: 'Actualiser', now_here: 'Présents', median: 'Médiane (jours)', done_count: 'Passés', data_table: 'Chiffres', nav_outbox: 'Messages envoyés', sign_at_issuer: 'Confirmer l’identité auprès du fournisseur', signed_by: 'signé par {sub}', outbox_title: 'Messages que l’hôpital vous a envoyés', outbox_note: 'Votre système répond par POST /api/v1/messages (voir la documentation de l’API) ; seules vos commandes figurent ici.', col_message: 'Message', col_payload: 'Contenu', grade: 'Grade', ward_expected: 'Service, attendu', icu_expected: 'Réanimation, attendu',
+    type_string: 'texte', type_int: 'nombre entier', type_number: 'nombre', type_bool: 'oui/non', type_date: 'date (AAAA-MM-JJ)', type_datetime: 'date et heure (UTC)', type_enum: 'un choix de la liste',
   },
 };
 

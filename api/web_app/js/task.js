@@ -2,7 +2,7 @@
 // If-Match (the pathway's version as read); problem+json errors are shown at their fields.
 import { api, getSession, Problem } from './api.js';
 import { announce, h, problemBox } from './dom.js';
-import { formatTime, laneTitle, t, taskTitle } from './i18n.js';
+import { formatTime, getLang, laneTitle, t, taskTitle } from './i18n.js';
 import { go } from './main.js';
 import { claimsOf, configuredUsers, devToken, reauthenticate } from './signin.js';
 
@@ -122,11 +122,11 @@ export async function renderTask(view, taskId) {
     const id = `f-${field.name}`;
     const help = field.help || field.description;
     return h('div', { class: 'field', 'data-field': field.name },
-      h('label', { for: id }, field.label || field.name, field.required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null,
+      h('label', { for: id }, (getLang() === 'fr' && field.label_fr) || field.label || field.name, field.required ? h('span', { class: 'req', 'aria-hidden': 'true' }, ' *') : null,
         field.required ? h('span', { class: 'sr-only' }, ` (${t('required')})`) : null),
       inputFor(field, id, i),
       h('p', { class: 'help', id: `${id}-help` }, [help, field.minimum !== undefined ? `min ${field.minimum}` : null,
-        field.maximum !== undefined ? `max ${field.maximum}` : null, field.type === 'datetime' ? 'datetime (UTC)' : field.type].filter(Boolean).join(' · ')),
+        field.maximum !== undefined ? `max ${field.maximum}` : null, t(`type_${field.type}`)].filter(Boolean).join(' · ')),
       h('p', { class: 'error', id: `${id}-error`, 'data-error-for': field.name }));
   });
   const form = h('form', { class: 'task', novalidate: true, id: 'task-form' },
