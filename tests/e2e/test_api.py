@@ -233,3 +233,17 @@ def test_a_coi_held_by_another_pathway_is_409(http: Http):
     before = http.position()
     assert_problem(http.slot("ORD-2", "COI-X"), 409, type_part="coi-in-use")
     assert http.position() == before and http.engine.get_pathway(other["id"]).coi is None
+
+
+def test_a_form_field_gives_its_french_label_and_every_bundled_field_has_one(http: Http):
+    http.engine.deploy_bundled()
+    coordinator = http.headers("coordination", centers=("FR-01",))
+    started = http.call("POST", "/pathways", coordinator, json={
+        "patient_ref": "P-FR1", "center": "FR-01", "indication": "DLBCL", "product": "axi-cel"}).get_json()
+    [ready] = started["tasks"]
+    task = http.call("GET", f"/tasks/{ready['id']}", http.headers("hematology", centers=("FR-01",))).get_json()
+    labels = {f["name"]: (f["label"], f.get("label_fr")) for f in task["fields"]}
+    assert labels["eligible"] == ("Eligible for CAR-T (RCP decision)", "Éligible aux CAR-T (décision de RCP)")
+    untranslated = [(task_name, f.name) for task_name, form in http.engine.model("cart_pathway").forms.items()
+                    for f in form.fields if not f.label_fr]
+    assert untranslated == []
