@@ -91,7 +91,7 @@ def _readable(pathway_id: str):
 
 @blp.route("/<pathway_id>", methods=["GET"])
 @operation_id(blp, "getPathway")
-@blp.arguments(s.PathwayReadQuerySchema, location="query")
+@blp.arguments(s.PathwayReadQuerySchema(), location="query")  # an instance: webargs builds a class anew per request
 @blp.response(200, s.PathwaySchema, headers=PATHWAY_HEADERS)
 @refusals(blp, "NOT_FOUND", "UNPROCESSABLE_ENTITY")
 def show(query: dict[str, Any], pathway_id: str):

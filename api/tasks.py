@@ -78,7 +78,7 @@ def show(task_id: str):
 @consumes("json")
 @operation_id(blp, "completeTask")
 @reads_if_match(blp)
-@blp.arguments(s.CompleteTaskSchema)
+@blp.arguments(s.CompleteTaskSchema())  # an instance: webargs builds a class anew per request
 @blp.response(200, s.PathwaySchema, description="The pathway after the step", headers=PATHWAY_WRITE_HEADERS)
 @refusals(blp, "BAD_REQUEST", "NOT_FOUND", "CONFLICT", "UNSUPPORTED_MEDIA_TYPE")
 def complete(body: dict[str, Any], task_id: str):
