@@ -134,30 +134,46 @@ def test_db_compact_converts_an_old_table_and_says_how_many_links(app, env, old_
     assert checked.exit_code == 0 and checked.output.strip().splitlines()[-1].startswith("ok: store:")
 
 
-def test_a_store_the_old_release_wrote_is_converted_and_extends_its_anchor_until_edited(tmp_path):
+# (store file, anchor, the old table's links as (position, link) or just their count, checkpoints the
+# check walks, the position whose event is deleted afterwards)
+OLD_STORES = {
+    "chain-table": (OLD_STORE, ANCHOR, "SELECT count(*) FROM {old_chain}", 1, 10),
+    "links-table": (LINKS_STORE, LINKS_ANCHOR, "SELECT position, link FROM {links} ORDER BY position", 2, 500),
+}
+
+
+@pytest.mark.parametrize("release", OLD_STORES)
+def test_a_store_an_old_release_wrote_is_converted_and_extends_its_anchor_until_edited(tmp_path, release):
     if ON_POSTGRES:
         return  # the stores of the past are SQLite files; the PostgreSQL pass converts its own store above
+    store, anchor, old_links, checkpoints, deleted = OLD_STORES[release]
     copy = tmp_path / "cartpath.sqlite3"
-    shutil.copyfile(OLD_STORE, copy)
+    shutil.copyfile(store, copy)
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(copy),
            "CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual"}
-    old_rows = raw(env, "SELECT count(*) FROM {old_chain}")[0][0]
-    checked = CliRunner().invoke(main, ["audit", "check", "--anchor", ANCHOR["hash"]], env=env)
+    old = raw(env, old_links)
+    count, head = (old[0][0], 70) if release == "chain-table" else (len(old), old[-1][0])
+    checked = CliRunner().invoke(main, ["audit", "check", "--anchor", anchor["hash"]], env=env)
     assert checked.exit_code == 0, checked.output
     lines = checked.output.strip().splitlines()
-    assert lines[-2] == f"anchor {ANCHOR['hash']}: the store extends it"
-    assert lines[-1] == f"ok: store: {old_rows} chained event(s), 1 checkpoint(s) checked up to position 70"
-    assert not {"events_chain", "events_links"} & _tables(env) and len(_links(env)) == old_rows
+    assert lines[-2] == f"anchor {anchor['hash']}: the store extends it"
+    assert lines[-1] == (f"ok: store: {count} chained event(s), {checkpoints} checkpoint(s) checked up to "
+                         f"position {head}")
+    assert not {"events_chain", "events_links"} & _tables(env) and len(_links(env)) == count
+    if release == "links-table":
+        assert _links(env) == [(int(p), bytes(k)) for p, k in old]  # as stored
+        # the positions are consecutive: full runs of 256, then the rest
+        assert raw(env, "SELECT count(*) FROM {runs}")[0][0] == -(-count // 256)
 
     app = CartPath(env=env)
     assert all(app.verify(pid)["ok"] for pid in app.pathway_ids())
     app.deploy_bundled()
-    app.start_pathway("PSN-0042", "FR-01", "DLBCL", "axi-cel")
-    assert check_integrity(app, anchor=ANCHOR["hash"]).ok
-    raw(env, "DELETE FROM {events} WHERE {pos} = 10")
-    failed = CliRunner().invoke(main, ["audit", "check", "--anchor", ANCHOR["hash"]], env=env)
+    app.start_pathway("PSN-0043", "FR-01", "DLBCL", "axi-cel")
+    assert check_integrity(app, anchor=anchor["hash"]).ok
+    raw(env, "DELETE FROM {events} WHERE {pos} = ?", (deleted,))
+    failed = CliRunner().invoke(main, ["audit", "check", "--anchor", anchor["hash"]], env=env)
     assert failed.exit_code == 1
-    assert failed.output.startswith("removed at position 10: ")
+    assert failed.output.startswith(f"removed at position {deleted}: ")
     assert "the store does NOT extend it" in failed.output
 
 
@@ -195,31 +211,3 @@ def test_two_processes_opening_an_old_store_convert_it_once(app, env, old_format
     assert second.recorder.ensure_links() == 0 and len(_links(env)) == written
     run_mini_to_slot(second, "ORD-9", "COI-9", "P-0009")
     assert check_integrity(first).ok
-
-
-def test_a_store_the_links_table_release_wrote_is_converted_and_extends_its_anchor_until_edited(tmp_path):
-    if ON_POSTGRES:
-        return  # the stores of the past are SQLite files; the PostgreSQL pass converts its own store above
-    copy = tmp_path / "cartpath.sqlite3"
-    shutil.copyfile(LINKS_STORE, copy)
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(copy),
-           "CARTPATH_DATA_DIR": str(tmp_path), "CARTPATH_CLOCK": "manual"}
-    old = [(int(p), bytes(k)) for p, k in raw(env, "SELECT position, link FROM {links} ORDER BY position")]
-    checked = CliRunner().invoke(main, ["audit", "check", "--anchor", LINKS_ANCHOR["hash"]], env=env)
-    assert checked.exit_code == 0, checked.output
-    lines = checked.output.strip().splitlines()
-    assert lines[-2] == f"anchor {LINKS_ANCHOR['hash']}: the store extends it"
-    assert lines[-1] == f"ok: store: {len(old)} chained event(s), 2 checkpoint(s) checked up to position {old[-1][0]}"
-    assert "events_links" not in _tables(env) and _links(env) == old
-    rows = raw(env, "SELECT count(*) FROM {runs}")[0][0]
-    assert rows == -(-len(old) // 256)  # the positions are consecutive: full runs of 256, then the rest
-
-    app = CartPath(env=env)
-    assert all(app.verify(pid)["ok"] for pid in app.pathway_ids())
-    app.start_pathway("PSN-0043", "FR-01", "DLBCL", "axi-cel")
-    assert check_integrity(app, anchor=LINKS_ANCHOR["hash"]).ok
-    raw(env, "DELETE FROM {events} WHERE {pos} = 500")
-    failed = CliRunner().invoke(main, ["audit", "check", "--anchor", LINKS_ANCHOR["hash"]], env=env)
-    assert failed.exit_code == 1
-    assert failed.output.startswith("removed at position 500: ")
-    assert "the store does NOT extend it" in failed.output
