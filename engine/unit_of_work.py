@@ -31,7 +31,7 @@ SNAPSHOT_INTERVAL = 50
 SNAPSHOT_INPUTS = 8
 STALE_CHECKS = 200
 # a command is decided at most this often: once from the cache, then from the store (again only
-# when a refusal turns out to have read the pathway before another request's commit)
+# when a refusal turns out to have read the pathway before another request's commit, or the stock moved)
 COMMAND_ATTEMPTS = 3
 
 # act(pathway, runtime) -> further aggregates to save in the same transaction
@@ -150,14 +150,19 @@ class UnitOfWork:
                                trust_cache: bool) -> bool:
         """Whether a failed attempt must be decided once more on the current state.
 
-        From a trusted cache: a stock conflict, or any failure on a pathway that had moved on.
+        Always: a conflict on the centre's stock (another request reserved from it first): the
+        pathway the caller addressed did not move, so the answer is the one on the current
+        stock (saved, or 'no dose left'), never a 409 the caller did nothing to earn.
+        From a trusted cache: any failure on a pathway that had moved on.
         From the store: a refusal (not a save conflict) on a pathway that moved on meanwhile.
         Such a refusal may have read the pathway before another request's commit and the
         centre's stock after it (no dose left, yet the task still ready): no order of the two
         requests gives that answer, so it is decided again (and then is 'task not ready').
-        A save conflict read from the store stays the answer (409)."""
+        A save conflict on the pathway read from the store stays the answer (409)."""
+        if isinstance(err, inventory.StockChanged):
+            return True
         if trust_cache:
-            return isinstance(err, inventory.StockChanged) or self.newer_than(pathway_id, loaded)
+            return self.newer_than(pathway_id, loaded)
         return not isinstance(err, ConcurrentUpdate) and self.newer_than(pathway_id, loaded)
 
     def newer_than(self, pathway_id: uuid.UUID, version: int) -> bool:

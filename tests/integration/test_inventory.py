@@ -198,11 +198,15 @@ class Interleaved(CartPath):
         return super().save(*aggregates, **kwargs)
 
 
+@pytest.mark.parametrize("cache_trusted", [True, False], ids=["cache-trusted", "store-read"])
 @pytest.mark.parametrize("doses_in_stock, b_gets_one", [(1, False), (2, True)])
-def test_a_reservation_that_lost_the_race_is_decided_again_on_fresh_stock(toci, env, doses_in_stock, b_gets_one):
+def test_a_reservation_that_lost_the_race_is_decided_again_on_fresh_stock(toci, env, doses_in_stock, b_gets_one,
+                                                                          cache_trusted):
     inventory.receive(toci, "FR-01", doses_in_stock, "L1", "2026-06-01")
     a, b = start(toci, "P-1"), start(toci, "P-2")
     late = Interleaved(env=env)
+    if not cache_trusted:  # as after a stale cache was met: every command reads the store first
+        late.unit_of_work._stale_checks_left = 5
     late.meanwhile = lambda: complete(toci, a, "tocilizumab_reservation", {"doses": 1})
     if b_gets_one:
         complete(late, b, "tocilizumab_reservation", {"doses": 1})  # conflict, then saved on the fresh stock
