@@ -116,7 +116,7 @@ def links_in(runs: Iterable[tuple[Any, Any]]) -> list[tuple[int, bytes]]:
     multiple of 32 (edited by hand) ends with a short link, which matches nothing."""
     out: list[tuple[int, bytes]] = []
     for position, blob in runs:
-        start, blob = int(position), _as_bytes(blob)
+        start, blob = int(position), as_bytes(blob)
         for offset in range(0, max(len(blob), 1), LINK_SIZE):
             out.append((start + offset // LINK_SIZE, blob[offset:offset + LINK_SIZE]))
     out.sort(key=lambda pair: pair[0])
@@ -128,11 +128,11 @@ def link_at(position: Any, run_start: Any, blob: Any) -> bytes | None:
     if run_start is None or blob is None:
         return None
     offset = (int(position) - int(run_start)) * LINK_SIZE
-    link = _as_bytes(blob)[offset:offset + LINK_SIZE]
+    link = as_bytes(blob)[offset:offset + LINK_SIZE]
     return link if link else None
 
 
-def _as_bytes(value: Any) -> bytes:
+def as_bytes(value: Any) -> bytes:
     """A column as bytes, whatever type someone editing the table left in it (text, NULL)."""
     if value.__class__ is bytes:
         return value  # type: ignore[no-any-return]

@@ -29,6 +29,7 @@ from typing import Any
 from .chain import (
     ZERO,
     ChainTables,
+    as_bytes,
     canonical_id,
     checkpoint_hash,
     content_hash,
@@ -167,7 +168,7 @@ class _Store:
             events = self.query(self._events + self._by_originator + order, args)
             links = sorted((int(r[1]), k) for r in self.query(self._links_of_one, args)
                            if (k := link_at(r[1], r[2], r[3])) is not None)
-        return [_Event(int(r[0]), r[1], int(r[2]), str(r[3]), _bytes(r[4])) for r in events], links
+        return [_Event(int(r[0]), r[1], int(r[2]), str(r[3]), as_bytes(r[4])) for r in events], links
 
     def event_position(self, originator_id: Any, version: int) -> int | None:
         rows = self.query(self._event_at, (self.db_id(originator_id), version))
@@ -177,15 +178,6 @@ class _Store:
         """The links stored at the positions of an aggregate's events, by version."""
         return {int(r[0]): k for r in self.query(self._links_of, (self.db_id(originator_id),))
                 if (k := link_at(r[1], r[2], r[3])) is not None}
-
-
-def _bytes(value: Any) -> bytes:
-    """A column as bytes, whatever type someone editing the table left in it (text, NULL)."""
-    if value.__class__ is bytes:
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass")
-    return b"" if value is None else bytes(value)
 
 
 def _merged(events: list[_Event], links: list[tuple[int, bytes]]
