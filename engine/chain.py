@@ -50,6 +50,8 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from .writer_turns import WriterTurns
+
 log = logging.getLogger("cartpath.chain")
 
 CHECKPOINT_INTERVAL = 1000
@@ -416,6 +418,12 @@ class ChainedSQLiteRecorder(_CommitsTheChain, SQLiteApplicationRecorder):
         self.chain_tables = sqlite_tables(events_table_name)
         super().__init__(datastore, events_table_name)
         self.chain = ChainWriter(self.chain_tables)
+        # saves queue for the database's write lock in the kernel, not in SQLite's busy handler
+        self.turns = WriterTurns(datastore.pool.db_name)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self.turns.turn():
+            return super().insert_events(stored_events, **kwargs)
 
     def runs_table_statement(self) -> str:
         return f"CREATE TABLE IF NOT EXISTS {self.chain_tables.runs} (position INTEGER PRIMARY KEY, " \
@@ -441,7 +449,7 @@ class ChainedSQLiteRecorder(_CommitsTheChain, SQLiteApplicationRecorder):
             return self._old_table_in(c)
 
     def _convert_old_chain(self) -> int:
-        with self.datastore.transaction(commit=True) as c:
+        with self.turns.turn(), self.datastore.transaction(commit=True) as c:
             c.execute(self.chain_tables.take_write_lock)  # an old table comes with its checkpoints table
             old = self._old_table_in(c)
             if old is None:  # another process converted it meanwhile
@@ -457,7 +465,7 @@ class ChainedSQLiteRecorder(_CommitsTheChain, SQLiteApplicationRecorder):
 
     def seal_head(self) -> tuple[int, bytes]:
         self.ensure_links()
-        with self.datastore.transaction(commit=True) as c:
+        with self.turns.turn(), self.datastore.transaction(commit=True) as c:
             c.execute(self.chain_tables.take_write_lock)
             return self.chain.seal_head(c)
 
