@@ -14,12 +14,17 @@ import click
 from cartpath.engine.console import create_data_dir, refusals
 
 log = logging.getLogger("cartpath.serve")
-# gunicorn's gthread worker, also with one thread: unlike the sync worker it keeps a client's
-# connection open between requests (keep-alive), where the sync worker closed each one after its
-# answer (a shutdown waiting for the client, and a new TCP connection for the next request: ~10%
-# of a worker's time under the HTTP bench).
+# gunicorn's gthread worker: unlike the sync worker it keeps a client's connection open between
+# requests (keep-alive), where the sync worker closed each one after its answer (a shutdown waiting
+# for the client, and a new TCP connection for the next request: ~10% of a worker's time under the
+# HTTP bench).
 WORKER_CLASS = "cartpath.api.server_errors.ProblemThreadWorker"
 KEEP_ALIVE_SECONDS = 5
+# Two requests at a time per worker: while one waits for its commit's fsync (or for the other
+# worker's save to hand over the write lock, engine/writer_turns.py) the other computes. With one
+# thread, two workers left ~40% of two cores idle under the HTTP bench; four threads queue on the
+# GIL and the write lock and lengthen the tail (README, "Performance").
+THREADS = 2
 
 
 def _cli(*args: str) -> list[str]:
@@ -59,7 +64,7 @@ def _deploy_bundled_once() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+@click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(1, 64),
               help="threads per worker (gunicorn's gthread workers, keep-alive connections)")
 @refusals
 def serve_cmd(host: str, port: int, workers: int, threads: int) -> None:

@@ -54,6 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 from api_bench import cpu_seconds, free_port, postgres_schema, postgres_settings  # noqa: E402
 
+from cartpath.api.commands import THREADS  # noqa: E402
+
 SECRET = "http-bench-secret-" + "h" * 40
 LINEAR_TASKS = 30
 LOOP_ITERATIONS = 300
@@ -483,7 +485,8 @@ def main() -> None:
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
                         help="without --url: the store of the server the bench starts")
     parser.add_argument("--workers", type=int, default=2, help="without --url: `cartpath serve --workers`")
-    parser.add_argument("--threads", type=int, default=1, help="without --url: `cartpath serve --threads`")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help="without --url: `cartpath serve --threads` (default: serve's own)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--linear", type=int, default=64, help="linear pathways (30 completions each)")
     parser.add_argument("--center", default="FR-01")
