@@ -20,11 +20,12 @@ log = logging.getLogger("cartpath.serve")
 # HTTP bench).
 WORKER_CLASS = "cartpath.api.server_errors.ProblemThreadWorker"
 KEEP_ALIVE_SECONDS = 5
-# Two requests at a time per worker: while one waits for its commit's fsync (or for the other
-# worker's save to hand over the write lock, engine/writer_turns.py) the other computes. With one
-# thread, two workers left ~40% of two cores idle under the HTTP bench; four threads queue on the
-# GIL and the write lock and lengthen the tail (README, "Performance").
-THREADS = 2
+# One request at a time per worker unless --threads says more. Two threads let one request compute
+# while another waits for its commit's fsync, and a slow request (a report, a PDF) no longer holds
+# up the others on its worker; under the HTTP bench they gave no more completions/s than one on
+# this 2-core machine (the GIL and the write lock are shared), so the default stays one (README,
+# "Performance"). With more than one, the SQLite saves' turns (engine/writer_turns.py) matter most.
+THREADS = 1
 
 
 def _cli(*args: str) -> list[str]:

@@ -178,9 +178,6 @@ def test_serve_runs_gunicorn_and_the_scheduler_and_stops_them_together(tmp_path)
         assert status == 201 and body["tasks"][0]["name"] == "intake", body
         children = child_pids(server.pid)
         assert len(children) >= 2  # gunicorn master and the scheduler (and the projection runner, if any)
-        gunicorn = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in children]
-        gunicorn = [args for args in gunicorn if b"gunicorn" in args]
-        assert gunicorn and all(args[args.index(b"--threads") + 1] == b"2" for args in gunicorn)  # two a worker
         assert (tmp_path / "cartpath.sqlite3-writer").exists()  # the workers' saves took turns through it
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
