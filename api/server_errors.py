@@ -84,4 +84,35 @@ class ProblemSyncWorker(ProblemErrors, SyncWorker):
 
 
 class ProblemThreadWorker(ProblemErrors, ThreadWorker):
-    """`cartpath serve [--threads N]`: keep-alive connections, N requests at a time per worker."""
+    """`cartpath serve [--threads N]`: keep-alive connections, N requests at a time per worker.
+
+    A worker takes a new connection only while it has a thread free. gunicorn's gthread worker
+    accepts whenever its event loop runs, busy or not, and a keep-alive connection then stays with
+    the worker that took it: when 16 clients connected at once, one worker could take all 16 and
+    serve them one request at a time while the other stood idle, and the HTTP bench's throughput
+    halved or not from one run to the next. A busy worker now leaves new connections in the
+    listen queue, where a worker with a thread free takes them. Its own keep-alive connections
+    are served as before. It rides on gunicorn 27's ThreadWorker hooks (``set_accept_enabled``,
+    ``enqueue_req``, ``finish_request``: setup.cfg pins 27; tests/e2e/test_fair_accept.py)."""
+
+    _in_flight = 0
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        busy = self._in_flight >= self.cfg.threads  # type: ignore[attr-defined]
+        super().set_accept_enabled(enabled and not busy)  # type: ignore[misc]
+
+    def enqueue_req(self, conn: Any) -> None:
+        self._in_flight += 1
+        super().enqueue_req(conn)  # type: ignore[misc]
+        self._accept_if_free()
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        self._in_flight -= 1
+        super().finish_request(conn, fs)  # type: ignore[misc]  # may take the connection's next request
+        self._accept_if_free()
+
+    def _accept_if_free(self) -> None:
+        # on the event loop's thread (accept, readable connections and finished requests all run there);
+        # a stopping worker has stopped accepting for good
+        if self.alive:  # type: ignore[attr-defined]
+            self.set_accept_enabled(self.nr_conns < self.worker_connections)  # type: ignore[attr-defined]
