@@ -3,9 +3,9 @@
 SQLite lets one writer at a time into a database file. A writer that finds the lock taken
 sleeps in SQLite's busy handler, 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms and so on,
 however soon the lock is released: a save that takes two milliseconds can keep the next one
-waiting twenty-five. With one request at a time per worker that happened now and then;
-with two threads per worker (``cartpath serve`` since issue 16) a save meets another one most
-of the time, and the sleeps became the tail of the completions' latency.
+waiting twenty-five. Two workers' saves meet now and then; with ``cartpath serve --threads 2``
+a save meets another one most of the time, and the sleeps became the tail of the completions'
+latency.
 
 So a save first takes its turn: an exclusive ``flock`` on ``<database>-writer`` beside the
 database (and its ``-wal`` and ``-shm`` files). The kernel hands the lock to the next waiter
