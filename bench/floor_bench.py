@@ -26,6 +26,16 @@ what no code of ours can go below:
 Prints each part per command (wall ms, and this process's CPU ms), then the floors: SpiffWorkflow
 step + save of k events, as commands/s, against the engine target of 1,000 commands/s.
 Alternating rounds (``--rounds``) and the median, because the machine's speed moves between runs.
+
+    .venv/bin/python bench/floor_bench.py --http [--store postgres]
+
+The floor under bench/http_bench.py's linear phase: ``bench/floor_app.py`` (Flask and eventsourcing
+alone: no token, schema, engine, projections, chain or compression; 3 events saved a completion,
+as cartpath records on the linear process) served as cartpath serves (gunicorn, 2 workers, cartpath's
+worker class, keep-alive), driven by http_bench's own clients: 16 of them, each reading a case
+before completing its next task, 64 cases x 30 completions. Prints completions/s, p50/p90/p99 of
+the completions and reads, and the server's CPU ms per completion, against issue 16's latency
+target (p99 <= 50 ms at >= 300 completions/s).
 """
 from __future__ import annotations
 
@@ -47,8 +57,10 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 LOOP = ROOT / "tests" / "fixtures" / "loop_pathway.bpmn"
 TARGET = 1000  # commands/s: issue 16's engine target
+HTTP_RATE, HTTP_P99_MS = 300, 50  # issue 16's latency target
 
 
 # -- 1. SpiffWorkflow alone ------------------------------------------------------------------------
@@ -136,13 +148,106 @@ def library_saves(directory: str, events: float, commands: int, load: bool) -> t
     return wall * 1000 / commands, cpu * 1000 / commands
 
 
+# -- 3. the HTTP floor ------------------------------------------------------------------------------
+
+def http_floor(store: str, workers: int, clients: int, cases: int, events: int) -> int:
+    import subprocess
+
+    from api_bench import cpu_seconds, free_port, postgres_schema, postgres_settings, workers_of
+    from http_bench import LINEAR_TASKS, Client, Timings, in_threads, start_pathways, summary, work_through
+
+    from cartpath.api.commands import KEEP_ALIVE_SECONDS, WORKER_CLASS
+
+    directory = tempfile.mkdtemp(prefix="cartpath-floor-http-")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CARTPATH_", "PERSISTENCE_", "SQLITE_", "POSTGRES_", "CREATE_TABLE"))}
+    pg: dict[str, str] = {}
+    schema = None
+    if store == "postgres":
+        pg = postgres_settings()
+        schema = f"floor_bench_{os.getpid()}"
+        postgres_schema(pg, schema, "create")
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **pg, "POSTGRES_SCHEMA": schema}
+    else:
+        env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{directory}/floor.sqlite3"}
+    # the tables made once, before the workers start (as `cartpath serve` does)
+    Application(env={k: v for k, v in env.items() if k.startswith(("PERSISTENCE_", "SQLITE_", "POSTGRES_"))}).close()
+    env |= {"CREATE_TABLE": "false", "FLOOR_EVENTS": str(events)}
+    port = free_port()
+    log = open(Path(directory) / "gunicorn.log", "wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--chdir", str(ROOT / "bench"),
+                             "--workers", str(workers), "--worker-class", WORKER_CLASS, "--threads", "1",
+                             "--keep-alive", str(KEEP_ALIVE_SECONDS), "--bind", f"127.0.0.1:{port}",
+                             "floor_app:app"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_up(port, proc, directory)
+        url = f"http://127.0.0.1:{port}/api/v1"
+        pool = [Client(url, "floor") for _ in range(clients)]
+        per_client = [cases // clients + (1 if i < cases % clients else 0) for i in range(clients)]
+        ids = in_threads(clients, lambda i: start_pathways(pool[i], "floor", per_client[i], "FR-01", f"F{i:02d}"))
+        timings = Timings()
+        load = os.getloadavg()
+        cpu = cpu_seconds([proc.pid, *workers_of(proc.pid)])
+        started = time.perf_counter()
+        in_threads(clients, lambda i: [work_through(pool[i], pid, LINEAR_TASKS, timings) for pid in ids[i]])
+        elapsed = time.perf_counter() - started
+        server_cpu = cpu_seconds([proc.pid, *workers_of(proc.pid)]) - cpu
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+        if schema:
+            postgres_schema(pg, schema, "drop")
+    n = len(timings.complete)
+    errors = sum(len(c.errors) for c in pool)
+    rate, complete, read = n / elapsed, summary(timings.complete), summary(timings.read)
+    print(f"HTTP floor ({store}; Flask + eventsourcing alone, {events} events a completion; {workers} workers, "
+          f"{clients} clients reading before each completion; load average {', '.join(f'{x:.2f}' for x in load)} "
+          f"at the start)")
+    print(f"completions: {n} in {elapsed:.2f}s = {rate:,.1f}/s, errors {errors}")
+    print(f"completion p50 {complete['p50_ms']} ms, p90 {complete['p90_ms']}, p99 {complete['p99_ms']}; "
+          f"read p50 {read['p50_ms']} ms, p99 {read['p99_ms']}")
+    print(f"server CPU ms per completion (read included): {server_cpu * 1000 / n:.2f}")
+    met = rate >= HTTP_RATE and complete["p99_ms"] <= HTTP_P99_MS
+    print(f"the floor {'meets' if met else 'misses'} the target (>= {HTTP_RATE}/s at p99 <= {HTTP_P99_MS} ms)")
+    return 0
+
+
+def wait_up(port: int, proc: Any, directory: str) -> None:
+    import http.client
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"floor_bench: gunicorn exited: {(Path(directory) / 'gunicorn.log').read_text()[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/api/v1/pathways/none")
+            if conn.getresponse().status == 404:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("floor_bench: the floor server did not answer within 60 s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--http", action="store_true", help="the HTTP floor instead (bench/floor_app.py)")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite", help="with --http")
+    parser.add_argument("--workers", type=int, default=2, help="with --http: gunicorn workers")
+    parser.add_argument("--clients", type=int, default=16, help="with --http")
+    parser.add_argument("--cases", type=int, default=64, help="with --http: cases of 30 completions")
+    parser.add_argument("--events", type=int, default=3, help="with --http: events saved a completion")
     parser.add_argument("--pathways", type=int, default=300, help="SpiffWorkflow engines kept in memory")
     parser.add_argument("--loops", type=int, default=5, help="completions (and firings) per engine")
     parser.add_argument("--saves", type=int, default=2000, help="saves per event count")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is printed")
     args = parser.parse_args(argv)
+    if args.http:
+        if min(args.workers, args.clients, args.cases, args.events) < 1:
+            print("floor_bench: --workers, --clients, --cases and --events must be at least 1", file=sys.stderr)
+            return 2
+        return http_floor(args.store, args.workers, args.clients, args.cases, args.events)
     if min(args.pathways, args.loops, args.saves, args.rounds) < 1:
         print("floor_bench: --pathways, --loops, --saves and --rounds must be at least 1", file=sys.stderr)
         return 2
