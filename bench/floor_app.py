@@ -42,7 +42,8 @@ class Case(Aggregate):
 
 
 EVENTS = int(os.environ.get("FLOOR_EVENTS", "3"))
-store = Application(env={"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"})
+CACHE = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+store: Application[uuid.UUID] = Application(env=CACHE)
 app = Flask(__name__)
 
 
