@@ -154,7 +154,7 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
     import subprocess
 
     from api_bench import cpu_seconds, free_port, postgres_schema, postgres_settings, workers_of
-    from http_bench import LINEAR_TASKS, Client, Timings, in_threads, start_pathways, summary, work_through
+    from http_bench import LINEAR_TASKS, BackendCpu, Client, Timings, in_threads, start_pathways, summary, work_through
 
     from cartpath.api.commands import KEEP_ALIVE_SECONDS, WORKER_CLASS
 
@@ -168,11 +168,23 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
         schema = f"floor_bench_{os.getpid()}"
         postgres_schema(pg, schema, "create")
         env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **pg, "POSTGRES_SCHEMA": schema}
+        application_name = f"cartpath-floor-bench-{os.getpid()}"  # libpq names the workers' connections so
+
+        def backends() -> list[int]:
+            import psycopg
+            with psycopg.connect(host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"] or "5432",
+                                 user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"],
+                                 dbname=pg["POSTGRES_DBNAME"]) as conn:
+                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                                    (application_name,)).fetchall()
+            return [int(r[0]) for r in rows]
     else:
         env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{directory}/floor.sqlite3"}
     # the tables made once, before the workers start (as `cartpath serve` does)
     Application(env={k: v for k, v in env.items() if k.startswith(("PERSISTENCE_", "SQLITE_", "POSTGRES_"))}).close()
     env |= {"CREATE_TABLE": "false", "FLOOR_EVENTS": str(events)}
+    if schema:
+        env["PGAPPNAME"] = application_name
     port = free_port()
     log = open(Path(directory) / "gunicorn.log", "wb")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--chdir", str(ROOT / "bench"),
@@ -188,10 +200,12 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
         timings = Timings()
         load = os.getloadavg()
         cpu = cpu_seconds([proc.pid, *workers_of(proc.pid)])
+        database = BackendCpu(backends) if schema else None
         started = time.perf_counter()
         in_threads(clients, lambda i: [work_through(pool[i], pid, LINEAR_TASKS, timings) for pid in ids[i]])
         elapsed = time.perf_counter() - started
         server_cpu = cpu_seconds([proc.pid, *workers_of(proc.pid)]) - cpu
+        database_cpu = database.seconds() if database is not None else None
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -207,7 +221,8 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
     print(f"completions: {n} in {elapsed:.2f}s = {rate:,.1f}/s, errors {errors}")
     print(f"completion p50 {complete['p50_ms']} ms, p90 {complete['p90_ms']}, p99 {complete['p99_ms']}; "
           f"read p50 {read['p50_ms']} ms, p99 {read['p99_ms']}")
-    print(f"server CPU ms per completion (read included): {server_cpu * 1000 / n:.2f}")
+    print(f"server CPU ms per completion (read included): {server_cpu * 1000 / n:.2f}"
+          + (f"; PostgreSQL backends {database_cpu * 1000 / n:.2f}" if database_cpu is not None else ""))
     met = rate >= HTTP_RATE and complete["p99_ms"] <= HTTP_P99_MS
     print(f"the floor {'meets' if met else 'misses'} the target (>= {HTTP_RATE}/s at p99 <= {HTTP_P99_MS} ms)")
     return 0
