@@ -1,7 +1,8 @@
 """The HTTP floor's server (bench/floor_bench.py --http): Flask and eventsourcing alone, no cartpath.
 
-Answers the three calls bench/http_bench.py makes, with none of cartpath's work behind them (no
+Answers the three calls bench/http_bench.py makes (and a health probe), with none of cartpath's work behind them (no
 token, no schema, no engine, no projections, no hash chain, no compression):
+- ``GET /api/v1/health``: 200 once the worker is up;
 - ``POST /api/v1/pathways``: a new ``Case`` aggregate (201, ``{"id": ...}``);
 - ``GET /api/v1/pathways/<id>``: the case from the repository (eventsourcing's aggregate cache,
   fast-forwarded from the store: the other worker may have written it), with its next task;
@@ -21,25 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 from flask import Flask, jsonify, request
-
-
-class Case(Aggregate):
-    @event("Opened")
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.done = 0
-
-    @event("Stepped")
-    def step(self, task_id: str, node_id: str, kind: str, flows: list[str], at: datetime) -> None:
-        pass
-
-    @event("TaskDone")
-    def task_done(self, task_id: str, data: dict[str, Any], at: datetime) -> None:
-        self.done += 1
-
+from floor_bench import Case  # gunicorn runs this from bench/
 
 EVENTS = int(os.environ.get("FLOOR_EVENTS", "3"))
 CACHE = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
@@ -52,6 +37,11 @@ def _case(case_id: str) -> Case | None:
         return store.repository.get(uuid.UUID(case_id))  # type: ignore[no-any-return]
     except (AggregateNotFoundError, ValueError):
         return None
+
+
+@app.get("/api/v1/health")
+def health() -> Any:
+    return jsonify({"status": "ok"})
 
 
 @app.post("/api/v1/pathways")

@@ -116,14 +116,20 @@ def spiff_steps(pathways: int, rounds: int) -> tuple[float, float, float, float]
 # -- 2. eventsourcing alone ------------------------------------------------------------------------
 
 class Case(Aggregate):
+    """A case of the floor: small events of about the size of cartpath's (bench/floor_app.py serves it too)."""
+
     @event("Opened")
     def __init__(self, name: str) -> None:
         self.name = name
-        self.steps = 0
+        self.done = 0
 
     @event("Stepped")
     def step(self, task_id: str, node_id: str, kind: str, flows: list[str], at: datetime) -> None:
-        self.steps += 1
+        pass
+
+    @event("TaskDone")
+    def task_done(self, task_id: str, data: dict[str, Any], at: datetime) -> None:
+        self.done += 1
 
 
 def library_saves(directory: str, events: float, commands: int, load: bool) -> tuple[float, float]:
@@ -153,7 +159,7 @@ def library_saves(directory: str, events: float, commands: int, load: bool) -> t
 def http_floor(store: str, workers: int, clients: int, cases: int, events: int) -> int:
     import subprocess
 
-    from api_bench import cpu_seconds, free_port, postgres_schema, postgres_settings, workers_of
+    from api_bench import cpu_seconds, free_port, postgres_schema, postgres_settings, wait_up, workers_of
     from http_bench import LINEAR_TASKS, BackendCpu, Client, Timings, in_threads, start_pathways, summary, work_through
 
     from cartpath.api.commands import KEEP_ALIVE_SECONDS, WORKER_CLASS
@@ -192,7 +198,7 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
                              "--keep-alive", str(KEEP_ALIVE_SECONDS), "--bind", f"127.0.0.1:{port}",
                              "floor_app:app"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_up(port, proc, directory)
+        wait_up(port, proc)
         url = f"http://127.0.0.1:{port}/api/v1"
         pool = [Client(url, "floor") for _ in range(clients)]
         per_client = [cases // clients + (1 if i < cases % clients else 0) for i in range(clients)]
@@ -226,23 +232,6 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
     met = rate >= HTTP_RATE and complete["p99_ms"] <= HTTP_P99_MS
     print(f"the floor {'meets' if met else 'misses'} the target (>= {HTTP_RATE}/s at p99 <= {HTTP_P99_MS} ms)")
     return 0
-
-
-def wait_up(port: int, proc: Any, directory: str) -> None:
-    import http.client
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"floor_bench: gunicorn exited: {(Path(directory) / 'gunicorn.log').read_text()[-2000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/api/v1/pathways/none")
-            if conn.getresponse().status == 404:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("floor_bench: the floor server did not answer within 60 s")
 
 
 def main(argv: list[str] | None = None) -> int:
