@@ -238,6 +238,8 @@ class Runner:
                 applied_since, last_report = 0, time.monotonic()
             if moved == 0:
                 waiter.wait(stop)
+            elif moved < self.batch_size:  # caught up with the head it read: let the next saves gather
+                waiter.gather_more(stop)
 
 
 class Waiter:
@@ -270,6 +272,21 @@ class Waiter:
             stop.wait(self.gather)
             for _ in self.conn.notifies(timeout=0):
                 pass
+
+    def gather_more(self, stop: threading.Event) -> None:
+        """After a batch that reached the log's head as it was read: wait ``gather`` seconds, so the
+        saves committed meanwhile make the next batch together. A runner that went straight on
+        under load applied a batch of the few events saved while the last one ran, and paid a
+        batch's fixed cost (the tracking rows locked and updated, a savepoint a view, the log's
+        head) for each: at ~270 completions/s on PostgreSQL that was 0.5 ms of its CPU and ~0.25 ms
+        of its database backend's a completion, against 0.2 and ~0 gathering (README, Performance).
+        PostgreSQL only (woken by NOTIFY): on SQLite a batch costs the runner little (0.07-0.09 ms a
+        completion either way under the same bench), and the views stay as fresh as they were."""
+        if self.conn is None or self.gather <= 0:
+            return
+        stop.wait(self.gather)
+        for _ in self.conn.notifies(timeout=0):  # read now: none of them wakes the runner again
+            pass
 
     def close(self) -> None:
         if self.conn is not None:

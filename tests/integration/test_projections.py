@@ -217,6 +217,66 @@ def test_saves_made_while_the_runner_waits_are_applied_in_one_batch(app):
         waiter.close()
 
 
+class _Recorded(Waiter):
+    """The real waiter, noting what the runner's loop asked of it; the loop stops at its second batch."""
+
+    def __init__(self, *args, stop: threading.Event, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop, self.calls = stop, []
+
+    def wait(self, stop):
+        self.calls.append("wait")
+        self.stop.set()
+
+    def gather_more(self, stop):
+        self.calls.append("gather_more")
+        super().gather_more(stop)
+
+
+def test_a_runner_that_caught_up_lets_the_next_saves_gather_before_its_next_batch(app):
+    """Under load, a runner that went straight on after each batch applied the few events saved while
+    the last batch ran, and paid a batch's fixed cost for each. After a batch that reached the head
+    it read, the loop now lets the saves that follow gather (PostgreSQL, as after a NOTIFY); after a
+    step with nothing to do it waits for news as before."""
+    runner = Runner(app)  # batches far larger than what is saved here
+    runner.prepare()
+    runner.catch_up()
+    start_mini(app, "P-0000")
+    stop = threading.Event()
+    waiter = _Recorded(app, runner.store, poll=0.1, gather=0.1, stop=stop)
+    try:
+        runner._loop(stop, waiter, None)
+    finally:
+        waiter.close()
+    assert waiter.calls == ["gather_more", "wait"]  # the save's batch, then nothing left: news awaited
+    assert set(runner.positions().values()) == {app.recorder.max_notification_id()}
+
+
+def test_saves_made_while_a_caught_up_runner_gathers_are_one_batch(app):
+    runner = Runner(app)
+    runner.prepare()
+    runner.catch_up()
+    waiter = Waiter(app, runner.store, poll=2.0, gather=2.0)  # margins, not timings: a burst takes ~0.1 s
+    try:
+        start_mini(app, "P-0000")
+        assert 0 < runner.step() < runner.batch_size  # caught up with the head it read
+        before = app.recorder.max_notification_id()
+        burst = threading.Thread(target=lambda: [start_mini(app, f"P-{n:04d}") for n in (1, 2)])
+        burst.start()
+        waiter.gather_more(threading.Event())
+        burst.join()
+        head = app.recorder.max_notification_id()
+        if waiter.conn is not None:  # PostgreSQL: the burst saved while it gathered is one batch
+            assert runner.step() == head - before
+            assert list(waiter.conn.notifies(timeout=0)) == []  # their notifications read: none wakes it
+        else:  # SQLite: no pause (its batches cost little); the saves are applied as they come
+            runner.catch_up()
+        assert runner.step() == 0
+        assert set(runner.positions().values()) == {head}
+    finally:
+        waiter.close()
+
+
 def test_read_your_writes_waits_for_the_position_or_says_not_yet(app, runner):
     p = run_mini_to_slot(app)
     position = app.last_position()
