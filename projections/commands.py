@@ -66,7 +66,8 @@ def projections() -> None:
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(0.01, 60), help="seconds between looks")
 @click.option("--gather", default=0.25, show_default=True, type=click.FloatRange(0, 5),
-              help="PostgreSQL: seconds to wait after a save's notification for more, then apply them in one batch")
+              help="PostgreSQL: seconds to wait after a save's notification (and after a batch that caught up) "
+                   "for more saves, then apply them in one batch")
 @click.option("--once", is_flag=True, help="catch up to the log's head and exit")
 @click.option("--no-wait", is_flag=True, help="refuse (exit 1) instead of waiting when another runner holds the lock")
 @read_side
