@@ -265,13 +265,11 @@ class Waiter:
         woken = False
         for _ in self.conn.notifies(timeout=self.poll, stop_after=1):
             woken = True
-        if woken and self.gather > 0:
+        if woken:
             # Each save notifies: a batch per notification cost the runner (and its database backend)
             # more per completion than the API worker's own statements under load. The saves that
             # commit meanwhile join this batch; their notifications are read now, not woken on again.
-            stop.wait(self.gather)
-            for _ in self.conn.notifies(timeout=0):
-                pass
+            self.gather_more(stop)
 
     def gather_more(self, stop: threading.Event) -> None:
         """After a batch that reached the log's head as it was read: wait ``gather`` seconds, so the
