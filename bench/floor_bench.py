@@ -160,7 +160,17 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
     import subprocess
 
     from api_bench import cpu_seconds, free_port, postgres_schema, postgres_settings, wait_up, workers_of
-    from http_bench import LINEAR_TASKS, BackendCpu, Client, Timings, in_threads, start_pathways, summary, work_through
+    from http_bench import (
+        LINEAR_TASKS,
+        BackendCpu,
+        Client,
+        Timings,
+        backend_pids,
+        in_threads,
+        start_pathways,
+        summary,
+        work_through,
+    )
 
     from cartpath.api.commands import KEEP_ALIVE_SECONDS, WORKER_CLASS
 
@@ -175,15 +185,6 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
         postgres_schema(pg, schema, "create")
         env |= {"PERSISTENCE_MODULE": "eventsourcing.postgres", **pg, "POSTGRES_SCHEMA": schema}
         application_name = f"cartpath-floor-bench-{os.getpid()}"  # libpq names the workers' connections so
-
-        def backends() -> list[int]:
-            import psycopg
-            with psycopg.connect(host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"] or "5432",
-                                 user=pg["POSTGRES_USER"], password=pg["POSTGRES_PASSWORD"],
-                                 dbname=pg["POSTGRES_DBNAME"]) as conn:
-                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-                                    (application_name,)).fetchall()
-            return [int(r[0]) for r in rows]
     else:
         env |= {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": f"{directory}/floor.sqlite3"}
     # the tables made once, before the workers start (as `cartpath serve` does)
@@ -206,7 +207,7 @@ def http_floor(store: str, workers: int, clients: int, cases: int, events: int) 
         timings = Timings()
         load = os.getloadavg()
         cpu = cpu_seconds([proc.pid, *workers_of(proc.pid)])
-        database = BackendCpu(backends) if schema else None
+        database = BackendCpu(lambda: backend_pids(pg, application_name)) if schema else None
         started = time.perf_counter()
         in_threads(clients, lambda i: [work_through(pool[i], pid, LINEAR_TASKS, timings) for pid in ids[i]])
         elapsed = time.perf_counter() - started

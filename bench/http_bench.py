@@ -358,13 +358,7 @@ class OwnServer:
         database runs on this machine in the bench's own set-up, so their /proc entries are readable."""
         if not self.application_name:
             return None
-        import psycopg
-        with psycopg.connect(host=self.pg["POSTGRES_HOST"], port=self.pg["POSTGRES_PORT"] or "5432",
-                             user=self.pg["POSTGRES_USER"], password=self.pg["POSTGRES_PASSWORD"],
-                             dbname=self.pg["POSTGRES_DBNAME"]) as conn:
-            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-                                (self.application_name,)).fetchall()
-        return [int(r[0]) for r in rows]
+        return backend_pids(self.pg, self.application_name)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -376,6 +370,16 @@ class OwnServer:
         self.log.close()
         if self.schema:
             postgres_schema(self.pg, self.schema, "drop")
+
+
+def backend_pids(pg: dict[str, str], application_name: str) -> list[int]:
+    """The PostgreSQL server processes of the connections named ``application_name`` (``PGAPPNAME``)."""
+    import psycopg
+    with psycopg.connect(host=pg["POSTGRES_HOST"], port=pg["POSTGRES_PORT"] or "5432", user=pg["POSTGRES_USER"],
+                         password=pg["POSTGRES_PASSWORD"], dbname=pg["POSTGRES_DBNAME"]) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                            (application_name,)).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 # -- the run --------------------------------------------------------------------------------------
